@@ -1,0 +1,53 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} was written by a newer Sockscope (schema version {found}; this build knows up to {supported}); \
+         upgrade Sockscope or pass another file with --db / SOCKSCOPE_DB"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("migration to schema version {version} failed: {source}")]
+    Migration {
+        version: i64,
+        source: rusqlite::Error,
+    },
+    #[error("database setting failed: {0}")]
+    Pragma(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("write error: {0}")]
+    Write(std::io::Error),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("the database writer has stopped")]
+    WriterGone,
+    #[error("a database reader panicked earlier")]
+    Poisoned,
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn open(path: &std::path::Path, source: rusqlite::Error) -> StoreError {
+        StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! Sockscope's SQLite store.
+//!
+//! * [`Store::open`] applies the embedded migrations (keyed on `PRAGMA user_version`, one
+//!   transaction each) and refuses a database written by a newer Sockscope.
+//! * One writer thread owns the only writing connection; it drains up to [`BATCH_MAX`] operations
+//!   or [`BATCH_WINDOW`] per transaction, assigns each frame its per-session `seq`, then
+//!   broadcasts what it committed ([`StoreEvent`]). The database is the source of truth; the
+//!   broadcast may lag and readers re-query.
+//! * Readers use their own connection and never block the writer (WAL).
+
+mod error;
+mod export;
+mod migrations;
+mod model;
+mod paths;
+mod read;
+mod writer;
+
+pub use error::StoreError;
+pub use model::{
+    ClosedBy, ConnState, ConnectionEvent, ConnectionInfo, FrameSummary, Headers, NewConnection,
+    SessionKind, SessionSummary, StoredFrame,
+};
+pub use paths::{default_db_path, resolve_db_path, DB_ENV};
+pub use writer::{BATCH_MAX, BATCH_WINDOW};
+
+use rusqlite::Connection;
+use sockscope_proto::{ConnectionId, FrameRecord, SessionId};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use tokio::sync::broadcast;
+use writer::WriteOp;
+
+/// What the writer committed, for live views. Lossy under load: re-query on lag.
+#[derive(Debug, Clone)]
+pub enum StoreEvent {
+    Session(SessionId),
+    Frames(Arc<Vec<FrameSummary>>, SessionId),
+    Connection(Arc<ConnectionInfo>),
+    /// A batch could not be committed (disk full, I/O error…).
+    WriteError(String),
+}
+
+/// Highest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = migrations::LATEST;
+
+/// A handle to one database file. Cheap to clone; the writer thread stops when the last
+/// clone is dropped (after committing what was queued).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    reader: Mutex<Connection>,
+    tx: flume::Sender<WriteOp>,
+    events: broadcast::Sender<StoreEvent>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = self.tx.send(WriteOp::Shutdown);
+        if let Ok(mut slot) = self.writer.lock() {
+            if let Some(handle) = slot.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// How many committed-event messages a slow subscriber may fall behind before it lags.
+const EVENT_CAPACITY: usize = 1024;
+/// How many write operations may queue before senders wait (back-pressure on capture).
+const QUEUE_CAPACITY: usize = 8192;
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and starts its writer thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::Io {
+                    path: parent.to_path_buf(),
+                    source: e,
+                })?;
+            }
+        }
+        let mut write_conn = open_connection(&path)?;
+        migrations::apply(&mut write_conn, &path)?;
+        let reader = open_connection(&path)?;
+        let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let writer_events = events.clone();
+        let handle = std::thread::Builder::new()
+            .name("sockscope-store-writer".into())
+            .spawn(move || writer::run(write_conn, rx, writer_events))
+            .map_err(|e| StoreError::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                reader: Mutex::new(reader),
+                tx,
+                events,
+                writer: Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Live notifications of committed data.
+    pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.inner.events.subscribe()
+    }
+
+    // ---- writes (through the writer thread) ----
+
+    /// Queues a frame. Waits (asynchronously) while the queue is full: capture never drops.
+    pub async fn record_frame(&self, frame: FrameRecord) -> Result<(), StoreError> {
+        self.inner
+            .tx
+            .send_async(WriteOp::Frame(frame))
+            .await
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Blocking variant of [`Store::record_frame`] for non-async callers.
+    pub fn record_frame_blocking(&self, frame: FrameRecord) -> Result<(), StoreError> {
+        self.inner
+            .tx
+            .send(WriteOp::Frame(frame))
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    pub async fn create_session(
+        &self,
+        name: &str,
+        kind: SessionKind,
+    ) -> Result<SessionId, StoreError> {
+        let (reply, rx) = flume::bounded(1);
+        self.send_async(WriteOp::CreateSession {
+            name: name.to_owned(),
+            kind,
+            reply,
+        })
+        .await?;
+        rx.recv_async().await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    pub async fn create_connection(
+        &self,
+        conn: NewConnection,
+    ) -> Result<ConnectionId, StoreError> {
+        let (reply, rx) = flume::bounded(1);
+        self.send_async(WriteOp::CreateConnection { conn, reply })
+            .await?;
+        rx.recv_async().await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Records a state change of a connection (opened, closed, failed).
+    pub async fn update_connection(&self, event: ConnectionEvent) -> Result<(), StoreError> {
+        self.send_async(WriteOp::Connection(event)).await
+    }
+
+    /// Waits until everything queued before this call is committed.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (reply, rx) = flume::bounded(1);
+        self.send_async(WriteOp::Flush(reply)).await?;
+        rx.recv_async().await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Blocking variant of [`Store::flush`].
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let (reply, rx) = flume::bounded(1);
+        self.inner
+            .tx
+            .send(WriteOp::Flush(reply))
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    async fn send_async(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.inner
+            .tx
+            .send_async(op)
+            .await
+            .map_err(|_| StoreError::WriterGone)
+    }
+
+    // ---- reads (own connection; synchronous: call from a blocking context) ----
+
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let guard = self.inner.reader.lock().map_err(|_| StoreError::Poisoned)?;
+        f(&guard)
+    }
+
+    pub fn sessions(&self) -> Result<Vec<SessionSummary>, StoreError> {
+        self.with_reader(read::sessions)
+    }
+
+    pub fn session(&self, id: SessionId) -> Result<SessionSummary, StoreError> {
+        self.with_reader(|c| read::session(c, id))
+    }
+
+    pub fn connections(&self, session: SessionId) -> Result<Vec<ConnectionInfo>, StoreError> {
+        self.with_reader(|c| read::connections(c, session))
+    }
+
+    pub fn connection(&self, id: ConnectionId) -> Result<ConnectionInfo, StoreError> {
+        self.with_reader(|c| read::connection(c, id))
+    }
+
+    /// Frame summaries with `seq > after_seq`, in seq order, at most `limit`.
+    pub fn frames_after(
+        &self,
+        session: SessionId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<FrameSummary>, StoreError> {
+        self.with_reader(|c| read::frames_after(c, session, after_seq, limit))
+    }
+
+    /// One frame with its payload.
+    pub fn frame(&self, session: SessionId, seq: i64) -> Result<StoredFrame, StoreError> {
+        self.with_reader(|c| read::frame(c, session, seq))
+    }
+
+    /// Writes the session in the lossless JSONL format (DESIGN.md §5).
+    pub fn export_jsonl(
+        &self,
+        session: SessionId,
+        out: &mut dyn std::io::Write,
+    ) -> Result<(), StoreError> {
+        self.with_reader(|c| export::jsonl(c, session, out))
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| StoreError::open(path, e))?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(|e| StoreError::open(path, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Pragma(format!("journal_mode is {mode}, not wal")));
+    }
+    conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
+        .map_err(|e| StoreError::open(path, e))?;
+    Ok(conn)
+}

@@ -1,0 +1,80 @@
+//! Embedded schema migrations, keyed on `PRAGMA user_version`; each runs in one transaction.
+
+use crate::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: sessions, connections, frames.
+    r#"
+    CREATE TABLE sessions (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT    NOT NULL,
+        kind          TEXT    NOT NULL CHECK (kind IN ('client', 'proxy', 'replay')),
+        created_at_us INTEGER NOT NULL,
+        notes         TEXT    NOT NULL DEFAULT '',
+        frame_count   INTEGER NOT NULL DEFAULT 0,
+        insecure      INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE connections (
+        id               INTEGER PRIMARY KEY,
+        session_id       INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        url              TEXT    NOT NULL,
+        state            TEXT    NOT NULL CHECK (state IN ('connecting', 'open', 'closed', 'failed')),
+        request_headers  TEXT    NOT NULL DEFAULT '[]',
+        response_status  INTEGER,
+        response_headers TEXT    NOT NULL DEFAULT '[]',
+        subprotocol      TEXT,
+        created_at_us    INTEGER NOT NULL,
+        opened_at_us     INTEGER,
+        closed_at_us     INTEGER,
+        close_code       INTEGER,
+        close_reason     TEXT,
+        closed_by        TEXT CHECK (closed_by IN ('client', 'server', 'error')),
+        error            TEXT,
+        insecure         INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX connections_by_session ON connections(session_id);
+    CREATE TABLE frames (
+        id            INTEGER PRIMARY KEY,
+        session_id    INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        seq           INTEGER NOT NULL,
+        connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+        ts_us         INTEGER NOT NULL,
+        dir           INTEGER NOT NULL,
+        opcode        INTEGER NOT NULL,
+        flags         INTEGER NOT NULL,
+        len           INTEGER NOT NULL,
+        payload       BLOB    NOT NULL
+    );
+    CREATE UNIQUE INDEX frames_by_session_seq ON frames(session_id, seq);
+    "#,
+];
+
+/// The schema version after every migration has run.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+pub fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| StoreError::open(path, e))?;
+    if current > LATEST {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported: LATEST,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let version = i as i64 + 1;
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()
+        };
+        run(conn).map_err(|source| StoreError::Migration { version, source })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,293 @@
+//! The store's row types. They serialise with `snake_case` names (IPC and `--json`).
+
+use serde::{Deserialize, Serialize};
+use sockscope_proto::{ConnectionId, Direction, Opcode, SessionId};
+use std::fmt;
+use std::str::FromStr;
+
+/// Ordered header list, kept as sent (duplicates and case preserved).
+pub type Headers = Vec<(String, String)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    Client,
+    Proxy,
+    Replay,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Client => "client",
+            SessionKind::Proxy => "proxy",
+            SessionKind::Replay => "replay",
+        }
+    }
+}
+
+impl FromStr for SessionKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "client" => Ok(SessionKind::Client),
+            "proxy" => Ok(SessionKind::Proxy),
+            "replay" => Ok(SessionKind::Replay),
+            other => Err(format!("unknown session kind {other:?}")),
+        }
+    }
+}
+
+impl fmt::Display for SessionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionSummary {
+    pub id: SessionId,
+    pub name: String,
+    pub kind: SessionKind,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub created_at_us: i64,
+    pub connections: i64,
+    pub frames: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnState {
+    Connecting,
+    Open,
+    Closed,
+    Failed,
+}
+
+impl ConnState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnState::Connecting => "connecting",
+            ConnState::Open => "open",
+            ConnState::Closed => "closed",
+            ConnState::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for ConnState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "connecting" => Ok(ConnState::Connecting),
+            "open" => Ok(ConnState::Open),
+            "closed" => Ok(ConnState::Closed),
+            "failed" => Ok(ConnState::Failed),
+            other => Err(format!("unknown connection state {other:?}")),
+        }
+    }
+}
+
+/// Who ended a connection: the JSONL close line's `by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClosedBy {
+    Client,
+    Server,
+    Error,
+}
+
+impl ClosedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosedBy::Client => "client",
+            ClosedBy::Server => "server",
+            ClosedBy::Error => "error",
+        }
+    }
+}
+
+impl FromStr for ClosedBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "client" => Ok(ClosedBy::Client),
+            "server" => Ok(ClosedBy::Server),
+            "error" => Ok(ClosedBy::Error),
+            other => Err(format!("unknown closer {other:?}")),
+        }
+    }
+}
+
+/// A connection as stored, with its handshake and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionInfo {
+    pub id: ConnectionId,
+    pub session_id: SessionId,
+    pub url: String,
+    pub state: ConnState,
+    pub request_headers: Headers,
+    pub response_status: Option<u16>,
+    pub response_headers: Headers,
+    pub subprotocol: Option<String>,
+    pub created_at_us: i64,
+    pub opened_at_us: Option<i64>,
+    pub closed_at_us: Option<i64>,
+    pub close_code: Option<u16>,
+    pub close_reason: Option<String>,
+    pub closed_by: Option<ClosedBy>,
+    pub error: Option<String>,
+    pub insecure: bool,
+}
+
+/// A connection about to be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConnection {
+    pub session: SessionId,
+    pub url: String,
+    pub request_headers: Headers,
+    pub insecure: bool,
+    pub created_at_us: i64,
+}
+
+/// A change in a connection's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectionEvent {
+    /// The handshake finished; `request_headers` are the headers actually sent.
+    Opened {
+        id: ConnectionId,
+        at_us: i64,
+        request_headers: Headers,
+        response_status: u16,
+        response_headers: Headers,
+        subprotocol: Option<String>,
+    },
+    Closed {
+        id: ConnectionId,
+        at_us: i64,
+        code: Option<u16>,
+        reason: String,
+        by: ClosedBy,
+    },
+    /// The connection could not be made, or broke; `response_*` when the server answered
+    /// the handshake with something other than 101.
+    Failed {
+        id: ConnectionId,
+        at_us: i64,
+        error: String,
+        response_status: Option<u16>,
+        response_headers: Headers,
+    },
+}
+
+impl ConnectionEvent {
+    pub fn id(&self) -> ConnectionId {
+        match self {
+            ConnectionEvent::Opened { id, .. }
+            | ConnectionEvent::Closed { id, .. }
+            | ConnectionEvent::Failed { id, .. } => *id,
+        }
+    }
+}
+
+/// A committed frame without its payload: what the timeline shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FrameSummary {
+    pub seq: i64,
+    pub connection: ConnectionId,
+    pub ts_us: i64,
+    pub dir: Direction,
+    pub opcode: Opcode,
+    pub fin: bool,
+    pub rsv1: bool,
+    pub len: u64,
+    pub injected: bool,
+    pub preview: String,
+    pub close_code: Option<u16>,
+    pub close_reason: Option<String>,
+}
+
+/// A committed frame with its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFrame {
+    pub session: SessionId,
+    pub seq: i64,
+    pub connection: ConnectionId,
+    pub ts_us: i64,
+    pub dir: Direction,
+    pub opcode: Opcode,
+    pub fin: bool,
+    pub rsv1: bool,
+    pub rsv2: bool,
+    pub rsv3: bool,
+    pub len: u64,
+    pub injected: bool,
+    pub payload: Vec<u8>,
+}
+
+// Bits of the `frames.flags` column.
+pub(crate) const FLAG_FIN: i64 = 1;
+pub(crate) const FLAG_RSV1: i64 = 1 << 1;
+pub(crate) const FLAG_RSV2: i64 = 1 << 2;
+pub(crate) const FLAG_RSV3: i64 = 1 << 3;
+pub(crate) const FLAG_INJECTED: i64 = 1 << 4;
+
+pub(crate) fn dir_to_i64(d: Direction) -> i64 {
+    match d {
+        Direction::Client => 0,
+        Direction::Server => 1,
+    }
+}
+
+pub(crate) fn dir_from_i64(v: i64) -> Direction {
+    if v == 0 {
+        Direction::Client
+    } else {
+        Direction::Server
+    }
+}
+
+/// The summary of a frame, computed once from its payload.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn summarize(
+    seq: i64,
+    connection: ConnectionId,
+    ts_us: i64,
+    dir: Direction,
+    opcode: Opcode,
+    flags: i64,
+    len: u64,
+    payload: &[u8],
+) -> FrameSummary {
+    let (close_code, close_reason, preview) = if opcode == Opcode::Close {
+        match sockscope_proto::parse_close_payload(payload) {
+            Ok(info) => {
+                let p = match info.code {
+                    Some(c) if info.reason.is_empty() => c.to_string(),
+                    Some(c) => format!("{c} {}", sockscope_proto::preview(info.reason.as_bytes(), true)),
+                    None => String::new(),
+                };
+                (info.code, Some(info.reason), p)
+            }
+            Err(e) => (None, None, format!("invalid close payload: {e}")),
+        }
+    } else {
+        let text_like = matches!(opcode, Opcode::Text | Opcode::Continuation);
+        (None, None, sockscope_proto::preview(payload, text_like))
+    };
+    FrameSummary {
+        seq,
+        connection,
+        ts_us,
+        dir,
+        opcode,
+        fin: flags & FLAG_FIN != 0,
+        rsv1: flags & FLAG_RSV1 != 0,
+        len,
+        injected: flags & FLAG_INJECTED != 0,
+        preview,
+        close_code,
+        close_reason,
+    }
+}

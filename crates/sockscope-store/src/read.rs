@@ -1,0 +1,230 @@
+//! Read queries. Every value read from the file is treated as untrusted: bad rows are
+//! reported as [`StoreError::Corrupt`], never a panic.
+
+use crate::model::*;
+use crate::StoreError;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use sockscope_proto::{ConnectionId, Opcode, SessionId};
+
+pub fn format_rfc3339(us: i64) -> String {
+    let nanos = i128::from(us) * 1000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| us.to_string())
+}
+
+const SESSION_COLS: &str = "s.id, s.name, s.kind, s.created_at_us, s.frame_count, \
+     (SELECT COUNT(*) FROM connections c WHERE c.session_id = s.id)";
+
+fn session_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, i64, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+}
+
+fn to_session(
+    (id, name, kind, created_at_us, frames, connections): (i64, String, String, i64, i64, i64),
+) -> Result<SessionSummary, StoreError> {
+    Ok(SessionSummary {
+        id: SessionId(id),
+        name,
+        kind: kind.parse().map_err(StoreError::Corrupt)?,
+        created_at: format_rfc3339(created_at_us),
+        created_at_us,
+        connections,
+        frames,
+    })
+}
+
+pub fn sessions(c: &Connection) -> Result<Vec<SessionSummary>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {SESSION_COLS} FROM sessions s ORDER BY s.created_at_us DESC, s.id DESC"
+    ))?;
+    let rows = stmt.query_map([], session_row)?;
+    rows.map(|r| to_session(r?)).collect()
+}
+
+pub fn session(c: &Connection, id: SessionId) -> Result<SessionSummary, StoreError> {
+    let mut stmt =
+        c.prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions s WHERE s.id = ?1"))?;
+    let row = stmt
+        .query_row(params![id.0], session_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("session {id}")))?;
+    to_session(row)
+}
+
+const CONN_COLS: &str = "id, session_id, url, state, request_headers, response_status, \
+     response_headers, subprotocol, created_at_us, opened_at_us, closed_at_us, close_code, \
+     close_reason, closed_by, error, insecure";
+
+fn headers(json: &str) -> Result<Headers, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("headers: {e}")))
+}
+
+fn small_u16(v: Option<i64>, what: &str) -> Result<Option<u16>, StoreError> {
+    v.map(|n| u16::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n}"))))
+        .transpose()
+}
+
+fn conn_row(r: &Row<'_>) -> rusqlite::Result<RawConn> {
+    Ok(RawConn {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        url: r.get(2)?,
+        state: r.get(3)?,
+        request_headers: r.get(4)?,
+        response_status: r.get(5)?,
+        response_headers: r.get(6)?,
+        subprotocol: r.get(7)?,
+        created_at_us: r.get(8)?,
+        opened_at_us: r.get(9)?,
+        closed_at_us: r.get(10)?,
+        close_code: r.get(11)?,
+        close_reason: r.get(12)?,
+        closed_by: r.get(13)?,
+        error: r.get(14)?,
+        insecure: r.get(15)?,
+    })
+}
+
+struct RawConn {
+    id: i64,
+    session_id: i64,
+    url: String,
+    state: String,
+    request_headers: String,
+    response_status: Option<i64>,
+    response_headers: String,
+    subprotocol: Option<String>,
+    created_at_us: i64,
+    opened_at_us: Option<i64>,
+    closed_at_us: Option<i64>,
+    close_code: Option<i64>,
+    close_reason: Option<String>,
+    closed_by: Option<String>,
+    error: Option<String>,
+    insecure: bool,
+}
+
+impl RawConn {
+    fn into_info(self) -> Result<ConnectionInfo, StoreError> {
+        Ok(ConnectionInfo {
+            id: ConnectionId(self.id),
+            session_id: SessionId(self.session_id),
+            url: self.url,
+            state: self.state.parse().map_err(StoreError::Corrupt)?,
+            request_headers: headers(&self.request_headers)?,
+            response_status: small_u16(self.response_status, "status")?,
+            response_headers: headers(&self.response_headers)?,
+            subprotocol: self.subprotocol,
+            created_at_us: self.created_at_us,
+            opened_at_us: self.opened_at_us,
+            closed_at_us: self.closed_at_us,
+            close_code: small_u16(self.close_code, "close code")?,
+            close_reason: self.close_reason,
+            closed_by: self
+                .closed_by
+                .map(|s| s.parse())
+                .transpose()
+                .map_err(StoreError::Corrupt)?,
+            error: self.error,
+            insecure: self.insecure,
+        })
+    }
+}
+
+pub fn connections(c: &Connection, session: SessionId) -> Result<Vec<ConnectionInfo>, StoreError> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {CONN_COLS} FROM connections WHERE session_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![session.0], conn_row)?;
+    rows.map(|r| r?.into_info()).collect()
+}
+
+pub fn connection(c: &Connection, id: ConnectionId) -> Result<ConnectionInfo, StoreError> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {CONN_COLS} FROM connections WHERE id = ?1"))?;
+    stmt.query_row(params![id.0], conn_row)
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(format!("connection {id}")))?
+        .into_info()
+}
+
+fn opcode_from(v: i64) -> Result<Opcode, StoreError> {
+    u8::try_from(v)
+        .ok()
+        .filter(|n| *n < 16)
+        .map(Opcode::from_u8)
+        .ok_or_else(|| StoreError::Corrupt(format!("opcode {v}")))
+}
+
+fn len_from(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("length {v}")))
+}
+
+/// Summaries are computed from the first bytes of the payload only.
+const SUMMARY_PAYLOAD_BYTES: i64 = 4096;
+
+pub fn frames_after(
+    c: &Connection,
+    session: SessionId,
+    after_seq: i64,
+    limit: usize,
+) -> Result<Vec<FrameSummary>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT seq, connection_id, ts_us, dir, opcode, flags, len, substr(payload, 1, ?4) \
+         FROM frames WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = stmt.query(params![session.0, after_seq, limit, SUMMARY_PAYLOAD_BYTES])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let len = len_from(r.get(6)?)?;
+        let head: Vec<u8> = r.get(7)?;
+        out.push(summarize(
+            r.get(0)?,
+            ConnectionId(r.get(1)?),
+            r.get(2)?,
+            dir_from_i64(r.get(3)?),
+            opcode_from(r.get(4)?)?,
+            r.get(5)?,
+            len,
+            &head,
+        ));
+    }
+    Ok(out)
+}
+
+pub fn frame(c: &Connection, session: SessionId, seq: i64) -> Result<StoredFrame, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload \
+         FROM frames WHERE session_id = ?1 AND seq = ?2",
+    )?;
+    let mut rows = stmt.query(params![session.0, seq])?;
+    let r = rows
+        .next()?
+        .ok_or_else(|| StoreError::NotFound(format!("frame {seq} of session {session}")))?;
+    stored_frame(session, seq, r)
+}
+
+pub(crate) fn stored_frame(
+    session: SessionId,
+    seq: i64,
+    r: &Row<'_>,
+) -> Result<StoredFrame, StoreError> {
+    let flags: i64 = r.get(4)?;
+    Ok(StoredFrame {
+        session,
+        seq,
+        connection: ConnectionId(r.get(0)?),
+        ts_us: r.get(1)?,
+        dir: dir_from_i64(r.get(2)?),
+        opcode: opcode_from(r.get(3)?)?,
+        fin: flags & FLAG_FIN != 0,
+        rsv1: flags & FLAG_RSV1 != 0,
+        rsv2: flags & FLAG_RSV2 != 0,
+        rsv3: flags & FLAG_RSV3 != 0,
+        len: len_from(r.get(5)?)?,
+        injected: flags & FLAG_INJECTED != 0,
+        payload: r.get(6)?,
+    })
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what Sockscope needs on Debian/Ubuntu, idempotently.
+#   scripts/deps.sh build   -> system packages to build and run the app
+#   scripts/deps.sh test    -> plus Xvfb, WebKitWebDriver, tauri-driver, Python/Node peers
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want="${1:-build}"
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+BUILD_PKGS="libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev build-essential pkg-config libssl-dev curl file nodejs npm"
+TEST_PKGS="xvfb xauth imagemagick webkit2gtk-driver python3-venv"
+
+missing=()
+pkgs="$BUILD_PKGS"
+[ "$want" = test ] && pkgs="$pkgs $TEST_PKGS"
+for p in $pkgs; do
+  # nodejs/npm may come from elsewhere (nvm, nodesource): accept any working binary
+  case "$p" in
+    nodejs) command -v node >/dev/null 2>&1 && continue ;;
+    npm) command -v npm >/dev/null 2>&1 && continue ;;
+  esac
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "deps: Rust is missing; install it with rustup (https://rustup.rs) and run again" >&2
+  exit 1
+fi
+
+# UI packages
+if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  (cd ui && npm ci --no-audit --no-fund)
+fi
+
+if [ "$want" = test ]; then
+  # tauri-driver: pinned to 2.x (an unpinned install may pick a 3.0 alpha)
+  if ! command -v tauri-driver >/dev/null 2>&1; then
+    cargo install tauri-driver --locked --version '^2'
+  fi
+  # Python peers and the WebDriver client live in a project-local venv
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import selenium, websockets' 2>/dev/null; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q -r tests/requirements.txt
+  fi
+fi

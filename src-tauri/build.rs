@@ -1,0 +1,24 @@
+/// Commands the UI may call; each gets an `allow-*` permission that
+/// `capabilities/main.json` grants to the main window (nothing else is allowed).
+const COMMANDS: &[&str] = &[
+    "list_sessions",
+    "list_connections",
+    "connect",
+    "send_text",
+    "disconnect",
+    "subscribe_session",
+    "get_payload",
+];
+
+fn main() {
+    // tauri.conf.json lives at the repository root (DESIGN.md §1).
+    println!("cargo:rerun-if-changed=../tauri.conf.json");
+    println!("cargo:rerun-if-changed=capabilities");
+    let attrs = tauri_build::Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(e) = tauri_build::try_build(attrs) {
+        println!("cargo:warning=tauri-build failed: {e:#}");
+        std::process::exit(1);
+    }
+}

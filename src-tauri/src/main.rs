@@ -1,0 +1,32 @@
+//! Sockscope desktop app: a thin Tauri 2 shell. Commands are one-liners into the engine and
+//! the store; frame streams reach the UI in batches over a `tauri::ipc::Channel`.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod bridge;
+mod commands;
+mod state;
+
+fn main() {
+    let db = state::db_path_from_args(std::env::args_os().skip(1));
+    let app_state = state::AppState::open(db);
+    if let Err(e) = &app_state.services {
+        eprintln!("sockscope-app: {e}");
+    }
+    let result = tauri::Builder::default()
+        .manage(app_state)
+        .invoke_handler(tauri::generate_handler![
+            commands::list_sessions,
+            commands::list_connections,
+            commands::connect,
+            commands::send_text,
+            commands::disconnect,
+            commands::subscribe_session,
+            commands::get_payload,
+        ])
+        .run(tauri::generate_context!("../tauri.conf.json"));
+    if let Err(e) = result {
+        eprintln!("sockscope-app: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,65 @@
+use sockscope_engine::Engine;
+use sockscope_store::Store;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The engine and store, or why they could not be opened (shown by the UI on every call).
+pub struct Services {
+    pub store: Store,
+    pub engine: Engine,
+}
+
+pub struct AppState {
+    pub services: Result<Services, String>,
+    /// The live subscription task of each window (a new subscription replaces the old).
+    pub subscriptions: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+}
+
+impl AppState {
+    pub fn open(db: Option<PathBuf>) -> AppState {
+        let path = sockscope_store::resolve_db_path(db);
+        let services = Store::open(&path)
+            .map(|store| Services {
+                engine: Engine::new(store.clone()),
+                store,
+            })
+            .map_err(|e| e.to_string());
+        AppState {
+            services,
+            subscriptions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn services(&self) -> Result<&Services, String> {
+        self.services.as_ref().map_err(Clone::clone)
+    }
+}
+
+/// `--db PATH` or `--db=PATH` on the app's command line.
+pub fn db_path_from_args(args: impl Iterator<Item = OsString>) -> Option<PathBuf> {
+    let mut args = args;
+    while let Some(a) = args.next() {
+        if a == "--db" {
+            return args.next().map(PathBuf::from);
+        }
+        if let Some(rest) = a.to_str().and_then(|s| s.strip_prefix("--db=")) {
+            return Some(PathBuf::from(rest));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_flag_is_read_in_both_forms() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>().into_iter();
+        assert_eq!(db_path_from_args(args(&["--db", "/tmp/a.db"])), Some("/tmp/a.db".into()));
+        assert_eq!(db_path_from_args(args(&["x", "--db=/tmp/b.db"])), Some("/tmp/b.db".into()));
+        assert_eq!(db_path_from_args(args(&["--other"])), None);
+    }
+}
