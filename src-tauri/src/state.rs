@@ -58,8 +58,14 @@ mod tests {
     #[test]
     fn db_flag_is_read_in_both_forms() {
         let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>().into_iter();
-        assert_eq!(db_path_from_args(args(&["--db", "/tmp/a.db"])), Some("/tmp/a.db".into()));
-        assert_eq!(db_path_from_args(args(&["x", "--db=/tmp/b.db"])), Some("/tmp/b.db".into()));
+        assert_eq!(
+            db_path_from_args(args(&["--db", "/tmp/a.db"])),
+            Some("/tmp/a.db".into())
+        );
+        assert_eq!(
+            db_path_from_args(args(&["x", "--db=/tmp/b.db"])),
+            Some("/tmp/b.db".into())
+        );
         assert_eq!(db_path_from_args(args(&["--other"])), None);
     }
 }

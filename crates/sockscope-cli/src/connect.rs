@@ -12,7 +12,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 fn parse_header(h: &str) -> Result<(String, String), Failure> {
     match h.split_once(':') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.trim().to_owned())),
-        _ => Err(Failure(format!("invalid header {h:?}: expected 'Name: value'"))),
+        _ => Err(Failure(format!(
+            "invalid header {h:?}: expected 'Name: value'"
+        ))),
     }
 }
 
@@ -116,9 +118,19 @@ fn print_message(opcode: Opcode, payload: &[u8]) {
     let _ = match opcode {
         Opcode::Text => match std::str::from_utf8(payload) {
             Ok(t) => writeln!(out, "{t}"),
-            Err(_) => writeln!(out, "[invalid utf-8 text, {} B] {}", payload.len(), sockscope_proto::hex_preview(payload)),
+            Err(_) => writeln!(
+                out,
+                "[invalid utf-8 text, {} B] {}",
+                payload.len(),
+                sockscope_proto::hex_preview(payload)
+            ),
         },
-        Opcode::Binary => writeln!(out, "[binary {} B] {}", payload.len(), sockscope_proto::hex_preview(payload)),
+        Opcode::Binary => writeln!(
+            out,
+            "[binary {} B] {}",
+            payload.len(),
+            sockscope_proto::hex_preview(payload)
+        ),
         // Pings and pongs are recorded, not printed.
         _ => Ok(()),
     };

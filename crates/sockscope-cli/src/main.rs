@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "sockscope", version, about = "Sockscope: record, inspect and export WebSocket sessions")]
+#[command(
+    name = "sockscope",
+    version,
+    about = "Sockscope: record, inspect and export WebSocket sessions"
+)]
 struct Cli {
     /// Database file (default: $SOCKSCOPE_DB, else ~/.local/share/sockscope/sockscope.db)
     #[arg(long, global = true, value_name = "PATH")]

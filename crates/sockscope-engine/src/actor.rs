@@ -128,7 +128,7 @@ async fn run_inner(a: &mut Actor) {
     // Commands that arrive while connecting: a Close abandons the attempt.
     let outcome = tokio::select! {
         r = tokio::time::timeout(timeout, connecting) => Some(r),
-        cmd = wait_for_close(&mut a.commands) => { let _ = cmd; None }
+        () = wait_for_close(&mut a.commands) => None,
     };
     let (mut ws, response) = match outcome {
         None => {

@@ -29,13 +29,18 @@ pub enum ConnEvent {
         subprotocol: Option<String>,
     },
     /// A message or control frame from the server.
-    Received { opcode: Opcode, payload: Bytes },
+    Received {
+        opcode: Opcode,
+        payload: Bytes,
+    },
     Closed {
         code: Option<u16>,
         reason: String,
         by: ClosedBy,
     },
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Something to send on an open connection.
@@ -48,10 +53,7 @@ pub enum Outgoing {
 
 pub(crate) enum Command {
     Send(Outgoing, oneshot::Sender<Result<(), EngineError>>),
-    Close {
-        code: u16,
-        reason: String,
-    },
+    Close { code: u16, reason: String },
 }
 
 /// A connection just started. Dropping it does not close the connection; use
@@ -97,13 +99,13 @@ impl Engine {
                 reason: "the URL must start with ws:// or wss://".into(),
             });
         }
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| EngineError::InvalidUrl {
-                url: url.clone(),
-                reason: e.to_string(),
-            })?;
+        let mut request =
+            url.as_str()
+                .into_client_request()
+                .map_err(|e| EngineError::InvalidUrl {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                })?;
         for (name, value) in &opts.headers {
             let n = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| EngineError::InvalidHeader(name.clone()))?;
@@ -180,7 +182,12 @@ impl Engine {
     }
 
     /// Starts the closing handshake (or abandons a connection still connecting).
-    pub async fn close(&self, id: ConnectionId, code: u16, reason: &str) -> Result<(), EngineError> {
+    pub async fn close(
+        &self,
+        id: ConnectionId,
+        code: u16,
+        reason: &str,
+    ) -> Result<(), EngineError> {
         let tx = self.registry.sender(id)?;
         tx.send(Command::Close {
             code,

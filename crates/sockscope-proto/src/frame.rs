@@ -111,7 +111,10 @@ impl FromStr for Opcode {
             "close" => Opcode::Close,
             "ping" => Opcode::Ping,
             "pong" => Opcode::Pong,
-            other => match other.strip_prefix("reserved-").and_then(|n| n.parse::<u8>().ok()) {
+            other => match other
+                .strip_prefix("reserved-")
+                .and_then(|n| n.parse::<u8>().ok())
+            {
                 Some(n) if n < 16 => Opcode::Reserved(n),
                 _ => return Err(UnknownName(other.to_owned())),
             },
@@ -212,7 +215,10 @@ mod tests {
             assert_eq!(op.name().parse::<Opcode>(), Ok(op));
         }
         assert!("reserved-99".parse::<Opcode>().is_err());
-        assert_eq!(serde_json::to_string(&Opcode::Pong).ok().as_deref(), Some("\"pong\""));
+        assert_eq!(
+            serde_json::to_string(&Opcode::Pong).ok().as_deref(),
+            Some("\"pong\"")
+        );
     }
 
     #[test]

@@ -19,8 +19,7 @@ pub fn preview(payload: &[u8], is_text_like: bool) -> String {
     match text {
         Some(s) if is_text_like || !s.chars().any(|c| c.is_control() && !c.is_whitespace()) => {
             let mut out = String::with_capacity(s.len().min(PREVIEW_CHARS));
-            let mut n = 0;
-            for c in s.chars() {
+            for (n, c) in s.chars().enumerate() {
                 if n == PREVIEW_CHARS {
                     out.push('…');
                     return out;
@@ -30,7 +29,6 @@ pub fn preview(payload: &[u8], is_text_like: bool) -> String {
                     c if c.is_control() => out.push('\u{FFFD}'),
                     c => out.push(c),
                 }
-                n += 1;
             }
             if window.len() < payload.len() {
                 out.push('…');

@@ -155,10 +155,7 @@ impl Store {
         rx.recv_async().await.map_err(|_| StoreError::WriterGone)?
     }
 
-    pub async fn create_connection(
-        &self,
-        conn: NewConnection,
-    ) -> Result<ConnectionId, StoreError> {
+    pub async fn create_connection(&self, conn: NewConnection) -> Result<ConnectionId, StoreError> {
         let (reply, rx) = flume::bounded(1);
         self.send_async(WriteOp::CreateConnection { conn, reply })
             .await?;
@@ -254,7 +251,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
         .map_err(|e| StoreError::open(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Pragma(format!("journal_mode is {mode}, not wal")));
+        return Err(StoreError::Pragma(format!(
+            "journal_mode is {mode}, not wal"
+        )));
     }
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         .map_err(|e| StoreError::open(path, e))?;

@@ -265,7 +265,10 @@ pub(crate) fn summarize(
             Ok(info) => {
                 let p = match info.code {
                     Some(c) if info.reason.is_empty() => c.to_string(),
-                    Some(c) => format!("{c} {}", sockscope_proto::preview(info.reason.as_bytes(), true)),
+                    Some(c) => format!(
+                        "{c} {}",
+                        sockscope_proto::preview(info.reason.as_bytes(), true)
+                    ),
                     None => String::new(),
                 };
                 (info.code, Some(info.reason), p)

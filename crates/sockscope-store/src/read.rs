@@ -10,7 +10,10 @@ pub fn format_rfc3339(us: i64) -> String {
     let nanos = i128::from(us) * 1000;
     time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| us.to_string())
 }
 
@@ -18,7 +21,14 @@ const SESSION_COLS: &str = "s.id, s.name, s.kind, s.created_at_us, s.frame_count
      (SELECT COUNT(*) FROM connections c WHERE c.session_id = s.id)";
 
 fn session_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, i64, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn to_session(
@@ -44,8 +54,9 @@ pub fn sessions(c: &Connection) -> Result<Vec<SessionSummary>, StoreError> {
 }
 
 pub fn session(c: &Connection, id: SessionId) -> Result<SessionSummary, StoreError> {
-    let mut stmt =
-        c.prepare_cached(&format!("SELECT {SESSION_COLS} FROM sessions s WHERE s.id = ?1"))?;
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {SESSION_COLS} FROM sessions s WHERE s.id = ?1"
+    ))?;
     let row = stmt
         .query_row(params![id.0], session_row)
         .optional()?
@@ -142,7 +153,9 @@ pub fn connections(c: &Connection, session: SessionId) -> Result<Vec<ConnectionI
 }
 
 pub fn connection(c: &Connection, id: ConnectionId) -> Result<ConnectionInfo, StoreError> {
-    let mut stmt = c.prepare_cached(&format!("SELECT {CONN_COLS} FROM connections WHERE id = ?1"))?;
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {CONN_COLS} FROM connections WHERE id = ?1"
+    ))?;
     stmt.query_row(params![id.0], conn_row)
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("connection {id}")))?
@@ -179,7 +192,8 @@ pub fn frames_after(
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let len = len_from(r.get(6)?)?;
-        let head: Vec<u8> = r.get(7)?;
+        let head: Option<Vec<u8>> = r.get(7)?;
+        let head = head.unwrap_or_default();
         out.push(summarize(
             r.get(0)?,
             ConnectionId(r.get(1)?),
@@ -225,6 +239,6 @@ pub(crate) fn stored_frame(
         rsv3: flags & FLAG_RSV3 != 0,
         len: len_from(r.get(5)?)?,
         injected: flags & FLAG_INJECTED != 0,
-        payload: r.get(6)?,
+        payload: r.get::<_, Option<Vec<u8>>>(6)?.unwrap_or_default(),
     })
 }

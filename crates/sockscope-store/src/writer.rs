@@ -41,13 +41,16 @@ impl WriteOp {
     }
 }
 
+/// Answers one waiter once the batch's fate is known.
+type Answer = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+
 /// What one batch produced, to broadcast after commit and to answer waiters.
 #[derive(Default)]
 struct Outcome {
     frames: HashMap<SessionId, Vec<FrameSummary>>,
     sessions: Vec<SessionId>,
     connections: Vec<ConnectionId>,
-    replies: Vec<Box<dyn FnOnce(Result<(), &StoreError>) + Send>>,
+    replies: Vec<Answer>,
 }
 
 pub(crate) fn run(
@@ -73,10 +76,9 @@ pub(crate) fn run(
             stopping = true;
         }
         let mut outcome = Outcome::default();
-        let result = conn
-            .transaction()
-            .map_err(StoreError::from)
-            .and_then(|tx| apply_batch(&tx, batch, &mut seqs, &mut outcome).and_then(|()| Ok(tx.commit()?)));
+        let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
+            apply_batch(&tx, batch, &mut seqs, &mut outcome).and_then(|()| Ok(tx.commit()?))
+        });
         match &result {
             Ok(()) => {
                 for reply in outcome.replies.drain(..) {
@@ -115,7 +117,11 @@ fn apply_batch(
                 tx.prepare_cached(
                     "INSERT INTO sessions (name, kind, created_at_us) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![name, kind.as_str(), sockscope_proto::now_us()])?;
+                .execute(params![
+                    name,
+                    kind.as_str(),
+                    sockscope_proto::now_us()
+                ])?;
                 let id = SessionId(tx.last_insert_rowid());
                 seqs.insert(id, 0);
                 out.sessions.push(id);
@@ -149,14 +155,15 @@ fn apply_batch(
 }
 
 fn push_reply<T: Clone + Send + 'static>(out: &mut Outcome, reply: Reply<T>, value: T) {
-    out.replies.push(Box::new(move |r: Result<(), &StoreError>| {
-        let msg = match r {
-            Ok(()) => Ok(value),
-            // Errors are not Clone: each waiter gets the same text.
-            Err(e) => Err(StoreError::Pragma(e.to_string())),
-        };
-        let _ = reply.send(msg);
-    }));
+    out.replies
+        .push(Box::new(move |r: Result<(), &StoreError>| {
+            let msg = match r {
+                Ok(()) => Ok(value),
+                // Errors are not Clone: each waiter gets the same text.
+                Err(e) => Err(StoreError::Pragma(e.to_string())),
+            };
+            let _ = reply.send(msg);
+        }));
 }
 
 fn headers_json(h: &Headers) -> Result<String, StoreError> {

@@ -10,6 +10,8 @@ use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
@@ -95,8 +97,25 @@ pub fn parse_close_command(text: &str) -> Option<(u16, String)> {
     Some((code.trim().parse().ok()?, reason.to_owned()))
 }
 
+/// Accepts the first subprotocol the client offers, as most real servers do.
+#[allow(clippy::result_large_err)]
+fn choose_subprotocol(req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
+    let first = req
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .and_then(|p| HeaderValue::from_str(p).ok());
+    if let Some(p) = first {
+        resp.headers_mut().insert("sec-websocket-protocol", p);
+    }
+    Ok(resp)
+}
+
 async fn echo(stream: TcpStream, mut stop: watch::Receiver<bool>) {
-    let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, choose_subprotocol).await else {
         return;
     };
     loop {
@@ -138,8 +157,14 @@ mod tests {
 
     #[test]
     fn close_command_parses() {
-        assert_eq!(parse_close_command("!close 4001 bye now"), Some((4001, "bye now".into())));
-        assert_eq!(parse_close_command("!close 1000"), Some((1000, String::new())));
+        assert_eq!(
+            parse_close_command("!close 4001 bye now"),
+            Some((4001, "bye now".into()))
+        );
+        assert_eq!(
+            parse_close_command("!close 1000"),
+            Some((1000, String::new()))
+        );
         assert_eq!(parse_close_command("!close x"), None);
         assert_eq!(parse_close_command("hello"), None);
     }
