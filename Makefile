@@ -1,0 +1,51 @@
+# Sockscope — the two commands a newcomer needs:
+#   make run    installs what is missing, builds the UI and the app, opens the window
+#   make test   installs what the tests need, then runs every test (the same as CI)
+# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | clean
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# One shared target/ for builds, tests and the GUI suite.
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot clean
+
+run: deps ui app
+	./target/debug/sockscope-app $(ARGS)
+
+deps:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+ui: deps
+	cd ui && npm run build
+
+app: ui
+	$(CARGO) build --workspace --bins
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test-ui: deps-test
+	cd ui && npm run check && npm test
+
+test-rust: app
+	$(CARGO) test --workspace
+
+test-gui: deps-test app
+	tests/gui/run.sh
+
+test: deps-test test-ui app lint test-rust test-gui
+	@echo "make test: all suites passed"
+
+# Runs the GUI suite and copies its screenshot into docs/screenshots/.
+screenshot: test-gui
+	mkdir -p docs/screenshots
+	cp target/gui/*.png docs/screenshots/
+
+clean:
+	$(CARGO) clean
+	rm -rf ui/dist ui/node_modules .venv
