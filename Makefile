@@ -30,7 +30,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test-ui: deps-test
-	cd ui && npm run check && npm test
+	cd ui && npm run check && npm test && npm run test:ui
 
 test-rust: app
 	$(CARGO) test --workspace

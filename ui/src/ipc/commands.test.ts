@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
+import { connect, getPayload, listSessions, subscribeSession, toIpcError } from './commands';
+import type { StreamMsg } from './types';
+
+// @tauri-apps/api/mocks needs a `window`; node has globalThis.
+(globalThis as { window?: unknown }).window ??= globalThis;
+
+afterEach(() => clearMocks());
+
+describe('toIpcError', () => {
+  it('keeps shell rejections (strings) as command errors', () => {
+    const e = toIpcError('connect', 'invalid URL');
+    expect(e.kind).toBe('command');
+    expect(e.message).toBe('invalid URL');
+  });
+  it('maps a missing Tauri runtime to "unavailable"', () => {
+    const e = toIpcError('list_sessions', new TypeError("Cannot read properties of undefined (reading 'invoke')"));
+    expect(e.kind).toBe('unavailable');
+  });
+});
+
+describe('commands', () => {
+  it('rejects with an unavailable error outside Tauri', async () => {
+    await expect(listSessions()).rejects.toMatchObject({ kind: 'unavailable' });
+    await expect(subscribeSession(1, 0, () => {})).rejects.toMatchObject({ kind: 'unavailable' });
+  });
+
+  it('passes camelCase args and returns results', async () => {
+    const calls: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === 'connect') return { id: 1, session_id: 5, url: (args as { url: string }).url, state: 'connecting' };
+      if (cmd === 'get_payload') return new Uint8Array([104, 105]).buffer;
+      return null;
+    });
+    const c = await connect('ws://127.0.0.1:1/');
+    expect(c.session_id).toBe(5);
+    expect(calls[0]).toEqual(['connect', { url: 'ws://127.0.0.1:1/' }]);
+    const bytes = await getPayload(5, 42);
+    expect(Array.from(bytes)).toEqual([104, 105]);
+    expect(calls[1]).toEqual(['get_payload', { sessionId: 5, seq: 42 }]);
+  });
+
+  it('turns string rejections into command errors', async () => {
+    mockIPC(() => {
+      throw 'invalid URL: relative URL without a base';
+    });
+    await expect(connect('nope')).rejects.toMatchObject({
+      kind: 'command',
+      message: 'invalid URL: relative URL without a base',
+    });
+  });
+
+  it('subscribeSession passes a Channel and delivers its messages until closed', async () => {
+    let channelId = -1;
+    mockIPC((cmd, args) => {
+      const a = args as { sessionId: number; afterSeq: number; channel: { id: number } };
+      expect(cmd).toBe('subscribe_session');
+      expect(a.sessionId).toBe(3);
+      expect(a.afterSeq).toBe(7);
+      channelId = a.channel.id;
+      return null;
+    });
+    const got: StreamMsg[] = [];
+    const sub = await subscribeSession(3, 7, (m) => got.push(m));
+    const internals = (globalThis as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, d: unknown): void } })
+      .__TAURI_INTERNALS__;
+    const msg: StreamMsg = { kind: 'frames', frames: [] };
+    internals.runCallback(channelId, { index: 0, message: msg });
+    expect(got).toEqual([msg]);
+    sub.close();
+    internals.runCallback(channelId, { index: 1, message: msg });
+    expect(got).toHaveLength(1);
+  });
+});

@@ -1,0 +1,128 @@
+// Typed wrappers around every command of docs/ipc.md. Nothing else in the UI
+// calls `invoke` directly.
+import { Channel, invoke } from '@tauri-apps/api/core';
+import type { ConnectionInfo, SessionSummary, StreamMsg } from './types';
+
+/**
+ * Why a command failed:
+ * - `command`: the shell rejected it (the contract rejects with a string, e.g. a bad URL);
+ * - `unavailable`: there is no Tauri IPC at all (the page runs in a plain browser).
+ */
+export type IpcErrorKind = 'command' | 'unavailable';
+
+export class IpcError extends Error {
+  readonly kind: IpcErrorKind;
+  readonly command: string;
+  constructor(command: string, kind: IpcErrorKind, message: string) {
+    super(message);
+    this.name = 'IpcError';
+    this.kind = kind;
+    this.command = command;
+  }
+}
+
+/** Turns whatever a rejected invoke produced into an IpcError with readable text. */
+export function toIpcError(command: string, err: unknown): IpcError {
+  if (err instanceof IpcError) return err;
+  if (typeof err === 'string') return new IpcError(command, 'command', err);
+  // A TypeError/ReferenceError thrown by @tauri-apps/api means the Tauri
+  // internals are missing: we are not inside the desktop shell.
+  if (err instanceof TypeError || err instanceof ReferenceError) {
+    return new IpcError(
+      command,
+      'unavailable',
+      'The Sockscope backend is not reachable: this page must run inside the Sockscope desktop app.',
+    );
+  }
+  if (err instanceof Error) return new IpcError(command, 'command', err.message || String(err));
+  if (err && typeof err === 'object' && 'message' in err && typeof err.message === 'string') {
+    return new IpcError(command, 'command', err.message);
+  }
+  let text: string;
+  try {
+    text = JSON.stringify(err);
+  } catch {
+    text = String(err);
+  }
+  return new IpcError(command, 'command', text === undefined ? String(err) : text);
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (err) {
+    throw toIpcError(command, err);
+  }
+}
+
+export function listSessions(): Promise<SessionSummary[]> {
+  return call<SessionSummary[]>('list_sessions');
+}
+
+export function listConnections(sessionId: number): Promise<ConnectionInfo[]> {
+  return call<ConnectionInfo[]>('list_connections', { sessionId });
+}
+
+/** Without `sessionId` the shell makes a new client session. */
+export function connect(url: string, sessionId?: number | null): Promise<ConnectionInfo> {
+  const args: Record<string, unknown> = { url };
+  if (sessionId !== undefined) args.sessionId = sessionId;
+  return call<ConnectionInfo>('connect', args);
+}
+
+export async function sendText(connectionId: number, text: string): Promise<void> {
+  await call<null>('send_text', { connectionId, text });
+}
+
+export async function disconnect(connectionId: number): Promise<void> {
+  await call<null>('disconnect', { connectionId });
+}
+
+/** Raw payload bytes of one frame (a `tauri::ipc::Response` arrives as an ArrayBuffer). */
+export async function getPayload(sessionId: number, seq: number): Promise<Uint8Array> {
+  const raw = await call<unknown>('get_payload', { sessionId, seq });
+  if (raw instanceof ArrayBuffer) return new Uint8Array(raw);
+  if (ArrayBuffer.isView(raw)) return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  // Tolerate a JSON byte array (what a Vec<u8> serialises to) rather than failing.
+  if (Array.isArray(raw)) return Uint8Array.from(raw as number[]);
+  throw new IpcError('get_payload', 'command', 'get_payload returned no bytes');
+}
+
+export interface Subscription {
+  /** Stops delivering messages to `onMsg` (the shell replaces the subscription on the next call). */
+  close(): void;
+}
+
+/**
+ * Subscribes the window to one session: the shell first sends every connection,
+ * then backfills frames with `seq > afterSeq`, then streams live batches.
+ * Resolves once the shell accepted the subscription.
+ */
+export async function subscribeSession(
+  sessionId: number,
+  afterSeq: number,
+  onMsg: (msg: StreamMsg) => void,
+): Promise<Subscription> {
+  let active = true;
+  let channel: Channel<StreamMsg>;
+  try {
+    channel = new Channel<StreamMsg>((msg) => {
+      if (active) onMsg(msg);
+    });
+  } catch (err) {
+    throw toIpcError('subscribe_session', err);
+  }
+  const sub: Subscription = {
+    close() {
+      active = false;
+      channel.onmessage = () => {};
+    },
+  };
+  try {
+    await call<null>('subscribe_session', { sessionId, afterSeq, channel });
+  } catch (err) {
+    sub.close();
+    throw err;
+  }
+  return sub;
+}

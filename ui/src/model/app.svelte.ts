@@ -1,0 +1,304 @@
+// Application state (Svelte 5 runes). Views read it and call its methods;
+// every IPC call goes through `api` so the flows can be unit-tested.
+import * as ipc from '../ipc/commands';
+import { IpcError, toIpcError, type Subscription } from '../ipc/commands';
+import type { ConnectionInfo, FrameSummary, SessionSummary, StreamMsg } from '../ipc/types';
+import { FrameQueue, throttle, type Scheduler } from './frameQueue';
+import {
+  applyStreamMsgs,
+  createSessionView,
+  currentConnection,
+  findFrameIndex,
+  isLive,
+  upsertConnection,
+  type SessionView,
+} from './sessionView';
+
+export interface Api {
+  listSessions(): Promise<SessionSummary[]>;
+  listConnections(sessionId: number): Promise<ConnectionInfo[]>;
+  connect(url: string, sessionId?: number | null): Promise<ConnectionInfo>;
+  sendText(connectionId: number, text: string): Promise<void>;
+  disconnect(connectionId: number): Promise<void>;
+  getPayload(sessionId: number, seq: number): Promise<Uint8Array>;
+  subscribeSession(
+    sessionId: number,
+    afterSeq: number,
+    onMsg: (msg: StreamMsg) => void,
+  ): Promise<Subscription>;
+}
+
+export const tauriApi: Api = {
+  listSessions: ipc.listSessions,
+  listConnections: ipc.listConnections,
+  connect: ipc.connect,
+  sendText: ipc.sendText,
+  disconnect: ipc.disconnect,
+  getPayload: ipc.getPayload,
+  subscribeSession: ipc.subscribeSession,
+};
+
+export type PayloadState =
+  | { seq: number; status: 'loading' }
+  | { seq: number; status: 'ready'; bytes: Uint8Array }
+  | { seq: number; status: 'error'; error: string };
+
+export interface AppOptions {
+  api?: Api;
+  scheduler?: Scheduler;
+  /** Minimum spacing of session-list refreshes triggered by incoming frames. */
+  refreshMs?: number;
+}
+
+export class AppState {
+  readonly api: Api;
+
+  // Sessions sidebar
+  sessions = $state.raw<SessionSummary[]>([]);
+  sessionsLoaded = $state(false);
+  sessionsError = $state<string | null>(null);
+
+  // Selected session
+  selectedSessionId = $state<number | null>(null);
+  connections = $state.raw<ConnectionInfo[]>([]);
+  /** Append-only rows of the selected session, mutated in place: read `frameCount` to react. */
+  frames = $state.raw<FrameSummary[]>([]);
+  frameCount = $state(0);
+  subscribeError = $state<string | null>(null);
+  /** The connection the user picked in the sidebar; null follows the newest one. */
+  pinnedConnectionId = $state<number | null>(null);
+
+  // Selected frame
+  selectedSeq = $state<number | null>(null);
+  payload = $state.raw<PayloadState | null>(null);
+
+  // Toolbar / composer
+  /** Text of the URL box. */
+  urlDraft = $state('');
+  connectPending = $state(false);
+  connectError = $state<string | null>(null);
+  sending = $state(false);
+  sendError = $state<string | null>(null);
+  lastSentAt = $state<number | null>(null);
+
+  /** Set once any call found no Tauri IPC (page opened in a plain browser). */
+  backendError = $state<string | null>(null);
+
+  /** Wall clock for "open since" labels, ticked by the App component. */
+  now = $state(Date.now());
+
+  readonly current = $derived(currentConnection(this.connections, this.pinnedConnectionId));
+  readonly currentLive = $derived(isLive(this.current));
+  readonly selectedSession = $derived(
+    this.sessions.find((s) => s.id === this.selectedSessionId) ?? null,
+  );
+  readonly selectedFrame = $derived.by(() => {
+    // frameCount is read so that a row arriving after its selection resolves.
+    void this.frameCount;
+    if (this.selectedSeq === null) return null;
+    const i = findFrameIndex(this.frames, this.selectedSeq);
+    return i >= 0 ? this.frames[i] : null;
+  });
+
+  #view: SessionView | null = null;
+  #sub: Subscription | null = null;
+  /** Bumped on each session switch; stale async results compare against it. */
+  #epoch = 0;
+  #payloadToken = 0;
+  readonly #queue: FrameQueue<StreamMsg>;
+  readonly #refreshSoon: ReturnType<typeof throttle>;
+
+  constructor(opts: AppOptions = {}) {
+    this.api = opts.api ?? tauriApi;
+    this.#queue = new FrameQueue<StreamMsg>((msgs) => this.#applyBatch(msgs), opts.scheduler);
+    this.#refreshSoon = throttle(() => void this.refreshSessions(), opts.refreshMs ?? 1000);
+  }
+
+  /** Records an error; returns its text. IPC-unavailable errors also raise the banner. */
+  #fail(command: string, err: unknown): string {
+    const e = err instanceof IpcError ? err : toIpcError(command, err);
+    if (e.kind === 'unavailable') this.backendError = e.message;
+    return e.message;
+  }
+
+  async init(): Promise<void> {
+    await this.refreshSessions();
+  }
+
+  async refreshSessions(): Promise<void> {
+    try {
+      const list = await this.api.listSessions();
+      this.sessions = list;
+      this.sessionsError = null;
+    } catch (err) {
+      this.sessionsError = this.#fail('list_sessions', err);
+    } finally {
+      this.sessionsLoaded = true;
+    }
+  }
+
+  /** Selects a session: lists its connections, then subscribes (backfill, then live). */
+  async selectSession(sessionId: number, seed?: ConnectionInfo): Promise<void> {
+    const epoch = ++this.#epoch;
+    this.#sub?.close();
+    this.#sub = null;
+    this.#queue.clear();
+    const view = createSessionView(sessionId, seed ? [seed] : []);
+    this.#view = view;
+    this.selectedSessionId = sessionId;
+    this.frames = view.frames;
+    this.frameCount = 0;
+    this.connections = view.connections;
+    this.pinnedConnectionId = seed ? seed.id : null;
+    this.selectedSeq = null;
+    this.payload = null;
+    this.subscribeError = null;
+    this.sendError = null;
+
+    try {
+      const conns = await this.api.listConnections(sessionId);
+      if (epoch !== this.#epoch) return;
+      let list = view.connections;
+      for (const c of conns) if (c.session_id === sessionId) list = upsertConnection(list, c);
+      view.connections = list;
+      this.connections = list;
+    } catch (err) {
+      if (epoch !== this.#epoch) return;
+      this.subscribeError = this.#fail('list_connections', err);
+      // Still try to subscribe: the stream starts with every connection anyway.
+    }
+
+    try {
+      const sub = await this.api.subscribeSession(sessionId, view.lastSeq, (msg) => {
+        if (epoch === this.#epoch) this.#queue.push(msg);
+      });
+      if (epoch !== this.#epoch) {
+        sub.close();
+        return;
+      }
+      this.#sub = sub;
+    } catch (err) {
+      if (epoch !== this.#epoch) return;
+      this.subscribeError = this.#fail('subscribe_session', err);
+    }
+  }
+
+  /** Delivers queued stream messages now (tests; the queue normally flushes per animation frame). */
+  flushStream(): void {
+    this.#queue.flush();
+  }
+
+  #applyBatch(msgs: StreamMsg[]): void {
+    const view = this.#view;
+    if (!view) return;
+    const res = applyStreamMsgs(view, msgs);
+    if (res.framesAdded > 0) this.frameCount = view.frames.length;
+    if (res.connectionsChanged) this.connections = view.connections;
+    if (res.framesAdded > 0 || res.newConnections.length > 0) this.#refreshSoon();
+  }
+
+  pinConnection(id: number | null): void {
+    this.pinnedConnectionId = id;
+    this.sendError = null;
+  }
+
+  async connect(rawUrl: string): Promise<void> {
+    const url = rawUrl.trim();
+    this.connectError = null;
+    if (!url) {
+      this.connectError = 'Enter a ws:// or wss:// URL.';
+      return;
+    }
+    if (this.connectPending) return;
+    this.connectPending = true;
+    try {
+      const conn = await this.api.connect(url);
+      // Do not wait for the whole backfill; the sidebar refresh runs alongside.
+      const selecting = this.selectSession(conn.session_id, conn);
+      await Promise.all([selecting, this.refreshSessions()]);
+    } catch (err) {
+      this.connectError = this.#fail('connect', err);
+    } finally {
+      this.connectPending = false;
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    const c = this.current;
+    if (!c) return;
+    this.connectError = null;
+    try {
+      await this.api.disconnect(c.id);
+    } catch (err) {
+      this.connectError = this.#fail('disconnect', err);
+    }
+  }
+
+  async send(text: string): Promise<boolean> {
+    const c = this.current;
+    this.sendError = null;
+    if (!c || c.state !== 'open') {
+      this.sendError = 'Not connected.';
+      return false;
+    }
+    if (this.sending) return false;
+    this.sending = true;
+    try {
+      await this.api.sendText(c.id, text);
+      this.lastSentAt = Date.now();
+      return true;
+    } catch (err) {
+      this.sendError = this.#fail('send_text', err);
+      return false;
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  /** Selects a frame and fetches its payload on demand. */
+  async selectFrame(seq: number | null): Promise<void> {
+    if (seq === this.selectedSeq && this.payload?.status !== 'error') return;
+    this.selectedSeq = seq;
+    const token = ++this.#payloadToken;
+    const sessionId = this.selectedSessionId;
+    if (seq === null || sessionId === null) {
+      this.payload = null;
+      return;
+    }
+    this.payload = { seq, status: 'loading' };
+    try {
+      const bytes = await this.api.getPayload(sessionId, seq);
+      if (token !== this.#payloadToken) return;
+      this.payload = { seq, status: 'ready', bytes };
+    } catch (err) {
+      if (token !== this.#payloadToken) return;
+      this.payload = { seq, status: 'error', error: this.#fail('get_payload', err) };
+    }
+  }
+
+  /** Moves the frame selection by `delta` rows (clamped); returns the new index or -1. */
+  moveSelection(delta: number): number {
+    const n = this.frames.length;
+    if (n === 0) return -1;
+    let idx = this.selectedSeq === null ? -1 : findFrameIndex(this.frames, this.selectedSeq);
+    if (idx < 0) idx = delta > 0 ? 0 : n - 1;
+    else idx = Math.max(0, Math.min(n - 1, idx + delta));
+    void this.selectFrame(this.frames[idx].seq);
+    return idx;
+  }
+
+  selectIndex(idx: number): void {
+    const n = this.frames.length;
+    if (n === 0) return;
+    const i = Math.max(0, Math.min(n - 1, idx));
+    void this.selectFrame(this.frames[i].seq);
+  }
+
+  dispose(): void {
+    this.#epoch++;
+    this.#sub?.close();
+    this.#sub = null;
+    this.#queue.clear();
+    this.#refreshSoon.cancel();
+  }
+}

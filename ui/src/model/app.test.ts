@@ -1,0 +1,197 @@
+import { describe, expect, it, vi } from 'vitest';
+import { AppState, type Api } from './app.svelte';
+import { IpcError } from '../ipc/commands';
+import type { ConnectionInfo, SessionSummary, StreamMsg } from '../ipc/types';
+import type { Scheduler } from './frameQueue';
+import { connMsg, framesMsg, mkConn } from '../test/fixtures';
+
+function manualScheduler(): Scheduler & { tick(): void; pending(): number } {
+  const cbs = new Set<() => void>();
+  return {
+    schedule(cb) {
+      cbs.add(cb);
+      return () => cbs.delete(cb);
+    },
+    tick() {
+      const all = [...cbs];
+      cbs.clear();
+      all.forEach((cb) => cb());
+    },
+    pending: () => cbs.size,
+  };
+}
+
+function session(id: number): SessionSummary {
+  return { id, name: `s${id}`, kind: 'client', created_at: '2026-11-26T15:20:13.123Z', connections: 1, frames: 0 };
+}
+
+/** A fake shell: records calls; the test pushes stream messages through `emit`. */
+function fakeApi() {
+  const subs: { sessionId: number; afterSeq: number; onMsg: (m: StreamMsg) => void; closed: boolean }[] = [];
+  const conns: Record<number, ConnectionInfo[]> = { 1: [mkConn(1)], 2: [mkConn(7, { session_id: 2 })] };
+  let nextConn = 10;
+  const api: Api = {
+    listSessions: vi.fn(async () => [session(2), session(1)]),
+    listConnections: vi.fn(async (id: number) => conns[id] ?? []),
+    connect: vi.fn(async (url: string) => {
+      if (!/^wss?:\/\//.test(url)) throw new IpcError('connect', 'command', `invalid URL: ${url}`);
+      const c = mkConn(nextConn++, { session_id: 3, url, state: 'connecting', opened_at_us: null });
+      conns[3] = [c];
+      return c;
+    }),
+    sendText: vi.fn(async () => {}),
+    disconnect: vi.fn(async () => {}),
+    getPayload: vi.fn(async (_s: number, seq: number) => new TextEncoder().encode(`payload ${seq}`)),
+    subscribeSession: vi.fn(async (sessionId: number, afterSeq: number, onMsg: (m: StreamMsg) => void) => {
+      const sub = { sessionId, afterSeq, onMsg, closed: false };
+      subs.push(sub);
+      return { close: () => (sub.closed = true) };
+    }),
+  };
+  return { api, subs, conns };
+}
+
+function setup() {
+  const f = fakeApi();
+  const sched = manualScheduler();
+  const app = new AppState({ api: f.api, scheduler: sched, refreshMs: 1_000_000 });
+  return { ...f, sched, app };
+}
+
+describe('AppState', () => {
+  it('loads sessions on init', async () => {
+    const { app } = setup();
+    await app.init();
+    expect(app.sessions.map((s) => s.id)).toEqual([2, 1]);
+    expect(app.sessionsError).toBeNull();
+  });
+
+  it('selecting a session lists connections, then subscribes from seq 0', async () => {
+    const { app, api, subs } = setup();
+    await app.selectSession(1);
+    expect(api.listConnections).toHaveBeenCalledWith(1);
+    expect(subs).toHaveLength(1);
+    expect(subs[0]).toMatchObject({ sessionId: 1, afterSeq: 0 });
+    expect(app.connections.map((c) => c.id)).toEqual([1]);
+    expect(app.current?.id).toBe(1);
+  });
+
+  it('applies stream messages once per animation frame', async () => {
+    const { app, subs, sched } = setup();
+    await app.selectSession(1);
+    subs[0].onMsg(framesMsg(1, 2, 3));
+    subs[0].onMsg(framesMsg(4));
+    expect(app.frameCount).toBe(0); // nothing before the frame
+    expect(sched.pending()).toBe(1);
+    sched.tick();
+    expect(app.frameCount).toBe(4);
+    expect(app.frames.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+    subs[0].onMsg(connMsg(mkConn(1, { state: 'closed', close_code: 1000, close_reason: 'bye', closed_by: 'server' })));
+    sched.tick();
+    expect(app.current?.state).toBe('closed');
+    expect(app.currentLive).toBe(false);
+  });
+
+  it('ignores the previous session stream after a switch', async () => {
+    const { app, subs, sched } = setup();
+    await app.selectSession(1);
+    subs[0].onMsg(framesMsg(1, 2));
+    await app.selectSession(2);
+    expect(subs[0].closed).toBe(true);
+    subs[0].onMsg(framesMsg(3)); // late message of session 1
+    sched.tick();
+    expect(app.frameCount).toBe(0);
+    subs[1].onMsg(framesMsg(1));
+    sched.tick();
+    expect(app.frameCount).toBe(1);
+    expect(app.current?.id).toBe(7);
+  });
+
+  it('connect makes a new session, selects it and subscribes', async () => {
+    const { app, api, subs } = setup();
+    await app.connect('  ws://127.0.0.1:9001/echo ');
+    expect(api.connect).toHaveBeenCalledWith('ws://127.0.0.1:9001/echo');
+    expect(app.selectedSessionId).toBe(3);
+    expect(subs.at(-1)?.sessionId).toBe(3);
+    expect(app.current?.state).toBe('connecting');
+    expect(app.currentLive).toBe(true);
+    expect(api.listSessions).toHaveBeenCalled();
+    expect(app.connectError).toBeNull();
+  });
+
+  it('shows a rejected connect inline', async () => {
+    const { app } = setup();
+    await app.connect('http://nope');
+    expect(app.connectError).toBe('invalid URL: http://nope');
+    expect(app.connectPending).toBe(false);
+    expect(app.backendError).toBeNull();
+    await app.connect('   ');
+    expect(app.connectError).toMatch(/Enter a ws/);
+  });
+
+  it('sends only on an open connection and reports errors inline', async () => {
+    const { app, api, subs, sched } = setup();
+    await app.selectSession(1);
+    expect(await app.send('hi')).toBe(true);
+    expect(api.sendText).toHaveBeenCalledWith(1, 'hi');
+
+    vi.mocked(api.sendText).mockRejectedValueOnce(new IpcError('send_text', 'command', 'connection is not open'));
+    expect(await app.send('again')).toBe(false);
+    expect(app.sendError).toBe('connection is not open');
+
+    subs[0].onMsg(connMsg(mkConn(1, { state: 'closed' })));
+    sched.tick();
+    expect(await app.send('late')).toBe(false);
+    expect(api.sendText).toHaveBeenCalledTimes(2);
+  });
+
+  it('disconnect targets the current connection', async () => {
+    const { app, api } = setup();
+    await app.selectSession(1);
+    await app.disconnect();
+    expect(api.disconnect).toHaveBeenCalledWith(1);
+  });
+
+  it('fetches the payload of the selected frame and drops stale answers', async () => {
+    const { app, api, subs, sched } = setup();
+    await app.selectSession(1);
+    subs[0].onMsg(framesMsg(1, 2, 3));
+    sched.tick();
+    let release!: () => void;
+    vi.mocked(api.getPayload).mockImplementationOnce(
+      (_s, seq) => new Promise((res) => (release = () => res(new TextEncoder().encode(`slow ${seq}`)))),
+    );
+    const slow = app.selectFrame(1);
+    expect(app.payload).toEqual({ seq: 1, status: 'loading' });
+    await app.selectFrame(2);
+    release();
+    await slow;
+    expect(app.selectedSeq).toBe(2);
+    expect(app.payload?.status).toBe('ready');
+    expect(app.payload?.seq).toBe(2);
+    expect(app.selectedFrame?.seq).toBe(2);
+  });
+
+  it('moves the selection with clamping', async () => {
+    const { app, subs, sched } = setup();
+    await app.selectSession(1);
+    subs[0].onMsg(framesMsg(1, 2, 3));
+    sched.tick();
+    expect(app.moveSelection(1)).toBe(0);
+    expect(app.selectedSeq).toBe(1);
+    expect(app.moveSelection(5)).toBe(2);
+    expect(app.selectedSeq).toBe(3);
+    expect(app.moveSelection(-1)).toBe(1);
+    expect(app.selectedSeq).toBe(2);
+  });
+
+  it('raises the banner when there is no Tauri IPC', async () => {
+    const { app, api } = setup();
+    vi.mocked(api.listSessions).mockRejectedValueOnce(
+      new IpcError('list_sessions', 'unavailable', 'backend not reachable'),
+    );
+    await app.init();
+    expect(app.backendError).toBe('backend not reachable');
+    expect(app.sessionsError).toBe('backend not reachable');
+  });
+});

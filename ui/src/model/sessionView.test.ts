@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyStreamMsgs,
+  createSessionView,
+  currentConnection,
+  findFrameIndex,
+  isLive,
+  upsertConnection,
+} from './sessionView';
+import { connMsg, framesMsg, mkConn, mkFrame } from '../test/fixtures';
+
+describe('applyStreamMsgs', () => {
+  it('appends frame batches in seq order', () => {
+    const v = createSessionView(1);
+    const r = applyStreamMsgs(v, [framesMsg(1, 2, 3), framesMsg(4, 5)]);
+    expect(r.framesAdded).toBe(5);
+    expect(v.frames.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(v.lastSeq).toBe(5);
+    expect(r.connectionsChanged).toBe(false);
+  });
+
+  it('mutates the frames array in place (no copy per batch)', () => {
+    const v = createSessionView(1);
+    const arr = v.frames;
+    applyStreamMsgs(v, [framesMsg(1)]);
+    applyStreamMsgs(v, [framesMsg(2)]);
+    expect(v.frames).toBe(arr);
+    expect(arr).toHaveLength(2);
+  });
+
+  it('drops frames it already has (overlapping backfill)', () => {
+    const v = createSessionView(1);
+    applyStreamMsgs(v, [framesMsg(1, 2, 3)]);
+    const r = applyStreamMsgs(v, [framesMsg(2, 3, 4)]);
+    expect(r.framesAdded).toBe(1);
+    expect(r.framesSkipped).toBe(2);
+    expect(v.frames.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('keeps gaps in seq (seqs are per session, not per window)', () => {
+    const v = createSessionView(1);
+    applyStreamMsgs(v, [framesMsg(3, 10, 11)]);
+    expect(v.frames.map((f) => f.seq)).toEqual([3, 10, 11]);
+  });
+
+  it('upserts connections and reports new ones', () => {
+    const v = createSessionView(1);
+    const before = v.connections;
+    const r1 = applyStreamMsgs(v, [connMsg(mkConn(2, { state: 'connecting' })), connMsg(mkConn(1))]);
+    expect(r1.connectionsChanged).toBe(true);
+    expect(r1.newConnections).toEqual([2, 1]);
+    expect(v.connections.map((c) => c.id)).toEqual([1, 2]);
+    expect(v.connections).not.toBe(before); // replaced, so Svelte sees the change
+    const r2 = applyStreamMsgs(v, [
+      connMsg(mkConn(2, { state: 'open' })),
+      connMsg(mkConn(2, { state: 'closed', close_code: 1000, close_reason: 'bye', closed_by: 'server' })),
+    ]);
+    expect(r2.newConnections).toEqual([]);
+    expect(v.connections).toHaveLength(2);
+    expect(v.connections[1].state).toBe('closed');
+    expect(v.connections[1].close_reason).toBe('bye');
+  });
+
+  it('ignores connections of other sessions', () => {
+    const v = createSessionView(1);
+    const r = applyStreamMsgs(v, [connMsg(mkConn(9, { session_id: 2 }))]);
+    expect(r.connectionsChanged).toBe(false);
+    expect(v.connections).toEqual([]);
+  });
+
+  it('handles a mixed batch: connection first, then frames', () => {
+    const v = createSessionView(1);
+    const r = applyStreamMsgs(v, [connMsg(mkConn(1)), framesMsg(1, 2), connMsg(mkConn(1, { state: 'closed' }))]);
+    expect(r.framesAdded).toBe(2);
+    expect(v.connections[0].state).toBe('closed');
+  });
+});
+
+describe('helpers', () => {
+  it('findFrameIndex binary-searches by seq', () => {
+    const frames = [1, 4, 5, 9, 12, 40].map((s) => mkFrame(s));
+    expect(findFrameIndex(frames, 1)).toBe(0);
+    expect(findFrameIndex(frames, 9)).toBe(3);
+    expect(findFrameIndex(frames, 40)).toBe(5);
+    expect(findFrameIndex(frames, 6)).toBe(-1);
+    expect(findFrameIndex([], 1)).toBe(-1);
+  });
+
+  it('currentConnection prefers the pinned one, else the newest', () => {
+    const list = upsertConnection(upsertConnection([], mkConn(3)), mkConn(1));
+    expect(list.map((c) => c.id)).toEqual([1, 3]);
+    expect(currentConnection(list, null)?.id).toBe(3);
+    expect(currentConnection(list, 1)?.id).toBe(1);
+    expect(currentConnection(list, 99)?.id).toBe(3);
+    expect(currentConnection([], null)).toBeNull();
+  });
+
+  it('isLive', () => {
+    expect(isLive(mkConn(1, { state: 'connecting' }))).toBe(true);
+    expect(isLive(mkConn(1, { state: 'open' }))).toBe(true);
+    expect(isLive(mkConn(1, { state: 'closed' }))).toBe(false);
+    expect(isLive(null)).toBe(false);
+  });
+});
