@@ -56,6 +56,9 @@ pub(crate) async fn run(mut a: Actor) {
     // Whatever happens inside, the connection leaves the registry when its task ends.
     run_inner(&mut a).await;
     a.state.store(false, Ordering::Release);
+    // Release the store handle before the connection counts as gone, so that whoever waits
+    // for idle and then drops the engine really drops the last handle (which commits).
+    drop(a);
     registry.remove(id);
 }
 

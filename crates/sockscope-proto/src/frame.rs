@@ -160,6 +160,14 @@ pub struct FrameRecord {
     pub payload: Bytes,
     /// Sockscope itself sent this frame (composer, injection, replay).
     pub injected: bool,
+    /// The frame carried a masking key (client frames must, server frames must not).
+    pub masked: bool,
+    /// `payload` holds only the start of a longer frame.
+    pub truncated: bool,
+    /// What was wrong with the frame, as seen by the observer (`None` when legal).
+    pub issues: Option<String>,
+    /// The whole message inflated (permessage-deflate), on the frame that completed it.
+    pub inflated: Option<Bytes>,
 }
 
 impl FrameRecord {
@@ -185,6 +193,10 @@ impl FrameRecord {
             len_wire: payload.len() as u64,
             payload,
             injected: false,
+            masked: dir == Direction::Client,
+            truncated: false,
+            issues: None,
+            inflated: None,
         }
     }
 

@@ -5,6 +5,8 @@
 mod close;
 mod frame;
 mod ids;
+pub mod observer;
+pub mod parser;
 mod preview;
 
 pub use close::{parse_close_payload, CloseInfo, CloseParseError};

@@ -45,12 +45,12 @@ pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<
         conns.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
 
     let mut stmt = c.prepare_cached(
-        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, seq \
+        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, seq \
          FROM frames WHERE session_id = ?1 ORDER BY seq",
     )?;
     let mut rows = stmt.query(params![session.0])?;
     while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(7)?;
+        let seq: i64 = r.get(9)?;
         let f = read::stored_frame(session, seq, r)?;
         // Connections (and frameless connections' closes) made before this frame come first.
         for (i, conn) in conns.iter().enumerate() {
@@ -173,6 +173,25 @@ fn frame_line(f: &StoredFrame) -> Value {
     }
     if f.injected {
         m.insert("injected".into(), json!(true));
+    }
+    // Extensions of the v1 format (readers ignore what they do not know).
+    if f.masked {
+        m.insert("masked".into(), json!(true));
+    }
+    if f.truncated {
+        m.insert("truncated".into(), json!(true));
+    }
+    if let Some(note) = &f.note {
+        m.insert("issues".into(), json!(note));
+    }
+    if let Some(inflated) = &f.inflated {
+        match std::str::from_utf8(inflated) {
+            Ok(t) => m.insert("inflated_text".into(), json!(t)),
+            Err(_) => m.insert(
+                "inflated_base64".into(),
+                json!(base64::engine::general_purpose::STANDARD.encode(inflated)),
+            ),
+        };
     }
     Value::Object(m)
 }

@@ -50,6 +50,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE UNIQUE INDEX frames_by_session_seq ON frames(session_id, seq);
     "#,
+    // 1 -> 2: what the capture relay knows about a frame beyond its bytes.
+    r#"
+    ALTER TABLE frames ADD COLUMN note TEXT;
+    ALTER TABLE frames ADD COLUMN inflated BLOB;
+    "#,
 ];
 
 /// The schema version after every migration has run.

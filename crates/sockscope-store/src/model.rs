@@ -203,6 +203,16 @@ pub struct FrameSummary {
     pub rsv1: bool,
     pub len: u64,
     pub injected: bool,
+    /// The frame carried a masking key.
+    pub masked: bool,
+    /// Only the start of the payload was recorded.
+    pub truncated: bool,
+    /// The observer found something illegal; `note` says what.
+    pub invalid: bool,
+    pub note: Option<String>,
+    /// Size of the inflated message (permessage-deflate) completed by this frame.
+    pub inflated_len: Option<u64>,
+    /// Text (or hex) of the payload — of the inflated message when there is one.
     pub preview: String,
     pub close_code: Option<u16>,
     pub close_reason: Option<String>,
@@ -223,7 +233,12 @@ pub struct StoredFrame {
     pub rsv3: bool,
     pub len: u64,
     pub injected: bool,
+    pub masked: bool,
+    pub truncated: bool,
+    pub note: Option<String>,
     pub payload: Vec<u8>,
+    /// The inflated message, when this frame completed a compressed one.
+    pub inflated: Option<Vec<u8>>,
 }
 
 // Bits of the `frames.flags` column.
@@ -232,6 +247,9 @@ pub(crate) const FLAG_RSV1: i64 = 1 << 1;
 pub(crate) const FLAG_RSV2: i64 = 1 << 2;
 pub(crate) const FLAG_RSV3: i64 = 1 << 3;
 pub(crate) const FLAG_INJECTED: i64 = 1 << 4;
+pub(crate) const FLAG_MASKED: i64 = 1 << 5;
+pub(crate) const FLAG_TRUNCATED: i64 = 1 << 6;
+pub(crate) const FLAG_INVALID: i64 = 1 << 7;
 
 pub(crate) fn dir_to_i64(d: Direction) -> i64 {
     match d {
@@ -248,20 +266,25 @@ pub(crate) fn dir_from_i64(v: i64) -> Direction {
     }
 }
 
-/// The summary of a frame, computed once from its payload.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn summarize(
-    seq: i64,
-    connection: ConnectionId,
-    ts_us: i64,
-    dir: Direction,
-    opcode: Opcode,
-    flags: i64,
-    len: u64,
-    payload: &[u8],
-) -> FrameSummary {
+/// The columns of a frame row that a summary needs, besides the payload.
+pub(crate) struct FrameHead {
+    pub seq: i64,
+    pub connection: ConnectionId,
+    pub ts_us: i64,
+    pub dir: Direction,
+    pub opcode: Opcode,
+    pub flags: i64,
+    pub len: u64,
+    pub note: Option<String>,
+    pub inflated_len: Option<u64>,
+}
+
+/// The summary of a frame. `shown` is the start of what the user reads: the inflated
+/// message when there is one, else the payload.
+pub(crate) fn summarize(h: FrameHead, shown: &[u8]) -> FrameSummary {
+    let opcode = h.opcode;
     let (close_code, close_reason, preview) = if opcode == Opcode::Close {
-        match sockscope_proto::parse_close_payload(payload) {
+        match sockscope_proto::parse_close_payload(shown) {
             Ok(info) => {
                 let p = match info.code {
                     Some(c) if info.reason.is_empty() => c.to_string(),
@@ -277,18 +300,24 @@ pub(crate) fn summarize(
         }
     } else {
         let text_like = matches!(opcode, Opcode::Text | Opcode::Continuation);
-        (None, None, sockscope_proto::preview(payload, text_like))
+        (None, None, sockscope_proto::preview(shown, text_like))
     };
+    let flags = h.flags;
     FrameSummary {
-        seq,
-        connection,
-        ts_us,
-        dir,
+        seq: h.seq,
+        connection: h.connection,
+        ts_us: h.ts_us,
+        dir: h.dir,
         opcode,
         fin: flags & FLAG_FIN != 0,
         rsv1: flags & FLAG_RSV1 != 0,
-        len,
+        len: h.len,
         injected: flags & FLAG_INJECTED != 0,
+        masked: flags & FLAG_MASKED != 0,
+        truncated: flags & FLAG_TRUNCATED != 0,
+        invalid: flags & FLAG_INVALID != 0,
+        note: h.note,
+        inflated_len: h.inflated_len,
         preview,
         close_code,
         close_reason,

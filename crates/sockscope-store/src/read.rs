@@ -184,24 +184,29 @@ pub fn frames_after(
     limit: usize,
 ) -> Result<Vec<FrameSummary>, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT seq, connection_id, ts_us, dir, opcode, flags, len, substr(payload, 1, ?4) \
+        "SELECT seq, connection_id, ts_us, dir, opcode, flags, len, note, length(inflated), \
+         substr(COALESCE(inflated, payload), 1, ?4) \
          FROM frames WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut rows = stmt.query(params![session.0, after_seq, limit, SUMMARY_PAYLOAD_BYTES])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let len = len_from(r.get(6)?)?;
-        let head: Option<Vec<u8>> = r.get(7)?;
+        let inflated_len: Option<i64> = r.get(8)?;
+        let head: Option<Vec<u8>> = r.get(9)?;
         let head = head.unwrap_or_default();
         out.push(summarize(
-            r.get(0)?,
-            ConnectionId(r.get(1)?),
-            r.get(2)?,
-            dir_from_i64(r.get(3)?),
-            opcode_from(r.get(4)?)?,
-            r.get(5)?,
-            len,
+            FrameHead {
+                seq: r.get(0)?,
+                connection: ConnectionId(r.get(1)?),
+                ts_us: r.get(2)?,
+                dir: dir_from_i64(r.get(3)?),
+                opcode: opcode_from(r.get(4)?)?,
+                flags: r.get(5)?,
+                len: len_from(r.get(6)?)?,
+                note: r.get(7)?,
+                inflated_len: inflated_len.map(len_from).transpose()?,
+            },
             &head,
         ));
     }
@@ -210,7 +215,7 @@ pub fn frames_after(
 
 pub fn frame(c: &Connection, session: SessionId, seq: i64) -> Result<StoredFrame, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload \
+        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated \
          FROM frames WHERE session_id = ?1 AND seq = ?2",
     )?;
     let mut rows = stmt.query(params![session.0, seq])?;
@@ -239,6 +244,10 @@ pub(crate) fn stored_frame(
         rsv3: flags & FLAG_RSV3 != 0,
         len: len_from(r.get(5)?)?,
         injected: flags & FLAG_INJECTED != 0,
+        masked: flags & FLAG_MASKED != 0,
+        truncated: flags & FLAG_TRUNCATED != 0,
         payload: r.get::<_, Option<Vec<u8>>>(6)?.unwrap_or_default(),
+        note: r.get(7)?,
+        inflated: r.get(8)?,
     })
 }

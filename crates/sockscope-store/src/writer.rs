@@ -208,6 +208,9 @@ fn insert_frame(
         (f.rsv2, FLAG_RSV2),
         (f.rsv3, FLAG_RSV3),
         (f.injected, FLAG_INJECTED),
+        (f.masked, FLAG_MASKED),
+        (f.truncated, FLAG_TRUNCATED),
+        (f.issues.is_some(), FLAG_INVALID),
     ] {
         if on {
             flags |= bit;
@@ -215,8 +218,8 @@ fn insert_frame(
     }
     let len = i64::try_from(f.len_wire).unwrap_or(i64::MAX);
     tx.prepare_cached(
-        "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         f.session.0,
@@ -228,16 +231,22 @@ fn insert_frame(
         flags,
         len,
         &f.payload[..],
+        f.issues,
+        f.inflated.as_deref(),
     ])?;
     Ok(Some(summarize(
-        seq,
-        f.connection,
-        f.ts_us,
-        f.dir,
-        f.opcode,
-        flags,
-        f.len_wire,
-        &f.payload,
+        FrameHead {
+            seq,
+            connection: f.connection,
+            ts_us: f.ts_us,
+            dir: f.dir,
+            opcode: f.opcode,
+            flags,
+            len: f.len_wire,
+            note: f.issues.clone(),
+            inflated_len: f.inflated.as_ref().map(|b| b.len() as u64),
+        },
+        f.inflated.as_deref().unwrap_or(&f.payload),
     )))
 }
 

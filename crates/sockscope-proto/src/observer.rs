@@ -1,0 +1,420 @@
+//! Message-level observation of one direction of a WebSocket stream: fragments, control
+//! frames, permessage-deflate inflation (RFC 7692) and everything a peer did wrong, flagged.
+//! Nothing here changes the stream: it only describes it.
+
+use crate::parser::{FrameParser, ParsedFrame};
+use crate::{parse_close_payload, Direction, Opcode};
+use bytes::Bytes;
+use flate2::{Decompress, FlushDecompress, Status};
+
+/// permessage-deflate as negotiated in the handshake response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Deflate {
+    pub server_no_context_takeover: bool,
+    pub client_no_context_takeover: bool,
+}
+
+/// Reads `Sec-WebSocket-Extensions` of a 101 response. `None` when permessage-deflate was not
+/// accepted.
+pub fn negotiated_deflate(extensions: &str) -> Option<Deflate> {
+    for ext in extensions.split(',') {
+        let mut parts = ext.split(';').map(str::trim);
+        if parts.next() != Some("permessage-deflate") {
+            continue;
+        }
+        let mut d = Deflate::default();
+        for p in parts {
+            let name = p.split('=').next().unwrap_or("").trim();
+            match name {
+                "server_no_context_takeover" => d.server_no_context_takeover = true,
+                "client_no_context_takeover" => d.client_no_context_takeover = true,
+                _ => {}
+            }
+        }
+        return Some(d);
+    }
+    None
+}
+
+/// One frame, described.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedFrame {
+    pub frame: ParsedFrame,
+    /// The whole message's inflated payload, on the frame that completes a compressed message.
+    pub inflated: Option<Bytes>,
+    /// What is wrong with this frame or the message it completes (empty when legal).
+    pub issues: Vec<String>,
+    /// After this frame the stream is between messages (a safe place to inject).
+    pub at_message_boundary: bool,
+}
+
+struct Message {
+    opcode: Opcode,
+    compressed: bool,
+    /// Compressed bytes (for inflation) or the text so far (for UTF-8 checks), capped.
+    data: Vec<u8>,
+    overflow: bool,
+}
+
+/// Observes one direction.
+pub struct Observer {
+    dir: Direction,
+    parser: FrameParser,
+    deflate: Option<Deflate>,
+    inflater: Option<Decompress>,
+    inflate_broken: bool,
+    message: Option<Message>,
+    /// Largest message (compressed input or inflated output) examined per message.
+    message_cap: usize,
+}
+
+/// Default cap of a message examined by the observer (16 MiB).
+pub const DEFAULT_MESSAGE_CAP: usize = 16 << 20;
+
+impl Observer {
+    pub fn new(
+        dir: Direction,
+        deflate: Option<Deflate>,
+        frame_cap: usize,
+        message_cap: usize,
+    ) -> Observer {
+        Observer {
+            dir,
+            parser: FrameParser::new(frame_cap),
+            inflater: deflate.map(|_| Decompress::new(false)),
+            deflate,
+            inflate_broken: false,
+            message: None,
+            message_cap,
+        }
+    }
+
+    /// True when no frame or fragmented message is in progress.
+    pub fn at_message_boundary(&self) -> bool {
+        self.parser.at_frame_boundary() && self.message.is_none()
+    }
+
+    /// Feeds the next chunk; described frames are appended to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ObservedFrame>) {
+        let mut frames = Vec::new();
+        self.parser.feed(chunk, &mut frames);
+        for f in frames {
+            let described = self.describe(f);
+            out.push(described);
+        }
+    }
+
+    fn no_context_takeover(&self) -> bool {
+        match (self.deflate, self.dir) {
+            (Some(d), Direction::Client) => d.client_no_context_takeover,
+            (Some(d), Direction::Server) => d.server_no_context_takeover,
+            (None, _) => false,
+        }
+    }
+
+    fn describe(&mut self, frame: ParsedFrame) -> ObservedFrame {
+        let h = frame.header;
+        let mut issues = Vec::new();
+        match (self.dir, h.masked) {
+            (Direction::Client, false) => issues.push("unmasked client frame".to_owned()),
+            (Direction::Server, true) => issues.push("masked server frame".to_owned()),
+            _ => {}
+        }
+        if h.rsv2 || h.rsv3 {
+            issues.push("reserved bits RSV2/RSV3 set".to_owned());
+        }
+        if frame.truncated {
+            issues.push(format!("payload of {} bytes recorded only in part", h.len));
+        }
+        let mut inflated = None;
+        match h.opcode {
+            Opcode::Reserved(n) => issues.push(format!("reserved opcode {n:#x}")),
+            op if op.is_control() => {
+                if !h.fin {
+                    issues.push("fragmented control frame".to_owned());
+                }
+                if h.len > 125 {
+                    issues.push(format!(
+                        "control frame payload of {} bytes (max 125)",
+                        h.len
+                    ));
+                }
+                if h.rsv1 {
+                    issues.push("RSV1 set on a control frame".to_owned());
+                }
+                if op == Opcode::Close {
+                    match parse_close_payload(&frame.payload) {
+                        Err(e) => issues.push(e.to_string()),
+                        Ok(info) => {
+                            if let Some(code) = info.code {
+                                if !close_code_allowed(code) {
+                                    issues.push(format!(
+                                        "close code {code} is not allowed on the wire"
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Opcode::Continuation => {
+                if h.rsv1 {
+                    issues.push("RSV1 set on a continuation frame".to_owned());
+                }
+                match self.message.as_mut() {
+                    None => {
+                        issues.push("continuation frame outside a fragmented message".to_owned())
+                    }
+                    Some(m) => append_capped(m, &frame.payload, self.message_cap),
+                }
+                if h.fin {
+                    if let Some(m) = self.message.take() {
+                        inflated = self.finish(m, &mut issues);
+                    }
+                }
+            }
+            op => {
+                if self.message.take().is_some() {
+                    issues.push("new message started before the previous one finished".to_owned());
+                }
+                if h.rsv1 && self.deflate.is_none() {
+                    issues.push("RSV1 set but permessage-deflate was not negotiated".to_owned());
+                }
+                let mut m = Message {
+                    opcode: op,
+                    compressed: h.rsv1 && self.deflate.is_some(),
+                    data: Vec::new(),
+                    overflow: false,
+                };
+                append_capped(&mut m, &frame.payload, self.message_cap);
+                if h.fin {
+                    inflated = self.finish(m, &mut issues);
+                } else {
+                    self.message = Some(m);
+                }
+            }
+        }
+        ObservedFrame {
+            at_message_boundary: self.at_message_boundary(),
+            frame,
+            inflated,
+            issues,
+        }
+    }
+
+    /// A whole message has arrived: inflate it if compressed and check text is UTF-8.
+    fn finish(&mut self, m: Message, issues: &mut Vec<String>) -> Option<Bytes> {
+        let (text, inflated) = if m.compressed {
+            match self.inflate(&m.data, issues) {
+                Some(bytes) => (bytes.clone(), Some(bytes)),
+                None => return None,
+            }
+        } else {
+            (Bytes::from(m.data), None)
+        };
+        if m.overflow {
+            issues.push(format!(
+                "message longer than {} bytes: only its start was examined",
+                self.message_cap
+            ));
+        } else if m.opcode == Opcode::Text && std::str::from_utf8(&text).is_err() {
+            issues.push("text message is not valid UTF-8".to_owned());
+        }
+        inflated
+    }
+
+    fn inflate(&mut self, input: &[u8], issues: &mut Vec<String>) -> Option<Bytes> {
+        if self.inflate_broken {
+            issues.push(
+                "cannot inflate: an earlier message of this direction could not be inflated"
+                    .to_owned(),
+            );
+            return None;
+        }
+        let reset = self.no_context_takeover();
+        let cap = self.message_cap;
+        let inflater = self.inflater.as_mut()?;
+        let mut data = Vec::with_capacity(input.len() + 4);
+        data.extend_from_slice(input);
+        data.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        let mut out: Vec<u8> = Vec::with_capacity((input.len() * 4).min(cap).max(64));
+        let mut consumed = 0usize;
+        let result = loop {
+            if out.len() >= cap {
+                break Err(format!(
+                    "inflated message exceeds {cap} bytes: stopped there"
+                ));
+            }
+            if out.capacity() == out.len() {
+                out.reserve((out.len()).clamp(64, cap - out.len()));
+            }
+            let before_in = inflater.total_in();
+            let before_out = out.len();
+            let status =
+                inflater.decompress_vec(&data[consumed..], &mut out, FlushDecompress::Sync);
+            consumed += (inflater.total_in() - before_in) as usize;
+            match status {
+                Err(e) => break Err(format!("cannot inflate: {e}")),
+                Ok(Status::StreamEnd) => break Ok(()),
+                Ok(_) if consumed >= data.len() && out.len() < out.capacity() => break Ok(()),
+                Ok(_) if consumed >= data.len() && out.len() == before_out => break Ok(()),
+                Ok(_) => {}
+            }
+        };
+        match result {
+            Ok(()) => {
+                if reset {
+                    inflater.reset(false);
+                }
+                Some(Bytes::from(out))
+            }
+            Err(e) => {
+                issues.push(e);
+                self.inflate_broken = !reset;
+                inflater.reset(false);
+                out.truncate(cap);
+                Some(Bytes::from(out))
+            }
+        }
+    }
+}
+
+fn append_capped(m: &mut Message, payload: &[u8], cap: usize) {
+    let room = cap.saturating_sub(m.data.len());
+    if payload.len() > room {
+        m.overflow = true;
+    }
+    m.data
+        .extend_from_slice(&payload[..payload.len().min(room)]);
+}
+
+/// Close codes a peer may send (RFC 6455 §7.4).
+pub fn close_code_allowed(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::encode_frame;
+    use flate2::{Compress, Compression, FlushCompress};
+
+    fn observe(dir: Direction, deflate: Option<Deflate>, wire: &[u8]) -> Vec<ObservedFrame> {
+        let mut o = Observer::new(dir, deflate, 1 << 20, 1 << 20);
+        let mut out = Vec::new();
+        for chunk in wire.chunks(5) {
+            o.feed(chunk, &mut out);
+        }
+        out
+    }
+
+    fn compress(c: &mut Compress, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len() + 64);
+        c.compress_vec(data, &mut out, FlushCompress::Sync)
+            .expect("compress");
+        assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+        out.truncate(out.len() - 4);
+        out
+    }
+
+    #[test]
+    fn legal_traffic_has_no_issues_and_fragments_complete_messages() {
+        let m = Some([1, 2, 3, 4]);
+        let mut wire = encode_frame(false, false, Opcode::Text, m, b"hel");
+        wire.extend(encode_frame(true, false, Opcode::Ping, m, b"p"));
+        wire.extend(encode_frame(true, false, Opcode::Continuation, m, b"lo"));
+        let out = observe(Direction::Client, None, &wire);
+        assert_eq!(out.len(), 3);
+        assert!(out.iter().all(|f| f.issues.is_empty()), "{out:?}");
+        assert_eq!(
+            out.iter()
+                .map(|f| f.at_message_boundary)
+                .collect::<Vec<_>>(),
+            [false, false, true]
+        );
+    }
+
+    #[test]
+    fn illegal_traffic_is_flagged_not_fixed() {
+        let mut wire = encode_frame(true, false, Opcode::Text, None, &[0xff, 0xfe]);
+        wire.extend(encode_frame(true, false, Opcode::Close, None, &[3]));
+        wire.extend(encode_frame(true, true, Opcode::Binary, None, b"x"));
+        wire.extend(encode_frame(
+            true,
+            false,
+            Opcode::Close,
+            None,
+            &1005u16.to_be_bytes(),
+        ));
+        let out = observe(Direction::Server, None, &wire);
+        assert!(out[0].issues.iter().any(|i| i.contains("UTF-8")));
+        assert_eq!(out[0].frame.payload.as_ref(), &[0xff, 0xfe]);
+        assert!(out[1].issues.iter().any(|i| i.contains("1 byte")));
+        assert!(out[2].issues.iter().any(|i| i.contains("not negotiated")));
+        assert!(out[3].issues.iter().any(|i| i.contains("1005")));
+        let unmasked = observe(
+            Direction::Client,
+            None,
+            &encode_frame(true, false, Opcode::Text, None, b"a"),
+        );
+        assert!(unmasked[0].issues.iter().any(|i| i.contains("unmasked")));
+    }
+
+    #[test]
+    fn inflates_with_context_takeover_across_messages_and_fragments() {
+        let mut c = Compress::new(Compression::default(), false);
+        let a = compress(&mut c, b"{\"price\": 101.5, \"symbol\": \"ABC\"}");
+        let b = compress(&mut c, b"{\"price\": 101.5, \"symbol\": \"ABC\"}");
+        assert!(b.len() < a.len(), "second message uses the shared window");
+        let mut wire = encode_frame(true, true, Opcode::Text, None, &a);
+        let (b1, b2) = b.split_at(b.len() / 2);
+        wire.extend(encode_frame(false, true, Opcode::Text, None, b1));
+        wire.extend(encode_frame(true, false, Opcode::Continuation, None, b2));
+        let out = observe(Direction::Server, Some(Deflate::default()), &wire);
+        assert!(out.iter().all(|f| f.issues.is_empty()), "{out:?}");
+        let texts: Vec<_> = out.iter().filter_map(|f| f.inflated.clone()).collect();
+        assert_eq!(texts.len(), 2);
+        assert!(texts
+            .iter()
+            .all(|t| t.as_ref() == b"{\"price\": 101.5, \"symbol\": \"ABC\"}"));
+    }
+
+    #[test]
+    fn a_deflate_bomb_is_capped() {
+        let mut c = Compress::new(Compression::best(), false);
+        let zeros = vec![0u8; 8 << 20];
+        let bomb = compress(&mut c, &zeros);
+        assert!(bomb.len() < 64 << 10);
+        let wire = encode_frame(true, true, Opcode::Binary, None, &bomb);
+        let mut o = Observer::new(
+            Direction::Server,
+            Some(Deflate::default()),
+            1 << 20,
+            1 << 20,
+        );
+        let mut out = Vec::new();
+        o.feed(&wire, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].issues.iter().any(|i| i.contains("exceeds")),
+            "{:?}",
+            out[0].issues
+        );
+        assert!(out[0].inflated.as_ref().is_some_and(|b| b.len() <= 1 << 20));
+    }
+
+    #[test]
+    fn reads_negotiated_parameters() {
+        assert_eq!(negotiated_deflate("x-webkit"), None);
+        let d = negotiated_deflate(
+            "permessage-deflate; client_no_context_takeover; server_max_window_bits=10",
+        );
+        assert_eq!(
+            d,
+            Some(Deflate {
+                server_no_context_takeover: false,
+                client_no_context_takeover: true
+            })
+        );
+    }
+}

@@ -1,0 +1,288 @@
+//! A sans-IO WebSocket frame parser (RFC 6455 §5.2) for observing a byte stream.
+//!
+//! The capture relay forwards bytes unchanged and feeds a copy here. The parser never fails on
+//! what a peer sends: every header is parsed and reported as it is, with its oddities left for
+//! the [`crate::observer`] to flag. Payloads are unmasked and kept up to a cap; the rest of a
+//! larger frame is counted and skipped, never buffered.
+
+use crate::Opcode;
+use bytes::{Bytes, BytesMut};
+
+/// The fixed part of a frame, as on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub fin: bool,
+    pub rsv1: bool,
+    pub rsv2: bool,
+    pub rsv3: bool,
+    pub opcode: Opcode,
+    pub masked: bool,
+    pub mask: [u8; 4],
+    /// Declared payload length.
+    pub len: u64,
+    /// Bytes of header on the wire (2 to 14).
+    pub header_len: usize,
+}
+
+/// One complete frame seen in the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedFrame {
+    pub header: FrameHeader,
+    /// Unmasked payload, at most the parser's cap.
+    pub payload: Bytes,
+    /// The payload was longer than the cap; only its start is in `payload`.
+    pub truncated: bool,
+    /// Offset just past this frame's last byte in the chunk that completed it.
+    pub end: usize,
+}
+
+enum State {
+    Header(Vec<u8>),
+    Payload {
+        header: FrameHeader,
+        remaining: u64,
+        seen: u64,
+        buf: BytesMut,
+    },
+}
+
+/// Parses frames out of the bytes of one direction of a connection.
+pub struct FrameParser {
+    state: State,
+    cap: usize,
+}
+
+/// How many payload bytes a parser keeps per frame by default (16 MiB).
+pub const DEFAULT_PAYLOAD_CAP: usize = 16 << 20;
+
+impl FrameParser {
+    pub fn new(cap: usize) -> FrameParser {
+        FrameParser {
+            state: State::Header(Vec::with_capacity(14)),
+            cap,
+        }
+    }
+
+    /// True when the stream is between frames.
+    pub fn at_frame_boundary(&self) -> bool {
+        matches!(&self.state, State::Header(b) if b.is_empty())
+    }
+
+    /// Feeds the next chunk of the stream; completed frames are appended to `out`.
+    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ParsedFrame>) {
+        let mut pos = 0;
+        while pos < chunk.len() {
+            match &mut self.state {
+                State::Header(buf) => {
+                    let need = header_need(buf);
+                    let take = (need - buf.len()).min(chunk.len() - pos);
+                    buf.extend_from_slice(&chunk[pos..pos + take]);
+                    pos += take;
+                    if buf.len() == header_need(buf) {
+                        let header = decode_header(buf);
+                        let cap = usize::try_from(header.len)
+                            .unwrap_or(usize::MAX)
+                            .min(self.cap);
+                        self.state = State::Payload {
+                            header,
+                            remaining: header.len,
+                            seen: 0,
+                            buf: BytesMut::with_capacity(cap.min(64 << 10)),
+                        };
+                    }
+                }
+                State::Payload {
+                    header,
+                    remaining,
+                    seen,
+                    buf,
+                } => {
+                    let avail = (chunk.len() - pos) as u64;
+                    let take = (*remaining).min(avail) as usize;
+                    let slice = &chunk[pos..pos + take];
+                    let room = self.cap.saturating_sub(buf.len()).min(take);
+                    if room > 0 {
+                        let start = buf.len();
+                        buf.extend_from_slice(&slice[..room]);
+                        if header.masked {
+                            for (i, b) in buf[start..].iter_mut().enumerate() {
+                                *b ^= header.mask[((*seen as usize) + i) % 4];
+                            }
+                        }
+                    }
+                    *seen += take as u64;
+                    *remaining -= take as u64;
+                    pos += take;
+                }
+            }
+            // A frame with an empty (or now complete) payload ends here.
+            if let State::Payload { remaining: 0, .. } = &self.state {
+                let done =
+                    std::mem::replace(&mut self.state, State::Header(Vec::with_capacity(14)));
+                if let State::Payload { header, buf, .. } = done {
+                    out.push(ParsedFrame {
+                        truncated: (buf.len() as u64) < header.len,
+                        payload: buf.freeze(),
+                        header,
+                        end: pos,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// How many header bytes are needed, given what has arrived so far.
+fn header_need(buf: &[u8]) -> usize {
+    if buf.len() < 2 {
+        return 2;
+    }
+    let masked = buf[1] & 0x80 != 0;
+    let ext = match buf[1] & 0x7F {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    2 + ext + if masked { 4 } else { 0 }
+}
+
+fn decode_header(buf: &[u8]) -> FrameHeader {
+    let b0 = buf[0];
+    let b1 = buf[1];
+    let masked = b1 & 0x80 != 0;
+    let (len, mut at) = match b1 & 0x7F {
+        126 => (u64::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+        127 => {
+            let mut n = [0u8; 8];
+            n.copy_from_slice(&buf[2..10]);
+            (u64::from_be_bytes(n), 10)
+        }
+        n => (u64::from(n), 2),
+    };
+    let mut mask = [0u8; 4];
+    if masked {
+        mask.copy_from_slice(&buf[at..at + 4]);
+        at += 4;
+    }
+    FrameHeader {
+        fin: b0 & 0x80 != 0,
+        rsv1: b0 & 0x40 != 0,
+        rsv2: b0 & 0x20 != 0,
+        rsv3: b0 & 0x10 != 0,
+        opcode: Opcode::from_u8(b0 & 0x0F),
+        masked,
+        mask,
+        len,
+        header_len: at,
+    }
+}
+
+/// Encodes one frame (used for injection and by tests). `mask` masks the payload when given.
+pub fn encode_frame(
+    fin: bool,
+    rsv1: bool,
+    opcode: Opcode,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 14);
+    out.push((u8::from(fin) << 7) | (u8::from(rsv1) << 6) | opcode.to_u8());
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(m | n as u8),
+        n if n <= 0xFFFF => {
+            out.push(m | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(m | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(k) => {
+            out.extend_from_slice(&k);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(bytes: &[u8], cap: usize, step: usize) -> Vec<ParsedFrame> {
+        let mut p = FrameParser::new(cap);
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(step.max(1)) {
+            p.feed(chunk, &mut out);
+        }
+        assert!(p.at_frame_boundary());
+        out
+    }
+
+    #[test]
+    fn parses_every_length_form_in_any_chunking() {
+        let mut wire = Vec::new();
+        let sizes = [0usize, 1, 125, 126, 65535, 65536, 70000];
+        for (i, n) in sizes.iter().enumerate() {
+            let payload: Vec<u8> = (0..*n).map(|j| (j % 251) as u8).collect();
+            let mask = (i % 2 == 0).then_some([1, 2, 3, 4]);
+            wire.extend(encode_frame(true, false, Opcode::Binary, mask, &payload));
+        }
+        for step in [1, 3, 7, 1000, usize::MAX] {
+            let frames = parse_all(&wire, 1 << 20, step.min(wire.len()));
+            assert_eq!(frames.len(), sizes.len(), "step {step}");
+            for (f, n) in frames.iter().zip(sizes) {
+                assert_eq!(f.header.len, n as u64);
+                assert_eq!(f.payload.len(), n);
+                assert!(f
+                    .payload
+                    .iter()
+                    .enumerate()
+                    .all(|(j, b)| *b == (j % 251) as u8));
+                assert!(!f.truncated);
+            }
+        }
+    }
+
+    #[test]
+    fn keeps_only_the_cap_of_a_large_frame() {
+        let payload = vec![7u8; 10_000];
+        let wire = encode_frame(true, false, Opcode::Text, Some([9, 9, 9, 9]), &payload);
+        let frames = parse_all(&wire, 100, 333);
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].truncated);
+        assert_eq!(frames[0].payload.len(), 100);
+        assert!(frames[0].payload.iter().all(|b| *b == 7));
+    }
+
+    #[test]
+    fn reports_header_bits_as_sent() {
+        let mut wire = encode_frame(false, true, Opcode::Text, None, b"ab");
+        wire[0] |= 0x30; // rsv2 + rsv3
+        wire.extend(encode_frame(true, false, Opcode::Reserved(3), None, b""));
+        let frames = parse_all(&wire, 100, 1);
+        let h = frames[0].header;
+        assert!(!h.fin && h.rsv1 && h.rsv2 && h.rsv3 && !h.masked);
+        assert_eq!(frames[1].header.opcode, Opcode::Reserved(3));
+        assert_eq!(
+            frames[1].end, 1,
+            "end offset is within the 1-byte chunk that completed it"
+        );
+    }
+
+    #[test]
+    fn a_huge_declared_length_does_not_allocate() {
+        let mut wire = vec![0x82, 127];
+        wire.extend_from_slice(&(u64::MAX >> 1).to_be_bytes());
+        wire.extend_from_slice(&[1, 2, 3]);
+        let mut p = FrameParser::new(DEFAULT_PAYLOAD_CAP);
+        let mut out = Vec::new();
+        p.feed(&wire, &mut out);
+        assert!(out.is_empty());
+        assert!(!p.at_frame_boundary());
+    }
+}
