@@ -2,8 +2,10 @@
 //! Contract: DESIGN.md §5 (exit 0 on success, 2 on usage errors, 1 on runtime errors, one
 //! line on stderr).
 
+mod ca;
 mod connect;
 mod export;
+mod proxy;
 mod sessions;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -41,6 +43,40 @@ enum Command {
         /// Handshake timeout in seconds
         #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
         timeout: f64,
+    },
+    /// Run a capture proxy: reverse mode with --upstream, else a forward HTTP proxy
+    /// (CONNECT with TLS interception by the local CA, and absolute-form requests).
+    /// Prints `session <id>`, records every WebSocket frame, runs until interrupted.
+    Proxy {
+        /// Address to listen on (loopback unless --allow-remote)
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+        listen: String,
+        /// Reverse mode: relay every client connection to this ws[s]:// URL
+        #[arg(long, value_name = "URL")]
+        upstream: Option<String>,
+        /// Extra trusted root certificate (PEM) for upstream TLS
+        #[arg(long, value_name = "FILE")]
+        upstream_ca: Option<PathBuf>,
+        /// Do not verify upstream TLS certificates (recorded on the session)
+        #[arg(long)]
+        insecure_upstream: bool,
+        /// Forward mode: intercept only these CONNECT hosts (comma-separated; default all)
+        #[arg(long, value_name = "HOST,...")]
+        intercept: Option<String>,
+        /// Allow listening on a non-loopback address
+        #[arg(long)]
+        allow_remote: bool,
+        /// Directory of the local CA (default: $SOCKSCOPE_CA_DIR, else the data dir's ca/)
+        #[arg(long, value_name = "DIR")]
+        ca_dir: Option<PathBuf>,
+    },
+    /// The local CA used to intercept TLS.
+    Ca {
+        #[command(subcommand)]
+        command: ca::CaCommand,
+        /// Directory of the local CA (default: $SOCKSCOPE_CA_DIR, else the data dir's ca/)
+        #[arg(long, value_name = "DIR")]
+        ca_dir: Option<PathBuf>,
     },
     /// List recorded sessions, newest first.
     Sessions {
@@ -101,6 +137,27 @@ fn main() -> ExitCode {
                 timeout,
             } => connect::run(cli.db, url, headers, subprotocols, timeout).await,
             Command::Sessions { json } => sessions::run(cli.db, json).await,
+            Command::Proxy {
+                listen,
+                upstream,
+                upstream_ca,
+                insecure_upstream,
+                intercept,
+                allow_remote,
+                ca_dir,
+            } => {
+                let args = proxy::Args {
+                    listen,
+                    upstream,
+                    upstream_ca,
+                    insecure_upstream,
+                    intercept,
+                    allow_remote,
+                    ca_dir,
+                };
+                proxy::run(cli.db, args).await
+            }
+            Command::Ca { command, ca_dir } => ca::run(ca_dir, command),
             Command::Export {
                 session,
                 format: Format::Jsonl,
