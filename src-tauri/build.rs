@@ -8,6 +8,10 @@ const COMMANDS: &[&str] = &[
     "disconnect",
     "subscribe_session",
     "get_payload",
+    "start_proxy",
+    "stop_proxy",
+    "list_proxies",
+    "inject_text",
 ];
 
 fn main() {

@@ -3,8 +3,10 @@
 
 use crate::bridge;
 use crate::state::AppState;
+use serde::Serialize;
 use sockscope_engine::{ConnectOptions, Outgoing};
 use sockscope_proto::{ConnectionId, SessionId};
+use sockscope_proxy::{Proxy, ProxyConfig, Toward};
 use sockscope_store::{ConnectionInfo, SessionSummary};
 use tauri::ipc::{Channel, Response};
 use tauri::State;
@@ -96,4 +98,107 @@ pub async fn get_payload(state: State<'_, AppState>, session_id: i64, seq: i64) 
     let store = state.services()?.store.clone();
     let frame = blocking(move || store.frame(SessionId(session_id), seq)).await?;
     Ok(Response::new(frame.payload))
+}
+
+/// A running capture listener, as the Proxy panel shows it.
+#[derive(Clone, Serialize)]
+pub struct ProxyInfo {
+    pub session_id: i64,
+    /// The address actually bound, e.g. "127.0.0.1:8080".
+    pub listen: String,
+    /// Reverse mode's upstream; `None` in forward mode.
+    pub upstream: Option<String>,
+    /// SHA-256 fingerprint of the local CA (forward mode).
+    pub ca_fingerprint: Option<String>,
+}
+
+#[tauri::command]
+pub async fn start_proxy(
+    state: State<'_, AppState>,
+    listen: String,
+    upstream: Option<String>,
+) -> Res<ProxyInfo> {
+    let store = state.services()?.store.clone();
+    let upstream = upstream
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty());
+    let cfg = ProxyConfig {
+        listen: listen.trim().to_owned(),
+        upstream: upstream.clone(),
+        ..ProxyConfig::default()
+    };
+    let proxy = Proxy::start(store, cfg).await.map_err(|e| e.to_string())?;
+    let info = ProxyInfo {
+        session_id: proxy.session().0,
+        listen: proxy.local_addr().to_string(),
+        upstream,
+        ca_fingerprint: proxy.ca().map(|c| c.fingerprint_sha256()),
+    };
+    let running = crate::state::RunningProxy {
+        proxy,
+        info: info.clone(),
+    };
+    state
+        .proxies
+        .lock()
+        .map_err(|e| e.to_string())?
+        .insert(info.session_id, running);
+    Ok(info)
+}
+
+#[tauri::command]
+pub async fn stop_proxy(state: State<'_, AppState>, session_id: i64) -> Res<()> {
+    let running = state
+        .proxies
+        .lock()
+        .map_err(|e| e.to_string())?
+        .remove(&session_id)
+        .ok_or_else(|| format!("no listener records into session {session_id}"))?;
+    running.proxy.stop().await;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn list_proxies(state: State<'_, AppState>) -> Res<Vec<ProxyInfo>> {
+    let map = state.proxies.lock().map_err(|e| e.to_string())?;
+    let mut list: Vec<ProxyInfo> = map.values().map(|r| r.info.clone()).collect();
+    list.sort_by_key(|p| p.session_id);
+    Ok(list)
+}
+
+/// Injects a text message into a proxied connection, toward "server" or "client".
+#[tauri::command]
+pub async fn inject_text(
+    state: State<'_, AppState>,
+    session_id: i64,
+    connection_id: i64,
+    toward: String,
+    text: String,
+) -> Res<()> {
+    let toward = match toward.as_str() {
+        "server" => Toward::Server,
+        "client" => Toward::Client,
+        other => {
+            return Err(format!(
+                "toward must be \"server\" or \"client\", not {other:?}"
+            ))
+        }
+    };
+    // The listener is looked up and the injection queued without holding the lock across await.
+    let sender = {
+        let map = state.proxies.lock().map_err(|e| e.to_string())?;
+        let running = map
+            .get(&session_id)
+            .ok_or_else(|| format!("no listener records into session {session_id}"))?;
+        running.proxy.injector()
+    };
+    sender
+        .inject(
+            ConnectionId(connection_id),
+            toward,
+            sockscope_proto::Opcode::Text,
+            text.into_bytes().into(),
+        )
+        .await
+        .map_err(|e| e.to_string())
 }

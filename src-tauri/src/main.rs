@@ -23,6 +23,10 @@ fn main() {
             commands::disconnect,
             commands::subscribe_session,
             commands::get_payload,
+            commands::start_proxy,
+            commands::stop_proxy,
+            commands::list_proxies,
+            commands::inject_text,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(e) = result {

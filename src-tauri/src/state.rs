@@ -13,6 +13,8 @@ pub struct Services {
 
 pub struct AppState {
     pub services: Result<Services, String>,
+    /// Running capture listeners by the session they record into.
+    pub proxies: Mutex<HashMap<i64, RunningProxy>>,
     /// The live subscription task of each window (a new subscription replaces the old).
     pub subscriptions: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
 }
@@ -28,6 +30,7 @@ impl AppState {
             .map_err(|e| e.to_string());
         AppState {
             services,
+            proxies: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
         }
     }
@@ -35,6 +38,12 @@ impl AppState {
     pub fn services(&self) -> Result<&Services, String> {
         self.services.as_ref().map_err(Clone::clone)
     }
+}
+
+/// A listener started from the Proxy panel, with what the panel shows of it.
+pub struct RunningProxy {
+    pub proxy: sockscope_proxy::Proxy,
+    pub info: crate::commands::ProxyInfo,
 }
 
 /// `--db PATH` or `--db=PATH` on the app's command line.

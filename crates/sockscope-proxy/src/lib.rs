@@ -12,4 +12,4 @@ pub mod upstream;
 
 pub use error::ProxyError;
 pub use relay::RelayLimits;
-pub use server::{Proxy, ProxyConfig, ProxyLimits, Toward};
+pub use server::{Injector, Proxy, ProxyConfig, ProxyLimits, Toward};

@@ -192,6 +192,42 @@ impl Proxy {
             .unwrap_or_default()
     }
 
+    /// A handle for injecting into this listener's connections (cheap to clone).
+    pub fn injector(&self) -> Injector {
+        Injector {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Writes a whole, uncompressed message into a live proxied connection, between messages.
+    pub async fn inject(
+        &self,
+        connection: ConnectionId,
+        toward: Toward,
+        opcode: Opcode,
+        payload: Bytes,
+    ) -> Result<(), ProxyError> {
+        self.injector()
+            .inject(connection, toward, opcode, payload)
+            .await
+    }
+
+    /// Stops accepting and waits for the accept loop to end. Live relays are abandoned.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Injects messages into the live connections of one listener.
+#[derive(Clone)]
+pub struct Injector {
+    shared: Arc<Shared>,
+}
+
+impl Injector {
     /// Writes a whole, uncompressed message into a live proxied connection, between messages.
     pub async fn inject(
         &self,
@@ -217,14 +253,6 @@ impl Proxy {
         tx.send(Injection { opcode, payload })
             .await
             .map_err(|_| ProxyError::NotLive(connection.0))
-    }
-
-    /// Stops accepting and waits for the accept loop to end. Live relays are abandoned.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
     }
 }
 
