@@ -12,6 +12,9 @@ const COMMANDS: &[&str] = &[
     "stop_proxy",
     "list_proxies",
     "inject_text",
+    "inject_frame",
+    "ca_info",
+    "ca_regenerate",
 ];
 
 fn main() {

@@ -125,6 +125,7 @@ pub async fn start_proxy(
     let cfg = ProxyConfig {
         listen: listen.trim().to_owned(),
         upstream: upstream.clone(),
+        ca_dir: Some(crate::state::ca_dir()),
         ..ProxyConfig::default()
     };
     let proxy = Proxy::start(store, cfg).await.map_err(|e| e.to_string())?;
@@ -201,4 +202,101 @@ pub async fn inject_text(
         )
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Injects one frame of any kind: `opcode` "text" | "binary" | "ping" | "pong" | "close",
+/// payload as base64 (a close payload is the 2-byte code and the reason).
+#[tauri::command]
+pub async fn inject_frame(
+    state: State<'_, AppState>,
+    session_id: i64,
+    connection_id: i64,
+    toward: String,
+    opcode: String,
+    payload_base64: String,
+) -> Res<()> {
+    use base64::Engine as _;
+    let toward = match toward.as_str() {
+        "server" => Toward::Server,
+        "client" => Toward::Client,
+        other => {
+            return Err(format!(
+                "toward must be \"server\" or \"client\", not {other:?}"
+            ))
+        }
+    };
+    let opcode: sockscope_proto::Opcode = opcode.parse().map_err(|e| format!("{e}"))?;
+    if matches!(
+        opcode,
+        sockscope_proto::Opcode::Continuation | sockscope_proto::Opcode::Reserved(_)
+    ) {
+        return Err(format!("cannot inject a {opcode} frame"));
+    }
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(payload_base64.as_bytes())
+        .map_err(|e| format!("payload is not base64: {e}"))?;
+    if opcode.is_control() && payload.len() > 125 {
+        return Err("control frames carry at most 125 bytes".into());
+    }
+    let sender = {
+        let map = state.proxies.lock().map_err(|e| e.to_string())?;
+        let running = map
+            .get(&session_id)
+            .ok_or_else(|| format!("no listener records into session {session_id}"))?;
+        running.proxy.injector()
+    };
+    sender
+        .inject(ConnectionId(connection_id), toward, opcode, payload.into())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The local CA, as the Proxy panel shows it (the key never leaves the backend).
+#[derive(Serialize)]
+pub struct CaInfo {
+    pub path: String,
+    pub common_name: String,
+    pub fingerprint: String,
+    /// base64(SHA-256(SPKI)), for Chromium's --ignore-certificate-errors-spki-list.
+    pub spki_sha256: String,
+    /// The certificate (public), PEM.
+    pub pem: String,
+}
+
+fn ca_info_of(dir: &std::path::Path, ca: &sockscope_proxy::ca::LocalCa) -> CaInfo {
+    CaInfo {
+        path: sockscope_proxy::ca::LocalCa::cert_path(dir)
+            .display()
+            .to_string(),
+        common_name: ca.common_name().to_owned(),
+        fingerprint: ca.fingerprint_sha256(),
+        spki_sha256: ca.spki_sha256_base64(),
+        pem: ca.cert_pem().to_owned(),
+    }
+}
+
+/// Loads the local CA, creating it on first use.
+#[tauri::command]
+pub async fn ca_info() -> Res<CaInfo> {
+    let dir = crate::state::ca_dir();
+    tauri::async_runtime::spawn_blocking(move || {
+        sockscope_proxy::ca::LocalCa::load_or_create(&dir)
+            .map(|ca| ca_info_of(&dir, &ca))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Replaces the local CA. Running forward listeners keep the old one until restarted.
+#[tauri::command]
+pub async fn ca_regenerate() -> Res<CaInfo> {
+    let dir = crate::state::ca_dir();
+    tauri::async_runtime::spawn_blocking(move || {
+        sockscope_proxy::ca::LocalCa::regenerate(&dir)
+            .map(|ca| ca_info_of(&dir, &ca))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }

@@ -27,6 +27,9 @@ fn main() {
             commands::stop_proxy,
             commands::list_proxies,
             commands::inject_text,
+            commands::inject_frame,
+            commands::ca_info,
+            commands::ca_regenerate,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(e) = result {

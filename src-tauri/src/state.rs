@@ -78,3 +78,11 @@ mod tests {
         assert_eq!(db_path_from_args(args(&["--other"])), None);
     }
 }
+
+/// The local CA's directory: `SOCKSCOPE_CA_DIR`, else the platform data dir's `ca/` (as the CLI).
+pub fn ca_dir() -> PathBuf {
+    std::env::var_os("SOCKSCOPE_CA_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(sockscope_proxy::ca::default_ca_dir)
+}

@@ -54,6 +54,8 @@ pub struct SessionSummary {
     pub created_at_us: i64,
     pub connections: i64,
     pub frames: i64,
+    /// Some connection of the session went to an upstream whose certificate was not verified.
+    pub insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

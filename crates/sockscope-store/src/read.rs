@@ -18,9 +18,11 @@ pub fn format_rfc3339(us: i64) -> String {
 }
 
 const SESSION_COLS: &str = "s.id, s.name, s.kind, s.created_at_us, s.frame_count, \
-     (SELECT COUNT(*) FROM connections c WHERE c.session_id = s.id)";
+     (SELECT COUNT(*) FROM connections c WHERE c.session_id = s.id), s.insecure";
 
-fn session_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, i64, i64)> {
+type SessionRow = (i64, String, String, i64, i64, i64, bool);
+
+fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -28,11 +30,12 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, String, i64, i64, 
         r.get(3)?,
         r.get(4)?,
         r.get(5)?,
+        r.get(6)?,
     ))
 }
 
 fn to_session(
-    (id, name, kind, created_at_us, frames, connections): (i64, String, String, i64, i64, i64),
+    (id, name, kind, created_at_us, frames, connections, insecure): SessionRow,
 ) -> Result<SessionSummary, StoreError> {
     Ok(SessionSummary {
         id: SessionId(id),
@@ -42,6 +45,7 @@ fn to_session(
         created_at_us,
         connections,
         frames,
+        insecure,
     })
 }
 

@@ -135,6 +135,11 @@ fn apply_batch(
                 )?
                 .execute(params![conn.session.0, conn.url, headers, conn.created_at_us, conn.insecure])?;
                 let id = ConnectionId(tx.last_insert_rowid());
+                if conn.insecure {
+                    // An unverified upstream marks the whole session.
+                    tx.prepare_cached("UPDATE sessions SET insecure = 1 WHERE id = ?1")?
+                        .execute(params![conn.session.0])?;
+                }
                 out.connections.push(id);
                 push_reply(out, reply, id);
             }
