@@ -167,6 +167,25 @@ pub async fn list_proxies(state: State<'_, AppState>) -> Res<Vec<ProxyInfo>> {
     Ok(list)
 }
 
+fn parse_toward(toward: &str) -> Res<Toward> {
+    match toward {
+        "server" => Ok(Toward::Server),
+        "client" => Ok(Toward::Client),
+        other => Err(format!(
+            "toward must be \"server\" or \"client\", not {other:?}"
+        )),
+    }
+}
+
+/// The injector of the listener recording into `session_id` (the lock is released before any
+/// `.await`).
+fn injector(state: &AppState, session_id: i64) -> Res<sockscope_proxy::Injector> {
+    let map = state.proxies.lock().map_err(|e| e.to_string())?;
+    map.get(&session_id)
+        .map(|running| running.proxy.injector())
+        .ok_or_else(|| format!("no listener records into session {session_id}"))
+}
+
 /// Injects a text message into a proxied connection, toward "server" or "client".
 #[tauri::command]
 pub async fn inject_text(
@@ -176,23 +195,8 @@ pub async fn inject_text(
     toward: String,
     text: String,
 ) -> Res<()> {
-    let toward = match toward.as_str() {
-        "server" => Toward::Server,
-        "client" => Toward::Client,
-        other => {
-            return Err(format!(
-                "toward must be \"server\" or \"client\", not {other:?}"
-            ))
-        }
-    };
-    // The listener is looked up and the injection queued without holding the lock across await.
-    let sender = {
-        let map = state.proxies.lock().map_err(|e| e.to_string())?;
-        let running = map
-            .get(&session_id)
-            .ok_or_else(|| format!("no listener records into session {session_id}"))?;
-        running.proxy.injector()
-    };
+    let toward = parse_toward(&toward)?;
+    let sender = injector(&state, session_id)?;
     sender
         .inject(
             ConnectionId(connection_id),
@@ -216,15 +220,7 @@ pub async fn inject_frame(
     payload_base64: String,
 ) -> Res<()> {
     use base64::Engine as _;
-    let toward = match toward.as_str() {
-        "server" => Toward::Server,
-        "client" => Toward::Client,
-        other => {
-            return Err(format!(
-                "toward must be \"server\" or \"client\", not {other:?}"
-            ))
-        }
-    };
+    let toward = parse_toward(&toward)?;
     let opcode: sockscope_proto::Opcode = opcode.parse().map_err(|e| format!("{e}"))?;
     if matches!(
         opcode,
@@ -238,13 +234,7 @@ pub async fn inject_frame(
     if opcode.is_control() && payload.len() > 125 {
         return Err("control frames carry at most 125 bytes".into());
     }
-    let sender = {
-        let map = state.proxies.lock().map_err(|e| e.to_string())?;
-        let running = map
-            .get(&session_id)
-            .ok_or_else(|| format!("no listener records into session {session_id}"))?;
-        running.proxy.injector()
-    };
+    let sender = injector(&state, session_id)?;
     sender
         .inject(ConnectionId(connection_id), toward, opcode, payload.into())
         .await

@@ -60,6 +60,14 @@ pub fn db_path_from_args(args: impl Iterator<Item = OsString>) -> Option<PathBuf
     None
 }
 
+/// The local CA's directory: `SOCKSCOPE_CA_DIR`, else the platform data dir's `ca/` (as the CLI).
+pub fn ca_dir() -> PathBuf {
+    std::env::var_os("SOCKSCOPE_CA_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(sockscope_proxy::ca::default_ca_dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,12 +85,4 @@ mod tests {
         );
         assert_eq!(db_path_from_args(args(&["--other"])), None);
     }
-}
-
-/// The local CA's directory: `SOCKSCOPE_CA_DIR`, else the platform data dir's `ca/` (as the CLI).
-pub fn ca_dir() -> PathBuf {
-    std::env::var_os("SOCKSCOPE_CA_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(sockscope_proxy::ca::default_ca_dir)
 }
