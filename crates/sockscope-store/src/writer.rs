@@ -81,10 +81,12 @@ pub(crate) fn run(
         });
         match &result {
             Ok(()) => {
-                for reply in outcome.replies.drain(..) {
+                // Broadcast first: whoever waited (flush) then sees the events already sent.
+                let replies = std::mem::take(&mut outcome.replies);
+                broadcast_outcome(&conn, &events, outcome);
+                for reply in replies {
                     reply(Ok(()));
                 }
-                broadcast_outcome(&conn, &events, outcome);
             }
             Err(e) => {
                 // Sequence numbers handed out in the failed batch were not committed.
