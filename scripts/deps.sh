@@ -47,8 +47,12 @@ if [ "$want" = test ]; then
     cargo install tauri-driver --locked --version '^2'
   fi
   # Python peers and the WebDriver client live in a project-local venv
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import selenium, websockets' 2>/dev/null; then
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import selenium, websockets, cryptography' 2>/dev/null; then
     python3 -m venv .venv
     .venv/bin/pip install -q -r tests/requirements.txt
+  fi
+  # Node peers of the capture-proxy tests (tests/peers: the `ws` library)
+  if [ ! -d tests/peers/node_modules ] || [ tests/peers/package-lock.json -nt tests/peers/node_modules/.package-lock.json ]; then
+    (cd tests/peers && npm ci --no-audit --no-fund)
   fi
 fi

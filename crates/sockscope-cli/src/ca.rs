@@ -37,7 +37,9 @@ pub fn run(ca_dir: Option<PathBuf>, cmd: CaCommand) -> Result<ExitCode, Failure>
         _ => LocalCa::load_or_create(&dir)?,
     };
     match cmd {
-        CaCommand::Path | CaCommand::Regenerate => println!("{}", LocalCa::cert_path(&dir).display()),
+        CaCommand::Path | CaCommand::Regenerate => {
+            println!("{}", LocalCa::cert_path(&dir).display())
+        }
         CaCommand::Fingerprint => println!("{}", ca.fingerprint_sha256()),
         CaCommand::Spki => println!("{}", ca.spki_sha256_base64()),
     }

@@ -75,7 +75,7 @@ enum Command {
         #[command(subcommand)]
         command: ca::CaCommand,
         /// Directory of the local CA (default: $SOCKSCOPE_CA_DIR, else the data dir's ca/)
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, global = true, value_name = "DIR")]
         ca_dir: Option<PathBuf>,
     },
     /// List recorded sessions, newest first.

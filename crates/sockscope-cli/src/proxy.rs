@@ -47,7 +47,12 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
     }
     match &args.upstream {
         Some(u) => eprintln!("listening {addr} (reverse proxy to {u})"),
-        None => eprintln!("listening {addr} (forward proxy; CA {})", proxy.ca().map_or_else(String::new, |c| c.fingerprint_sha256())),
+        None => eprintln!(
+            "listening {addr} (forward proxy; CA {})",
+            proxy
+                .ca()
+                .map_or_else(String::new, |c| c.fingerprint_sha256())
+        ),
     }
     wait_for_signal().await;
     eprintln!("stopping");

@@ -220,7 +220,12 @@ impl LocalCa {
             .key_provider
             .load_private_key(key_der)
             .map_err(|e| ProxyError::Tls(format!("cannot load the leaf key: {e}")))?;
-        Ok(CertifiedKey::new(vec![cert.der().clone()], signing_key))
+        // Send the CA too: clients that pin or allow the CA by its SPKI (Chromium's
+        // --ignore-certificate-errors-spki-list) only look at the certificates actually sent.
+        Ok(CertifiedKey::new(
+            vec![cert.der().clone(), self.cert_der.clone()],
+            signing_key,
+        ))
     }
 
     /// Creates a new CA in `dir`; fails if either file already exists.

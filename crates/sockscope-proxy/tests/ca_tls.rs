@@ -278,8 +278,9 @@ fn leaves_are_cached_per_host() {
     assert!(Arc::ptr_eq(&ip, &ca.leaf_for("127.0.0.1").unwrap()));
     let v6 = ca.leaf_for("::1").unwrap();
     assert!(Arc::ptr_eq(&v6, &ca.leaf_for("[::1]").unwrap()));
-    // Leaf only; the key matches the certificate.
-    assert_eq!(a.cert.len(), 1);
+    // The leaf, then the CA (clients that allow the CA by SPKI need it sent); the key matches.
+    assert_eq!(a.cert.len(), 2);
+    assert_eq!(&a.cert[1], ca.cert_der());
     a.keys_match().unwrap();
 }
 
