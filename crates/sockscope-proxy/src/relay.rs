@@ -49,8 +49,15 @@ pub struct Relay {
     pub limits: RelayLimits,
 }
 
-/// The first Close frame seen, from either side.
-type FirstClose = Arc<Mutex<Option<(Direction, Option<u16>, String)>>>;
+/// The Close frames seen: the first one (who, code, reason) and which sides sent one.
+#[derive(Default)]
+struct Closes {
+    first: Option<(Direction, Option<u16>, String)>,
+    client: bool,
+    server: bool,
+}
+
+type FirstClose = Arc<Mutex<Closes>>;
 
 /// How long the other direction may go on after one side closed its TCP stream.
 const LINGER: Duration = Duration::from_secs(5);
@@ -68,7 +75,9 @@ impl Relay {
     ) -> Ending {
         let (cr, cw) = tokio::io::split(client);
         let (ur, uw) = tokio::io::split(upstream);
-        let first_close: FirstClose = Arc::new(Mutex::new(None));
+        let first_close: FirstClose = Arc::new(Mutex::new(Closes::default()));
+        // After both Close frames passed, one side's EOF ends the connection: no lingering.
+        let done_closing = |c: &FirstClose| c.lock().is_ok_and(|c| c.client && c.server);
         let up = self.pump(
             Direction::Client,
             cr,
@@ -89,15 +98,17 @@ impl Relay {
         // When one direction ends, the other gets a short while to finish, then both stop.
         let error = tokio::select! {
             r = &mut up => {
-                let other = tokio::time::timeout(LINGER, &mut down).await;
+                let linger = if done_closing(&first_close) { Duration::ZERO } else { LINGER };
+                let other = tokio::time::timeout(linger, &mut down).await;
                 r.err().or_else(|| other.ok().and_then(Result::err))
             }
             r = &mut down => {
-                let other = tokio::time::timeout(LINGER, &mut up).await;
+                let linger = if done_closing(&first_close) { Duration::ZERO } else { LINGER };
+                let other = tokio::time::timeout(linger, &mut up).await;
                 r.err().or_else(|| other.ok().and_then(Result::err))
             }
         };
-        let first = first_close.lock().ok().and_then(|g| g.clone());
+        let first = first_close.lock().ok().and_then(|g| g.first.clone());
         match first {
             Some((dir, code, reason)) => Ending {
                 code,
@@ -223,10 +234,14 @@ impl Relay {
         dst.write_all(&chunk[written..]).await?;
         for f in frames.drain(..) {
             if f.frame.header.opcode == Opcode::Close {
-                if let Ok(mut slot) = first_close.lock() {
-                    if slot.is_none() {
+                if let Ok(mut closes) = first_close.lock() {
+                    if closes.first.is_none() {
                         let info = parse_close_payload(&f.frame.payload).unwrap_or_default();
-                        *slot = Some((dir, info.code, info.reason));
+                        closes.first = Some((dir, info.code, info.reason));
+                    }
+                    match dir {
+                        Direction::Client => closes.client = true,
+                        Direction::Server => closes.server = true,
                     }
                 }
             }

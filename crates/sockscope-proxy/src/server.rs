@@ -283,7 +283,25 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, mut stop: watch
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
+    // Relays still running end with the listener; their connections are recorded as such.
+    let live: Vec<ConnectionId> = shared
+        .live
+        .lock()
+        .map(|m| m.keys().copied().collect())
+        .unwrap_or_default();
     conns.shutdown().await;
+    for id in live {
+        let _ = shared
+            .store
+            .update_connection(ConnectionEvent::Closed {
+                id,
+                at_us: now_us(),
+                code: None,
+                reason: "the listener was stopped".into(),
+                by: ClosedBy::Error,
+            })
+            .await;
+    }
 }
 
 async fn handle_client(shared: Arc<Shared>, mut tcp: TcpStream) {
@@ -654,7 +672,6 @@ async fn serve(
             by: ending.by,
         })
         .await;
-    let _ = ClosedBy::Error;
 }
 
 /// The client's leftover bytes were sent upstream with the request; nothing remains.

@@ -319,3 +319,28 @@ async fn bad_requests_get_a_short_4xx_and_the_proxy_keeps_going() {
     ws.send(Message::Text("ok".into())).await.expect("send");
     assert_eq!(next_message(&mut ws).await, Message::Text("ok".into()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_listener_closes_its_live_connections_in_the_record() {
+    let (_echo, _dir, store, proxy) = setup().await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", proxy.local_addr()))
+        .await
+        .expect("connect");
+    ws.send(Message::Text("hi".into())).await.expect("send");
+    assert_eq!(next_message(&mut ws).await, Message::Text("hi".into()));
+    let conn = wait_live(&proxy).await;
+    proxy.stop().await;
+    store.flush().await.expect("flush");
+    let info = store.connection(conn).expect("conn");
+    assert_eq!(info.state, ConnState::Closed);
+    assert_eq!(info.closed_by, Some(ClosedBy::Error));
+    assert_eq!(
+        info.close_reason.as_deref(),
+        Some("the listener was stopped")
+    );
+    // The client sees its connection end.
+    let end = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .expect("in time");
+    assert!(!matches!(end, Some(Ok(Message::Text(_)))), "{end:?}");
+}
