@@ -4,11 +4,10 @@
 //! directory only the user can read. Leaf certificates for intercepted hosts are minted on demand,
 //! signed by that CA and cached in memory.
 //!
-//! rcgen is built without its `x509-parser` feature, so the stored CA certificate is read back with
-//! the small DER reader at the bottom of this file: it extracts the subject name (re-encoded
-//! into the leaves' issuer field, checked byte for byte when loading), the SubjectPublicKeyInfo
-//! (checked against the key file) and the subject key identifier (used as the leaves' authority key
-//! identifier).
+//! The stored CA certificate is read back with x509-parser (the parser rcgen itself uses): its
+//! SubjectPublicKeyInfo is checked against the key file, and [`Issuer::from_ca_cert_der`] takes
+//! its subject name (re-encoded into the leaves' issuer field, checked byte for byte when loading)
+//! and its subject key identifier (used as the leaves' authority key identifier).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,7 +21,7 @@ use base64::Engine as _;
 use rcgen::string::Ia5String;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, PublicKeyData as _, SanType, SerialNumber,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData as _, SanType, SerialNumber,
 };
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
@@ -286,39 +285,42 @@ impl LocalCa {
         })?;
         let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
             .map_err(|e| bad_cert(&format!("no PEM certificate ({e})")))?;
-        let parsed =
-            der::parse_certificate(cert_der.as_ref()).ok_or_else(|| bad_cert("malformed DER"))?;
-        if parsed.spki != key.subject_public_key_info().as_slice() {
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert_der.as_ref())
+            .map_err(|e| bad_cert(&format!("malformed DER ({e})")))?;
+        let spki_der = parsed.public_key().raw;
+        if spki_der != key.subject_public_key_info().as_slice() {
             return Err(ProxyError::Ca(format!(
                 "{} does not belong to the key in {}",
                 cert_path.display(),
                 key_path.display()
             )));
         }
-        let (distinguished_name, subject_cn) =
-            der::distinguished_name(parsed.subject).map_err(|e| bad_cert(&e))?;
-        let key_identifier_method = match parsed.subject_key_id {
-            Some(id) => KeyIdMethod::PreSpecified(id.to_vec()),
-            None => KeyIdMethod::Sha256,
+        let subject = parsed.subject();
+        let subject_cn = match subject.iter_common_name().next() {
+            Some(cn) => cn
+                .as_str()
+                .map_err(|e| bad_cert(&format!("unreadable common name ({e})")))?
+                .to_owned(),
+            None => String::new(),
         };
-        let mut params = CertificateParams::default();
-        params.distinguished_name = distinguished_name;
-        params.key_identifier_method = key_identifier_method;
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let issuer = Issuer::new(params, key);
+        // The subject name, the subject key identifier (SHA-256 of the key when absent) and the
+        // key usages, as rcgen reads them.
+        let issuer = Issuer::from_ca_cert_der(&cert_der, key)
+            .map_err(|e| bad_cert(&format!("unsupported subject name or key usage ({e})")))?;
 
         // Leaves name their issuer with rcgen's encoding of the decoded subject: it must be the
         // very bytes of the CA's subject or clients cannot build the chain.
         let probe = CertificateParams::default()
             .signed_by(issuer.key(), &issuer)
             .map_err(|e| ca_err("cannot sign with the CA key", e))?;
-        let probe_issuer = der::parse_certificate(probe.der().as_ref()).map(|p| p.issuer);
-        if probe_issuer != Some(parsed.subject) {
+        let probe_issuer = x509_parser::parse_x509_certificate(probe.der().as_ref())
+            .ok()
+            .map(|(_, p)| p.tbs_certificate.issuer.as_raw());
+        if probe_issuer != Some(subject.as_raw()) {
             return Err(bad_cert("its subject name cannot be reproduced"));
         }
 
-        let spki_der = parsed.spki.to_vec();
+        let spki_der = spki_der.to_vec();
         Ok(LocalCa {
             cert_pem: cert_pem.to_owned(),
             cert_der: cert_der.clone(),
@@ -492,228 +494,55 @@ impl LeafHost {
     }
 }
 
-/// Just enough DER to read back a certificate rcgen wrote.
-mod der {
-    use rcgen::string::{Ia5String, PrintableString};
-    use rcgen::{DistinguishedName, DnType, DnValue};
-
-    const SEQUENCE: u8 = 0x30;
-    const SET: u8 = 0x31;
-    const OID: u8 = 0x06;
-    const OCTET_STRING: u8 = 0x04;
-    const UTF8_STRING: u8 = 0x0c;
-    const PRINTABLE_STRING: u8 = 0x13;
-    const IA5_STRING: u8 = 0x16;
-    const CONTEXT_0: u8 = 0xa0;
-    const CONTEXT_3: u8 = 0xa3;
-    /// 2.5.29.14, subjectKeyIdentifier.
-    const OID_SUBJECT_KEY_ID: &[u8] = &[0x55, 0x1d, 0x0e];
-
-    /// Borrowed parts of a certificate, each the complete TLV (except `subject_key_id`, the bare
-    /// key identifier).
-    pub(super) struct Parsed<'a> {
-        pub issuer: &'a [u8],
-        pub subject: &'a [u8],
-        pub spki: &'a [u8],
-        pub subject_key_id: Option<&'a [u8]>,
-    }
-
-    struct Tlv<'a> {
-        tag: u8,
-        contents: &'a [u8],
-        whole: &'a [u8],
-    }
-
-    /// Reads one TLV (single-byte tags, definite lengths up to 4 bytes) and returns the rest.
-    fn read(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
-        let (&tag, after_tag) = input.split_first()?;
-        let (&first, mut after_len) = after_tag.split_first()?;
-        let len = if first < 0x80 {
-            usize::from(first)
-        } else {
-            let n = usize::from(first & 0x7f);
-            if n == 0 || n > 4 || after_len.len() < n {
-                return None;
-            }
-            let mut len = 0usize;
-            for &b in &after_len[..n] {
-                len = (len << 8) | usize::from(b);
-            }
-            after_len = &after_len[n..];
-            len
-        };
-        if after_len.len() < len {
-            return None;
-        }
-        let header = input.len() - after_len.len();
-        let (contents, rest) = after_len.split_at(len);
-        let whole = &input[..header + len];
-        Some((
-            Tlv {
-                tag,
-                contents,
-                whole,
-            },
-            rest,
-        ))
-    }
-
-    fn expect(input: &[u8], tag: u8) -> Option<(Tlv<'_>, &[u8])> {
-        let (tlv, rest) = read(input)?;
-        (tlv.tag == tag).then_some((tlv, rest))
-    }
-
-    pub(super) fn parse_certificate(der: &[u8]) -> Option<Parsed<'_>> {
-        let (cert, _) = expect(der, SEQUENCE)?;
-        let (tbs, _) = expect(cert.contents, SEQUENCE)?;
-        let mut rest = tbs.contents;
-        if rest.first() == Some(&CONTEXT_0) {
-            rest = read(rest)?.1; // version
-        }
-        rest = read(rest)?.1; // serialNumber
-        rest = expect(rest, SEQUENCE)?.1; // signature algorithm
-        let (issuer, r) = expect(rest, SEQUENCE)?;
-        let (_validity, r) = expect(r, SEQUENCE)?;
-        let (subject, r) = expect(r, SEQUENCE)?;
-        let (spki, mut r) = expect(r, SEQUENCE)?;
-        let mut subject_key_id = None;
-        while !r.is_empty() {
-            let (field, next) = read(r)?;
-            r = next;
-            if field.tag == CONTEXT_3 {
-                subject_key_id = find_subject_key_id(field.contents)?;
-            }
-        }
-        Some(Parsed {
-            issuer: issuer.whole,
-            subject: subject.whole,
-            spki: spki.whole,
-            subject_key_id,
-        })
-    }
-
-    /// `Some(None)` when there is no subjectKeyIdentifier, `None` when malformed.
-    fn find_subject_key_id(explicit: &[u8]) -> Option<Option<&[u8]>> {
-        let (extensions, _) = expect(explicit, SEQUENCE)?;
-        let mut r = extensions.contents;
-        while !r.is_empty() {
-            let (ext, next) = expect(r, SEQUENCE)?;
-            r = next;
-            let (oid, mut fields) = expect(ext.contents, OID)?;
-            if oid.contents != OID_SUBJECT_KEY_ID {
-                continue;
-            }
-            loop {
-                let (field, next) = read(fields)?;
-                fields = next;
-                if field.tag == OCTET_STRING {
-                    let (id, _) = expect(field.contents, OCTET_STRING)?;
-                    return Some(Some(id.contents));
-                }
-            }
-        }
-        Some(None)
-    }
-
-    /// Decodes a Name into rcgen's model (one attribute per RDN, string types rcgen writes) and
-    /// returns it with its first common name.
-    pub(super) fn distinguished_name(name: &[u8]) -> Result<(DistinguishedName, String), String> {
-        let malformed = || "malformed subject name".to_owned();
-        let (seq, _) = expect(name, SEQUENCE).ok_or_else(malformed)?;
-        let mut dn = DistinguishedName::new();
-        let mut cn = None;
-        let mut r = seq.contents;
-        while !r.is_empty() {
-            let (rdn, next) = expect(r, SET).ok_or_else(malformed)?;
-            r = next;
-            let (atv, extra) = expect(rdn.contents, SEQUENCE).ok_or_else(malformed)?;
-            if !extra.is_empty() {
-                return Err("multi-valued subject name attributes are not supported".into());
-            }
-            let (oid, rest) = expect(atv.contents, OID).ok_or_else(malformed)?;
-            let (value, _) = read(rest).ok_or_else(malformed)?;
-            let ty = dn_type(oid.contents).ok_or_else(malformed)?;
-            let text = std::str::from_utf8(value.contents).map_err(|_| malformed())?;
-            let value = match value.tag {
-                UTF8_STRING => DnValue::Utf8String(text.to_owned()),
-                PRINTABLE_STRING => DnValue::PrintableString(
-                    PrintableString::try_from(text).map_err(|_| malformed())?,
-                ),
-                IA5_STRING => {
-                    DnValue::Ia5String(Ia5String::try_from(text).map_err(|_| malformed())?)
-                }
-                other => return Err(format!("unsupported string type 0x{other:02x} in subject")),
-            };
-            if ty == DnType::CommonName && cn.is_none() {
-                cn = Some(text.to_owned());
-            }
-            dn.push(ty, value);
-        }
-        Ok((dn, cn.unwrap_or_default()))
-    }
-
-    fn dn_type(oid: &[u8]) -> Option<DnType> {
-        Some(match oid {
-            [0x55, 0x04, 0x03] => DnType::CommonName,
-            [0x55, 0x04, 0x06] => DnType::CountryName,
-            [0x55, 0x04, 0x07] => DnType::LocalityName,
-            [0x55, 0x04, 0x08] => DnType::StateOrProvinceName,
-            [0x55, 0x04, 0x0a] => DnType::OrganizationName,
-            [0x55, 0x04, 0x0b] => DnType::OrganizationalUnitName,
-            _ => DnType::CustomDnType(oid_arcs(oid)?),
-        })
-    }
-
-    fn oid_arcs(oid: &[u8]) -> Option<Vec<u64>> {
-        let mut arcs = Vec::new();
-        let mut acc: u64 = 0;
-        for (i, &b) in oid.iter().enumerate() {
-            acc = acc.checked_mul(128)? | u64::from(b & 0x7f);
-            if b & 0x80 == 0 {
-                if arcs.is_empty() {
-                    let first = (acc / 40).min(2);
-                    arcs.push(first);
-                    arcs.push(acc - first * 40);
-                } else {
-                    arcs.push(acc);
-                }
-                acc = 0;
-            } else if i + 1 == oid.len() {
-                return None;
-            }
-        }
-        (arcs.len() >= 2).then_some(arcs)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn oid_arcs_decodes_multibyte() {
-            // 1.2.840.113549
-            assert_eq!(
-                oid_arcs(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d]),
-                Some(vec![1, 2, 840, 113549])
-            );
-            assert_eq!(oid_arcs(&[0x2a, 0x86]), None);
-        }
-
-        #[test]
-        fn long_lengths() {
-            let mut der = vec![0x04, 0x82, 0x01, 0x00];
-            der.extend(std::iter::repeat_n(7u8, 256));
-            let (tlv, rest) = read(&der).unwrap_or_else(|| panic!("parse"));
-            assert_eq!(tlv.contents.len(), 256);
-            assert!(rest.is_empty());
-            assert!(read(&der[..100]).is_none());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use x509_parser::certificate::X509Certificate;
+    use x509_parser::extensions::ParsedExtension;
+
+    fn parse(der: &[u8]) -> X509Certificate<'_> {
+        match x509_parser::parse_x509_certificate(der) {
+            Ok(([], cert)) => cert,
+            other => panic!("not one certificate: {other:?}"),
+        }
+    }
+
+    fn subject_key_id<'a>(cert: &'a X509Certificate<'_>) -> Option<&'a [u8]> {
+        cert.iter_extensions()
+            .find_map(|ext| match ext.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0),
+                _ => None,
+            })
+    }
+
+    #[test]
+    fn leaves_chain_to_the_loaded_ca() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tmp.path().join("ca");
+        let created = LocalCa::load_or_create(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = LocalCa::load_or_create(&dir).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(loaded.cert_der(), created.cert_der());
+        assert_eq!(loaded.common_name(), created.common_name());
+        let ca = parse(loaded.cert_der().as_ref());
+        assert_eq!(loaded.spki_der, ca.public_key().raw);
+        let ca_key_id = subject_key_id(&ca).unwrap_or_else(|| panic!("the CA has no SKI"));
+
+        let leaf = loaded
+            .leaf_for("example.com")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(leaf.cert.len(), 2);
+        assert_eq!(&leaf.cert[1], loaded.cert_der());
+        let leaf = parse(leaf.cert[0].as_ref());
+        assert_eq!(leaf.issuer().as_raw(), ca.subject().as_raw());
+        let aki = leaf
+            .iter_extensions()
+            .find_map(|ext| match ext.parsed_extension() {
+                ParsedExtension::AuthorityKeyIdentifier(aki) => aki.key_identifier.as_ref(),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("the leaf has no authority key identifier"));
+        assert_eq!(aki.0, ca_key_id);
+    }
 
     #[test]
     fn host_parsing() {
