@@ -94,10 +94,20 @@ pub async fn subscribe_session(
 }
 
 #[tauri::command]
-pub async fn get_payload(state: State<'_, AppState>, session_id: i64, seq: i64) -> Res<Response> {
+pub async fn get_payload(
+    state: State<'_, AppState>,
+    session_id: i64,
+    seq: i64,
+    inflated: Option<bool>,
+) -> Res<Response> {
     let store = state.services()?.store.clone();
     let frame = blocking(move || store.frame(SessionId(session_id), seq)).await?;
-    Ok(Response::new(frame.payload))
+    // The inflated message when asked for and there is one; the wire payload otherwise.
+    let bytes = match (inflated.unwrap_or(false), frame.inflated) {
+        (true, Some(inflated)) => inflated,
+        _ => frame.payload,
+    };
+    Ok(Response::new(bytes))
 }
 
 /// A running capture listener, as the Proxy panel shows it.

@@ -75,5 +75,7 @@ def test_reverse_listener_records_live_traffic_and_injects(app, echo_url):
                 client.kill()
                 client.wait(timeout=5)
 
+    # Selecting a frame showed its detail in place of the panel: open the panel again to stop.
+    open_panel(app)
     app.find_element(*by_testid("proxy-stop-button")).click()
     wait(app).until(lambda d: not d.find_elements(*by_testid("proxy-item")))

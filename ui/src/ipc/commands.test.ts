@@ -1,6 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
-import { connect, getPayload, listSessions, subscribeSession, toIpcError } from './commands';
+import {
+  connect,
+  getPayload,
+  injectText,
+  listProxies,
+  listSessions,
+  startProxy,
+  stopProxy,
+  subscribeSession,
+  toIpcError,
+} from './commands';
 import type { StreamMsg } from './types';
 
 // @tauri-apps/api/mocks needs a `window`; node has globalThis.
@@ -74,3 +84,40 @@ describe('commands', () => {
     expect(got).toHaveLength(1);
   });
 });
+
+describe('capture proxy commands', () => {
+  it('pass the documented arguments', async () => {
+    const calls: [string, unknown][] = [];
+    const info = { session_id: 4, listen: '127.0.0.1:8080', upstream: null, ca_fingerprint: 'AA:BB' };
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === 'start_proxy') return info;
+      if (cmd === 'list_proxies') return [info];
+      return null;
+    });
+    expect(await startProxy('127.0.0.1:8080', 'ws://127.0.0.1:9000')).toEqual(info);
+    await startProxy('127.0.0.1:8081');
+    await stopProxy(4);
+    expect(await listProxies()).toEqual([info]);
+    await injectText(4, 7, 'client', 'hi');
+    expect(calls).toEqual([
+      ['start_proxy', { listen: '127.0.0.1:8080', upstream: 'ws://127.0.0.1:9000' }],
+      ['start_proxy', { listen: '127.0.0.1:8081', upstream: null }],
+      ['stop_proxy', { sessionId: 4 }],
+      ['list_proxies', {}],
+      ['inject_text', { sessionId: 4, connectionId: 7, toward: 'client', text: 'hi' }],
+    ]);
+  });
+
+  it('start_proxy rejections become readable command errors', async () => {
+    mockIPC(() => {
+      throw 'cannot listen on 127.0.0.1:8080: Address already in use (os error 98)';
+    });
+    await expect(startProxy('127.0.0.1:8080')).rejects.toMatchObject({
+      kind: 'command',
+      command: 'start_proxy',
+      message: 'cannot listen on 127.0.0.1:8080: Address already in use (os error 98)',
+    });
+  });
+});
+

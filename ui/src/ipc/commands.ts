@@ -1,7 +1,7 @@
 // Typed wrappers around every command of docs/ipc.md. Nothing else in the UI
 // calls `invoke` directly.
 import { Channel, invoke } from '@tauri-apps/api/core';
-import type { ConnectionInfo, SessionSummary, StreamMsg } from './types';
+import type { ConnectionInfo, InjectToward, ProxyInfo, SessionSummary, StreamMsg } from './types';
 
 /**
  * Why a command failed:
@@ -125,4 +125,30 @@ export async function subscribeSession(
     throw err;
   }
   return sub;
+}
+
+// Capture proxy
+
+/** Starts a capture listener; without `upstream` (null or empty) it is a forward HTTP proxy. */
+export function startProxy(listen: string, upstream?: string | null): Promise<ProxyInfo> {
+  return call<ProxyInfo>('start_proxy', { listen, upstream: upstream ?? null });
+}
+
+export async function stopProxy(sessionId: number): Promise<void> {
+  await call<null>('stop_proxy', { sessionId });
+}
+
+/** Listeners running in this app process. */
+export function listProxies(): Promise<ProxyInfo[]> {
+  return call<ProxyInfo[]>('list_proxies');
+}
+
+/** Injects a text message into a live proxied connection, between whole messages. */
+export async function injectText(
+  sessionId: number,
+  connectionId: number,
+  toward: InjectToward,
+  text: string,
+): Promise<void> {
+  await call<null>('inject_text', { sessionId, connectionId, toward, text });
 }

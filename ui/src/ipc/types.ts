@@ -47,7 +47,19 @@ export interface FrameSummary {
   rsv1: boolean;
   len: number;
   injected: boolean;
-  /** <= 256 chars: text for valid UTF-8, else hex bytes "0a 1b …" */
+  /** The frame carried a masking key. */
+  masked: boolean;
+  /** Only the start of the payload was recorded. */
+  truncated: boolean;
+  /** The observer found something illegal; `note` says what. */
+  invalid: boolean;
+  note: string | null;
+  /** Size of the inflated message (permessage-deflate) completed by this frame. */
+  inflated_len: number | null;
+  /**
+   * <= 256 chars: text for valid UTF-8, else hex bytes "0a 1b …" — of the
+   * inflated message when there is one.
+   */
   preview: string;
   close_code: number | null;
   close_reason: string | null;
@@ -56,3 +68,19 @@ export interface FrameSummary {
 export type StreamMsg =
   | { kind: 'frames'; frames: FrameSummary[] }
   | { kind: 'connection'; connection: ConnectionInfo };
+
+// Capture proxy
+
+export interface ProxyInfo {
+  /** the capture session this listener records into (kind "proxy") */
+  session_id: number;
+  /** address actually bound, e.g. "127.0.0.1:8080" */
+  listen: string;
+  /** reverse mode's ws[s]:// upstream; null = forward proxy mode */
+  upstream: string | null;
+  /** forward mode: SHA-256 of the local CA certificate */
+  ca_fingerprint: string | null;
+}
+
+/** Where an injected message goes: to the server (as if the client sent it) or to the client. */
+export type InjectToward = 'server' | 'client';

@@ -2,12 +2,25 @@
 // every IPC call goes through `api` so the flows can be unit-tested.
 import * as ipc from '../ipc/commands';
 import { IpcError, toIpcError, type Subscription } from '../ipc/commands';
-import type { ConnectionInfo, FrameSummary, SessionSummary, StreamMsg } from '../ipc/types';
+import type {
+  ConnectionInfo,
+  FrameSummary,
+  InjectToward,
+  ProxyInfo,
+  SessionSummary,
+  StreamMsg,
+} from '../ipc/types';
 import { FrameQueue, throttle, type Scheduler } from './frameQueue';
+import {
+  DEFAULT_LISTEN,
+  isProxySession,
+  startArgs,
+  targetConnection,
+  upsertProxy,
+} from './proxy';
 import {
   applyStreamMsgs,
   createSessionView,
-  currentConnection,
   findFrameIndex,
   isLive,
   upsertConnection,
@@ -26,6 +39,10 @@ export interface Api {
     afterSeq: number,
     onMsg: (msg: StreamMsg) => void,
   ): Promise<Subscription>;
+  startProxy(listen: string, upstream?: string | null): Promise<ProxyInfo>;
+  stopProxy(sessionId: number): Promise<void>;
+  listProxies(): Promise<ProxyInfo[]>;
+  injectText(sessionId: number, connectionId: number, toward: InjectToward, text: string): Promise<void>;
 }
 
 export const tauriApi: Api = {
@@ -36,6 +53,10 @@ export const tauriApi: Api = {
   disconnect: ipc.disconnect,
   getPayload: ipc.getPayload,
   subscribeSession: ipc.subscribeSession,
+  startProxy: ipc.startProxy,
+  stopProxy: ipc.stopProxy,
+  listProxies: ipc.listProxies,
+  injectText: ipc.injectText,
 };
 
 export type PayloadState =
@@ -80,6 +101,19 @@ export class AppState {
   sending = $state(false);
   sendError = $state<string | null>(null);
   lastSentAt = $state<number | null>(null);
+  /** Where the composer injects in a proxy session. */
+  injectToward = $state<InjectToward>('server');
+
+  // Proxy panel
+  proxyOpen = $state(false);
+  proxies = $state.raw<ProxyInfo[]>([]);
+  proxiesLoaded = $state(false);
+  proxyListen = $state(DEFAULT_LISTEN);
+  proxyUpstream = $state('');
+  proxyPending = $state(false);
+  proxyError = $state<string | null>(null);
+  /** Session ids of listeners being stopped. */
+  proxyStopping = $state.raw<number[]>([]);
 
   /** Set once any call found no Tauri IPC (page opened in a plain browser). */
   backendError = $state<string | null>(null);
@@ -87,7 +121,10 @@ export class AppState {
   /** Wall clock for "open since" labels, ticked by the App component. */
   now = $state(Date.now());
 
-  readonly current = $derived(currentConnection(this.connections, this.pinnedConnectionId));
+  /** The selected session records a capture listener: the composer injects. */
+  readonly isProxy = $derived(isProxySession(this.selectedSessionId, this.sessions, this.proxies));
+  /** The connection the composer, status bar and badge act on. */
+  readonly current = $derived(targetConnection(this.connections, this.pinnedConnectionId, this.isProxy));
   readonly currentLive = $derived(isLive(this.current));
   readonly selectedSession = $derived(
     this.sessions.find((s) => s.id === this.selectedSessionId) ?? null,
@@ -122,7 +159,7 @@ export class AppState {
   }
 
   async init(): Promise<void> {
-    await this.refreshSessions();
+    await Promise.all([this.refreshSessions(), this.loadProxies()]);
   }
 
   async refreshSessions(): Promise<void> {
@@ -183,6 +220,27 @@ export class AppState {
     }
   }
 
+  /**
+   * Selects a session as the sidebar does; a client session also puts its latest URL
+   * in the URL box, ready for a reconnect.
+   */
+  async pickSession(sessionId: number): Promise<void> {
+    if (sessionId === this.selectedSessionId) return;
+    await this.selectSession(sessionId);
+    if (this.selectedSessionId === sessionId && !this.isProxy && this.current) {
+      this.urlDraft = this.current.url;
+    }
+  }
+
+  /** Frames of a listed session, counting what already streamed in when it is selected. */
+  sessionFrames(s: SessionSummary): number {
+    return s.id === this.selectedSessionId ? Math.max(s.frames, this.frameCount) : s.frames;
+  }
+
+  sessionConnections(s: SessionSummary): number {
+    return s.id === this.selectedSessionId ? Math.max(s.connections, this.connections.length) : s.connections;
+  }
+
   /** Delivers queued stream messages now (tests; the queue normally flushes per animation frame). */
   flushStream(): void {
     this.#queue.flush();
@@ -234,29 +292,101 @@ export class AppState {
     }
   }
 
+  /** Sends on the current connection; in a proxy session, injects toward `injectToward`. */
   async send(text: string): Promise<boolean> {
     const c = this.current;
+    const sessionId = this.selectedSessionId;
+    const inject = this.isProxy;
+    const toward = this.injectToward;
     this.sendError = null;
-    if (!c || c.state !== 'open') {
-      this.sendError = 'Not connected.';
+    if (!c || c.state !== 'open' || sessionId === null) {
+      this.sendError = inject ? 'No live proxied connection.' : 'Not connected.';
       return false;
     }
     if (this.sending) return false;
     this.sending = true;
     try {
-      await this.api.sendText(c.id, text);
+      if (inject) await this.api.injectText(sessionId, c.id, toward, text);
+      else await this.api.sendText(c.id, text);
       this.lastSentAt = Date.now();
       return true;
     } catch (err) {
-      this.sendError = this.#fail('send_text', err);
+      this.sendError = this.#fail(inject ? 'inject_text' : 'send_text', err);
       return false;
     } finally {
       this.sending = false;
     }
   }
 
+  setInjectToward(toward: InjectToward): void {
+    this.injectToward = toward;
+    this.sendError = null;
+  }
+
+  // Proxy panel
+
+  /** Shows or hides the Proxy panel; opening it reloads the running listeners. */
+  toggleProxy(open = !this.proxyOpen): void {
+    this.proxyOpen = open;
+    if (open) void this.loadProxies();
+  }
+
+  async loadProxies(): Promise<void> {
+    try {
+      this.proxies = await this.api.listProxies();
+    } catch (err) {
+      const msg = this.#fail('list_proxies', err);
+      // Without a backend the banner says it all; the panel keeps its own slot free.
+      if (!this.backendError) this.proxyError = msg;
+    } finally {
+      this.proxiesLoaded = true;
+    }
+  }
+
+  /** Starts a listener from the panel's inputs, then selects its session. */
+  async startProxy(): Promise<ProxyInfo | null> {
+    this.proxyError = null;
+    const args = startArgs(this.proxyListen, this.proxyUpstream);
+    if (!args.ok) {
+      this.proxyError = args.error;
+      return null;
+    }
+    if (this.proxyPending) return null;
+    this.proxyPending = true;
+    try {
+      const info = await this.api.startProxy(args.listen, args.upstream);
+      this.proxies = upsertProxy(this.proxies, info);
+      // The new session records proxied connections as they come: show it now.
+      await Promise.all([this.selectSession(info.session_id), this.refreshSessions()]);
+      return info;
+    } catch (err) {
+      this.proxyError = this.#fail('start_proxy', err);
+      return null;
+    } finally {
+      this.proxyPending = false;
+    }
+  }
+
+  async stopProxy(sessionId: number): Promise<void> {
+    if (this.proxyStopping.includes(sessionId)) return;
+    this.proxyError = null;
+    this.proxyStopping = this.proxyStopping.concat(sessionId);
+    try {
+      await this.api.stopProxy(sessionId);
+      this.proxies = this.proxies.filter((p) => p.session_id !== sessionId);
+      void this.refreshSessions();
+    } catch (err) {
+      this.proxyError = this.#fail('stop_proxy', err);
+    } finally {
+      this.proxyStopping = this.proxyStopping.filter((id) => id !== sessionId);
+    }
+  }
+
   /** Selects a frame and fetches its payload on demand. */
   async selectFrame(seq: number | null): Promise<void> {
+    // The Proxy panel shares the right-hand pane with the frame detail: picking a
+    // frame shows its detail.
+    if (seq !== null) this.proxyOpen = false;
     if (seq === this.selectedSeq && this.payload?.status !== 'error') return;
     this.selectedSeq = seq;
     const token = ++this.#payloadToken;

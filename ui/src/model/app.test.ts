@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { AppState, type Api } from './app.svelte';
 import { IpcError } from '../ipc/commands';
-import type { ConnectionInfo, SessionSummary, StreamMsg } from '../ipc/types';
+import type { ConnectionInfo, ProxyInfo, SessionSummary, StreamMsg } from '../ipc/types';
 import type { Scheduler } from './frameQueue';
 import { connMsg, framesMsg, mkConn } from '../test/fixtures';
 
@@ -21,8 +21,8 @@ function manualScheduler(): Scheduler & { tick(): void; pending(): number } {
   };
 }
 
-function session(id: number): SessionSummary {
-  return { id, name: `s${id}`, kind: 'client', created_at: '2026-11-26T15:20:13.123Z', connections: 1, frames: 0 };
+function session(id: number, kind: SessionSummary['kind'] = 'client'): SessionSummary {
+  return { id, name: `s${id}`, kind, created_at: '2026-11-26T15:20:13.123Z', connections: 1, frames: 0 };
 }
 
 /** A fake shell: records calls; the test pushes stream messages through `emit`. */
@@ -30,8 +30,10 @@ function fakeApi() {
   const subs: { sessionId: number; afterSeq: number; onMsg: (m: StreamMsg) => void; closed: boolean }[] = [];
   const conns: Record<number, ConnectionInfo[]> = { 1: [mkConn(1)], 2: [mkConn(7, { session_id: 2 })] };
   let nextConn = 10;
+  const running: ProxyInfo[] = [];
+  const sessions: SessionSummary[] = [session(2), session(1)];
   const api: Api = {
-    listSessions: vi.fn(async () => [session(2), session(1)]),
+    listSessions: vi.fn(async () => sessions.slice()),
     listConnections: vi.fn(async (id: number) => conns[id] ?? []),
     connect: vi.fn(async (url: string) => {
       if (!/^wss?:\/\//.test(url)) throw new IpcError('connect', 'command', `invalid URL: ${url}`);
@@ -47,8 +49,34 @@ function fakeApi() {
       subs.push(sub);
       return { close: () => (sub.closed = true) };
     }),
+    startProxy: vi.fn(async (listen: string, upstream?: string | null) => {
+      if (listen.startsWith('0.0.0.0')) {
+        throw new IpcError('start_proxy', 'command', `cannot listen on ${listen}: not a loopback address`);
+      }
+      if (running.some((p) => p.listen === listen)) {
+        throw new IpcError('start_proxy', 'command', `cannot listen on ${listen}: Address already in use (os error 98)`);
+      }
+      const id = 20 + running.length;
+      const info: ProxyInfo = {
+        session_id: id,
+        listen,
+        upstream: upstream ?? null,
+        ca_fingerprint: upstream ? null : 'AA:BB:CC:DD:EE:FF:00:11:22:33',
+      };
+      running.push(info);
+      sessions.unshift({ ...session(id, 'proxy'), connections: 0 });
+      conns[id] = [];
+      return info;
+    }),
+    stopProxy: vi.fn(async (sessionId: number) => {
+      const i = running.findIndex((p) => p.session_id === sessionId);
+      if (i < 0) throw new IpcError('stop_proxy', 'command', `no listener records into session ${sessionId}`);
+      running.splice(i, 1);
+    }),
+    listProxies: vi.fn(async () => running.slice()),
+    injectText: vi.fn(async () => {}),
   };
-  return { api, subs, conns };
+  return { api, subs, conns, running, sessions };
 }
 
 function setup() {
@@ -193,5 +221,141 @@ describe('AppState', () => {
     await app.init();
     expect(app.backendError).toBe('backend not reachable');
     expect(app.sessionsError).toBe('backend not reachable');
+  });
+});
+
+describe('AppState: capture proxy', () => {
+  it('loads running listeners on init and when the panel opens', async () => {
+    const { app, api, running } = setup();
+    await app.init();
+    expect(api.listProxies).toHaveBeenCalledTimes(1);
+    expect(app.proxies).toEqual([]);
+    running.push({ session_id: 9, listen: '127.0.0.1:8090', upstream: null, ca_fingerprint: 'AB' });
+    app.toggleProxy();
+    expect(app.proxyOpen).toBe(true);
+    await vi.waitFor(() => expect(app.proxies.map((p) => p.session_id)).toEqual([9]));
+    app.toggleProxy();
+    expect(app.proxyOpen).toBe(false);
+    expect(api.listProxies).toHaveBeenCalledTimes(2);
+  });
+
+  it('starts a reverse listener, selects its session and refreshes the sessions', async () => {
+    const { app, api, subs } = setup();
+    await app.init();
+    app.proxyListen = ' 127.0.0.1:8080 ';
+    app.proxyUpstream = ' ws://127.0.0.1:9000 ';
+    const info = await app.startProxy();
+    expect(api.startProxy).toHaveBeenCalledWith('127.0.0.1:8080', 'ws://127.0.0.1:9000');
+    expect(info?.session_id).toBe(20);
+    expect(app.proxies.map((p) => p.session_id)).toEqual([20]);
+    expect(app.selectedSessionId).toBe(20);
+    expect(subs.at(-1)).toMatchObject({ sessionId: 20, afterSeq: 0 });
+    expect(app.sessions[0]).toMatchObject({ id: 20, kind: 'proxy' });
+    expect(app.isProxy).toBe(true);
+    expect(app.proxyError).toBeNull();
+  });
+
+  it('an empty upstream starts a forward proxy (null upstream)', async () => {
+    const { app, api } = setup();
+    app.proxyUpstream = '   ';
+    await app.startProxy();
+    expect(api.startProxy).toHaveBeenCalledWith('127.0.0.1:8080', null);
+  });
+
+  it('shows start errors inline and keeps the current selection', async () => {
+    const { app, api } = setup();
+    await app.selectSession(1);
+    app.proxyListen = '0.0.0.0:8080';
+    expect(await app.startProxy()).toBeNull();
+    expect(app.proxyError).toMatch(/not a loopback address/);
+    expect(app.proxyPending).toBe(false);
+    expect(app.selectedSessionId).toBe(1);
+    expect(app.backendError).toBeNull();
+
+    app.proxyListen = '  ';
+    await app.startProxy();
+    expect(app.proxyError).toMatch(/Enter an address to listen on/);
+    expect(api.startProxy).toHaveBeenCalledTimes(1);
+  });
+
+  it('stops a listener and drops it from the list; errors stay inline', async () => {
+    const { app, api } = setup();
+    await app.startProxy();
+    app.proxyListen = '127.0.0.1:8081';
+    await app.startProxy();
+    expect(app.proxies.map((p) => p.session_id)).toEqual([20, 21]);
+    await app.stopProxy(20);
+    expect(api.stopProxy).toHaveBeenCalledWith(20);
+    expect(app.proxies.map((p) => p.session_id)).toEqual([21]);
+    expect(app.proxyStopping).toEqual([]);
+    await app.stopProxy(20);
+    expect(app.proxyError).toBe('no listener records into session 20');
+  });
+
+  it('a proxy session follows new proxied connections live and injects into the latest open one', async () => {
+    const { app, api, subs, sched } = setup();
+    const info = await app.startProxy();
+    const sid = info!.session_id;
+    const sub = subs.at(-1)!;
+    expect(app.current).toBeNull();
+    sub.onMsg(connMsg(mkConn(31, { session_id: sid, state: 'open' })));
+    sched.tick();
+    expect(app.connections.map((c) => c.id)).toEqual([31]);
+    expect(app.current?.id).toBe(31);
+    // A newer connection still handshaking does not take over the composer...
+    sub.onMsg(connMsg(mkConn(32, { session_id: sid, state: 'connecting', opened_at_us: null })));
+    sched.tick();
+    expect(app.connections.map((c) => c.id)).toEqual([31, 32]);
+    expect(app.current?.id).toBe(31);
+    // ...until it is open.
+    sub.onMsg(connMsg(mkConn(32, { session_id: sid, state: 'open' })));
+    sched.tick();
+    expect(app.current?.id).toBe(32);
+
+    expect(await app.send('hello')).toBe(true);
+    expect(api.injectText).toHaveBeenLastCalledWith(sid, 32, 'server', 'hello');
+    expect(api.sendText).not.toHaveBeenCalled();
+
+    app.setInjectToward('client');
+    app.pinConnection(31);
+    expect(await app.send('to the client')).toBe(true);
+    expect(api.injectText).toHaveBeenLastCalledWith(sid, 31, 'client', 'to the client');
+
+    vi.mocked(api.injectText).mockRejectedValueOnce(new IpcError('inject_text', 'command', 'connection 31 is not live'));
+    expect(await app.send('late')).toBe(false);
+    expect(app.sendError).toBe('connection 31 is not live');
+
+    // A pinned connection that closed is not replaced by another one: nothing is sent.
+    sub.onMsg(connMsg(mkConn(31, { session_id: sid, state: 'closed' })));
+    sched.tick();
+    expect(app.current?.id).toBe(31);
+    expect(await app.send('x')).toBe(false);
+    expect(app.sendError).toMatch(/No live proxied connection/);
+    expect(api.injectText).toHaveBeenCalledTimes(3);
+  });
+
+  it('picking a frame hides the proxy panel', async () => {
+    const { app, subs, sched } = setup();
+    await app.selectSession(1);
+    subs[0].onMsg(framesMsg(1, 2));
+    sched.tick();
+    app.toggleProxy(true);
+    await app.selectFrame(null);
+    expect(app.proxyOpen).toBe(true);
+    await app.selectFrame(2);
+    expect(app.proxyOpen).toBe(false);
+  });
+
+  it('pickSession puts a client session URL in the URL box, not a proxy one', async () => {
+    const { app, conns } = setup();
+    await app.pickSession(1);
+    expect(app.urlDraft).toBe('ws://127.0.0.1:9001/echo');
+    app.urlDraft = 'ws://mine/';
+    const info = await app.startProxy();
+    conns[info!.session_id] = [mkConn(40, { session_id: info!.session_id, url: 'ws://127.0.0.1:9000/feed' })];
+    await app.pickSession(1);
+    await app.pickSession(info!.session_id);
+    expect(app.selectedSessionId).toBe(info!.session_id);
+    expect(app.urlDraft).toBe('ws://127.0.0.1:9001/echo');
   });
 });

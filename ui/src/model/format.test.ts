@@ -3,6 +3,10 @@ import type { ConnectionInfo, FrameSummary } from '../ipc/types';
 import {
   closeCodeName,
   connectionStateText,
+  flagWords,
+  frameFlags,
+  frameSize,
+  isFragment,
   formatBytes,
   formatClock,
   formatDuration,
@@ -28,6 +32,11 @@ function frame(p: Partial<FrameSummary>): FrameSummary {
     rsv1: false,
     len: 0,
     injected: false,
+    masked: false,
+    truncated: false,
+    invalid: false,
+    note: null,
+    inflated_len: null,
     preview: '',
     close_code: null,
     close_reason: null,
@@ -198,3 +207,74 @@ describe('payloads', () => {
     expect(utf8Length('é✓')).toBe(5);
   });
 });
+
+describe('frame flags', () => {
+  const keys = (f: FrameSummary) => frameFlags(f).map((x) => x.label);
+
+  it('a plain frame has none', () => {
+    expect(frameFlags(frame({}))).toEqual([]);
+    expect(flagWords(frame({}))).toEqual([]);
+  });
+
+  it('fragments: FIN clear, or a continuation frame', () => {
+    expect(isFragment({ fin: false, opcode: 'text' })).toBe(true);
+    expect(isFragment({ fin: true, opcode: 'continuation' })).toBe(true);
+    expect(isFragment({ fin: true, opcode: 'binary' })).toBe(false);
+    expect(keys(frame({ fin: false }))).toEqual(['frag']);
+    expect(frameFlags(frame({ fin: false }))[0].title).toMatch(/first frame \(FIN = 0\)/);
+    expect(frameFlags(frame({ opcode: 'continuation', fin: false }))[0].title).toMatch(/continuation frame \(FIN = 0\)/);
+    expect(frameFlags(frame({ opcode: 'continuation' }))[0].title).toMatch(/final continuation/);
+  });
+
+  it('each flag has its badge, most important first', () => {
+    expect(keys(frame({ rsv1: true }))).toEqual(['z']);
+    expect(keys(frame({ injected: true }))).toEqual(['inj']);
+    expect(keys(frame({ truncated: true }))).toEqual(['cut']);
+    expect(keys(frame({ invalid: true }))).toEqual(['!']);
+    expect(
+      keys(frame({ fin: false, rsv1: true, injected: true, truncated: true, invalid: true })),
+    ).toEqual(['!', 'cut', 'inj', 'z', 'frag']);
+  });
+
+  it('the invalid badge tooltip is the note, on one line', () => {
+    const f = frame({ invalid: true, note: 'server frame is masked\n(RFC 6455 5.1)' });
+    expect(frameFlags(f)[0]).toMatchObject({ key: 'invalid', title: 'server frame is masked (RFC 6455 5.1)' });
+    expect(frameFlags(frame({ invalid: true }))[0].title).toBe('Invalid frame');
+  });
+
+  it('tolerates summaries without the new fields (an older shell)', () => {
+    const old = frame({}) as unknown as Record<string, unknown>;
+    for (const k of ['masked', 'truncated', 'invalid', 'note', 'inflated_len']) delete old[k];
+    expect(frameFlags(old as unknown as FrameSummary)).toEqual([]);
+    expect(frameSize(old as unknown as FrameSummary).text).toBe('0 B');
+  });
+
+  it('words for the detail header include masked', () => {
+    expect(flagWords(frame({ rsv1: true, masked: true, injected: true }))).toEqual([
+      'injected',
+      'compressed',
+      'masked',
+    ]);
+    expect(flagWords(frame({ opcode: 'continuation' }))).toEqual(['final fragment']);
+  });
+});
+
+describe('frameSize', () => {
+  it('is the wire size without inflation', () => {
+    expect(frameSize({ len: 35, inflated_len: null })).toEqual({
+      text: '35 B',
+      wire: '35 B',
+      inflated: null,
+      title: '35 bytes',
+    });
+  });
+
+  it('shows wire → inflated for a compressed message', () => {
+    const s = frameSize({ len: 35, inflated_len: 1234 });
+    expect(s.text).toBe('35 B → 1.2 KiB');
+    expect(s.inflated).toBe('1.2 KiB');
+    expect(s.title).toBe('35 bytes on the wire → 1,234 bytes inflated');
+    expect(frameSize({ len: 2048, inflated_len: 0 }).text).toBe('2 KiB → 0 B');
+  });
+});
+

@@ -256,3 +256,102 @@ export function parseClosePayload(bytes: Uint8Array): { code: number | null; rea
 export function utf8Length(text: string): number {
   return new TextEncoder().encode(text).length;
 }
+
+// Frame flags (timeline badges, detail header)
+
+export type FlagKey = 'invalid' | 'truncated' | 'injected' | 'compressed' | 'fragment';
+
+export interface FrameFlag {
+  key: FlagKey;
+  /** Badge text in the timeline: "!", "cut", "inj", "z", "frag". */
+  label: string;
+  /** Tooltip of the badge. */
+  title: string;
+  /** The flag in words, for the detail header. */
+  word: string;
+}
+
+/** A fragment of a fragmented message: FIN clear, or a continuation frame. */
+export function isFragment(f: Pick<FrameSummary, 'fin' | 'opcode'>): boolean {
+  return !f.fin || f.opcode === 'continuation';
+}
+
+function fragmentTitle(f: Pick<FrameSummary, 'fin' | 'opcode'>): string {
+  if (f.opcode !== 'continuation') return 'Fragmented message: first frame (FIN = 0)';
+  return f.fin
+    ? 'Fragmented message: final continuation frame'
+    : 'Fragmented message: continuation frame (FIN = 0)';
+}
+
+/**
+ * The flags of a frame, most important first (the timeline column is narrow, so
+ * what is cut off at its end matters least): invalid, truncated, injected,
+ * compressed, fragment. Fields a frame lacks count as unset.
+ */
+export function frameFlags(f: FrameSummary): FrameFlag[] {
+  const out: FrameFlag[] = [];
+  if (f.invalid) {
+    const note = f.note ? singleLine(f.note) : '';
+    out.push({ key: 'invalid', label: '!', title: note || 'Invalid frame', word: 'invalid' });
+  }
+  if (f.truncated) {
+    out.push({
+      key: 'truncated',
+      label: 'cut',
+      title: 'Truncated: only the start of the payload was recorded',
+      word: 'truncated',
+    });
+  }
+  if (f.injected) {
+    out.push({ key: 'injected', label: 'inj', title: 'Injected by Sockscope', word: 'injected' });
+  }
+  if (f.rsv1) {
+    out.push({
+      key: 'compressed',
+      label: 'z',
+      title: 'Compressed (RSV1, permessage-deflate)',
+      word: 'compressed',
+    });
+  }
+  if (isFragment(f)) {
+    out.push({
+      key: 'fragment',
+      label: 'frag',
+      title: fragmentTitle(f),
+      word: f.fin ? 'final fragment' : 'fragment (FIN = 0)',
+    });
+  }
+  return out;
+}
+
+/** The flags of a frame in words for the detail header, e.g. "compressed · injected · masked". */
+export function flagWords(f: FrameSummary): string[] {
+  const words = frameFlags(f).map((x) => x.word);
+  if (f.masked) words.push('masked');
+  return words;
+}
+
+export interface FrameSize {
+  /** "35 B", or "35 B → 1.2 KiB" when the frame completed a compressed message. */
+  text: string;
+  wire: string;
+  inflated: string | null;
+  /** Exact byte counts, for a tooltip. */
+  title: string;
+}
+
+/** The Length column: wire size, then the inflated size when there is one. */
+export function frameSize(f: Pick<FrameSummary, 'len' | 'inflated_len'>): FrameSize {
+  const wire = formatBytes(f.len);
+  const infl = f.inflated_len;
+  if (infl == null) {
+    return { text: wire, wire, inflated: null, title: `${formatCount(f.len)} bytes` };
+  }
+  const inflated = formatBytes(infl);
+  return {
+    text: `${wire} → ${inflated}`,
+    wire,
+    inflated,
+    title: `${formatCount(f.len)} bytes on the wire → ${formatCount(infl)} bytes inflated`,
+  };
+}

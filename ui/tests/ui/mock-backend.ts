@@ -5,7 +5,9 @@ import { mockIPC } from '@tauri-apps/api/mocks';
 import type {
   ConnectionInfo,
   FrameSummary,
+  InjectToward,
   Opcode,
+  ProxyInfo,
   SessionSummary,
   StreamMsg,
 } from '../../src/ipc/types';
@@ -34,6 +36,11 @@ const sessions = new Map<number, Session>();
 let nextSession = 1;
 let nextConn = 1;
 let sub: Sub | null = null;
+/** Running capture listeners by session id. */
+const proxies = new Map<number, ProxyInfo>();
+let nextPort = 41000;
+const CA_FP =
+  '3F:A2:91:0C:5B:77:E0:14:9D:2A:C8:41:6E:0F:B3:88:12:CD:45:9A:7B:E6:03:51:AF:28:94:D0:6C:1E:7E:D4';
 const timers = new Set<ReturnType<typeof setTimeout>>();
 
 function later(ms: number, fn: () => void) {
@@ -97,6 +104,11 @@ function addFrame(
     rsv1: false,
     len: bytes.length,
     injected: false,
+    masked: false,
+    truncated: false,
+    invalid: false,
+    note: null,
+    inflated_len: null,
     preview,
     close_code: null,
     close_reason: null,
@@ -233,7 +245,93 @@ function open(s: Session, c: ConnectionInfo) {
   });
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** What start_proxy does, with the shell's error texts. */
+function startProxy(args: Record<string, unknown>): ProxyInfo {
+  const listen = String(args.listen ?? '').trim();
+  const upRaw = args.upstream == null ? '' : String(args.upstream).trim();
+  const upstream = upRaw ? upRaw : null;
+  const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) throw `cannot listen on ${listen}: invalid socket address syntax`;
+  if (!isLoopback(m[1])) {
+    throw `cannot listen on ${listen}: not a loopback address; pass the explicit allow-remote option to listen there`;
+  }
+  const bound = Number(m[2]) === 0 ? `${m[1]}:${nextPort++}` : listen;
+  if ([...proxies.values()].some((p) => p.listen === bound) || control.busyAddresses.includes(bound)) {
+    throw `cannot listen on ${bound}: Address already in use (os error 98)`;
+  }
+  if (upstream !== null) {
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(upstream);
+    if (!scheme) throw `invalid upstream ${JSON.stringify(upstream)}: no scheme`;
+    if (!/^wss?$/i.test(scheme[1])) throw `invalid upstream ${JSON.stringify(upstream)}: scheme must be ws or wss`;
+  }
+  const name = upstream ? `proxy ${bound} → ${upstream}` : `proxy ${bound} (forward)`;
+  const s = newSession(name, 'proxy', Date.now());
+  const info: ProxyInfo = { session_id: s.info.id, listen: bound, upstream, ca_fingerprint: upstream ? null : CA_FP };
+  proxies.set(s.info.id, info);
+  return info;
+}
+
+/** Fake deflate output: not valid UTF-8, so the wire bytes show as hex. */
+function wireBytes(n: number, salt: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = 0x80 | ((i * 73 + salt * 29) & 0x7f);
+  return b;
+}
+
 const control = {
+  /** Addresses that start_proxy reports as in use. */
+  busyAddresses: [] as string[],
+  /** When set, inject_text rejects with this text. */
+  failInject: null as string | null,
+  /**
+   * A client connects through the listener of `sessionId`: the connection opens,
+   * then frames with every flag arrive (live). Returns the connection id.
+   */
+  proxyClient(sessionId: number, path = '/feed'): number {
+    const s = sessions.get(sessionId);
+    const p = proxies.get(sessionId);
+    if (!s || !p) throw new Error(`no listener on session ${sessionId}`);
+    const base = p.upstream ? p.upstream.replace(/\/+$/, '') : 'wss://api.example.test';
+    const c = newConn(s, base + path);
+    send(s.info.id, { kind: 'connection', connection: { ...c } });
+    later(20, () => {
+      const t = Date.now() * 1000;
+      Object.assign(c, { state: 'open', opened_at_us: t, response_status: 101 });
+      updateConn(s, { ...c });
+      const inflatedText = JSON.stringify({
+        type: 'snapshot',
+        items: Array.from({ length: 40 }, (_, k) => ({ id: k, name: `item-${k}`, price: 100 + k })),
+      });
+      // Two live batches, each committed (seq assigned) right before it is sent.
+      emitFrames(s, [
+        addFrame(s, c.id, 'client', 'text', enc.encode('{"op":"hello","v":2}'), t + 100, { masked: true }),
+        addFrame(s, c.id, 'server', 'text', wireBytes(35, 1), t + 900, {
+          rsv1: true,
+          inflated_len: 1234,
+          preview: inflatedText.slice(0, 256),
+        }),
+      ]);
+      later(10, () => emitFrames(s, [
+        addFrame(s, c.id, 'server', 'text', enc.encode('{"part":1,'), t + 1500, { fin: false }),
+        addFrame(s, c.id, 'server', 'continuation', enc.encode('"done":true}'), t + 1800),
+        addFrame(s, c.id, 'server', 'text', enc.encode('{"oops":true}'), t + 2500, {
+          masked: true,
+          invalid: true,
+          note: 'server-to-client frame is masked (RFC 6455 §5.1)',
+        }),
+        addFrame(s, c.id, 'client', 'binary', wireBytes(64, 7), t + 3100, {
+          masked: true,
+          truncated: true,
+          len: 1_048_576,
+        }),
+      ]));
+    });
+    return c.id;
+  },
   /** Pushes `n` server frames to a session (as a live batch). */
   pushFrames(sessionId: number, n: number, text = 'tick') {
     const s = sessions.get(sessionId);
@@ -325,6 +423,40 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
           send(s.info.id, { kind: 'frames', frames: rows.slice(i, i + 128) });
         }
       });
+      return null;
+    }
+    case 'start_proxy':
+      return { ...startProxy(args) };
+    case 'stop_proxy': {
+      const id = args.sessionId as number;
+      const p = proxies.get(id);
+      if (!p) throw `no listener records into session ${id}`;
+      proxies.delete(id);
+      const s = sessions.get(id);
+      for (const c of s?.conns ?? []) {
+        if (c.state !== 'open' && c.state !== 'connecting') continue;
+        Object.assign(c, { state: 'closed', closed_at_us: Date.now() * 1000, closed_by: 'error', error: 'listener stopped' });
+        if (s) updateConn(s, { ...c });
+      }
+      return null;
+    }
+    case 'list_proxies':
+      return [...proxies.values()].sort((a, b) => a.session_id - b.session_id).map((p) => ({ ...p }));
+    case 'inject_text': {
+      const toward = args.toward as InjectToward;
+      if (toward !== 'server' && toward !== 'client') throw `toward must be "server" or "client", not ${JSON.stringify(toward)}`;
+      const sid = args.sessionId as number;
+      if (!proxies.has(sid)) throw `no listener records into session ${sid}`;
+      const s = sessions.get(sid)!;
+      const id = args.connectionId as number;
+      const c = s.conns.find((x) => x.id === id);
+      if (!c || c.state !== 'open') throw `connection ${id} is not live`;
+      if (control.failInject) throw control.failInject;
+      const f = addFrame(s, id, toward === 'server' ? 'client' : 'server', 'text', enc.encode(String(args.text)), Date.now() * 1000, {
+        injected: true,
+        masked: toward === 'server',
+      });
+      later(5, () => emitFrames(s, [f]));
       return null;
     }
     case 'get_payload': {

@@ -241,9 +241,16 @@ describe('with the mocked shell', () => {
     });
     await page.waitForTimeout(300);
     const target = rows(page).nth(-3);
-    const seq = await target.getAttribute('data-seq');
+    const seq = Number(await target.getAttribute('data-seq'));
     await target.click({ timeout: 2000 });
-    await expect.poll(() => page.locator('[data-testid="detail-header"]').textContent()).toContain(`#${seq}`);
+    // The list scrolls a row every 50 ms, possibly between Playwright's hit test and
+    // the click itself: the click must select the row under the pointer, the target
+    // or a neighbour.
+    const shown = page.locator('[data-testid="detail-header"] .seq');
+    await expect.poll(() => shown.count()).toBe(1);
+    const got = Number((await shown.textContent())?.replace('#', ''));
+    expect(Math.abs(got - seq)).toBeLessThanOrEqual(2);
+    expect(await page.locator('[data-testid="frame-row"][aria-selected="true"]').getAttribute('data-seq')).toBe(String(got));
     expect(problems).toEqual([]);
   });
 
@@ -281,12 +288,20 @@ describe('with the mocked shell', () => {
     const composer = page.locator('[data-testid="composer"]');
     const send = page.locator('[data-testid="send-button"]');
     expect(await send.isEnabled()).toBe(true);
+    // A client session sends; there is no injection direction to pick.
+    expect(await page.locator('[data-testid="inject-toward"]').count()).toBe(0);
     await composer.fill('{"ping": 1}');
     await send.click();
     await expect.poll(() => rows(page).count()).toBe(3);
     expect(await composer.inputValue()).toBe('{"ping": 1}'); // kept for resending
     await composer.press('Control+Enter');
     await expect.poll(() => rows(page).count()).toBe(5);
+    const sendCalls = await page.evaluate(() =>
+      (window as unknown as { __sockscopeMock: { calls: { cmd: string }[] } }).__sockscopeMock.calls
+        .filter((c) => c.cmd === 'send_text' || c.cmd === 'inject_text')
+        .map((c) => c.cmd),
+    );
+    expect(sendCalls).toEqual(['send_text', 'send_text']);
     await page.locator('[data-testid="frame-row"][data-seq="3"]').click();
     await page.screenshot({ path: '/tmp/ui-shot-open-dark.png' });
     const sent = page.locator('[data-testid="frame-row"][data-seq="2"]');
@@ -351,3 +366,336 @@ describe('with the mocked shell', () => {
     expect(problems).toEqual([]);
   });
 });
+
+// The capture proxy: the panel, listeners, proxied frames with flags, injection.
+
+interface MockControl {
+  calls: { cmd: string; args: Record<string, unknown> }[];
+  proxyClient(sessionId: number, path?: string): number;
+  failInject: string | null;
+  busyAddresses: string[];
+}
+
+const FP =
+  '3F:A2:91:0C:5B:77:E0:14:9D:2A:C8:41:6E:0F:B3:88:12:CD:45:9A:7B:E6:03:51:AF:28:94:D0:6C:1E:7E:D4';
+
+function callsOf(page: Page, cmd: string): Promise<Record<string, unknown>[]> {
+  return page.evaluate(
+    (c) =>
+      (window as unknown as { __sockscopeMock: MockControl }).__sockscopeMock.calls
+        .filter((x) => x.cmd === c)
+        .map((x) => x.args),
+    cmd,
+  );
+}
+
+function proxyClient(page: Page, sessionId: number, path?: string): Promise<number> {
+  return page.evaluate(
+    ([s, p]) => (window as unknown as { __sockscopeMock: MockControl }).__sockscopeMock.proxyClient(s as number, p as string | undefined),
+    [sessionId, path] as const,
+  );
+}
+
+const tid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
+const row = (page: Page, seq: number) => page.locator(`[data-testid="frame-row"][data-seq="${seq}"]`);
+
+async function box(page: Page, id: string) {
+  const b = await tid(page, id).first().boundingBox();
+  if (!b) throw new Error(`${id} is not visible`);
+  return b;
+}
+
+/** Opens the panel with Ctrl+P and starts a listener; resolves with its session id. */
+async function startListener(page: Page, upstream: string, listen?: string): Promise<number> {
+  if ((await tid(page, 'proxy-panel').count()) === 0) await page.keyboard.press('Control+p');
+  await expect.poll(() => tid(page, 'proxy-panel').isVisible()).toBe(true);
+  const before = await tid(page, 'proxy-item').count();
+  if (listen !== undefined) await tid(page, 'proxy-listen-input').fill(listen);
+  await tid(page, 'proxy-upstream-input').fill(upstream);
+  await tid(page, 'proxy-start-button').click();
+  await expect.poll(() => tid(page, 'proxy-item').count()).toBe(before + 1);
+  const ids = await tid(page, 'proxy-item').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-session-id'))));
+  return Math.max(...ids);
+}
+
+describe('capture proxy', () => {
+  it('Ctrl+P toggles the panel in place of the frame detail, without moving the layout', async () => {
+    const { page, problems } = await open({ mock: true });
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
+    await selectFeed(page);
+    const ids = ['timeline', 'url-input', 'connect-button', 'proxy-toggle', 'composer', 'sessions-list'];
+    const before = await Promise.all(ids.map((id) => box(page, id)));
+    const detailBox = await page.locator('aside').boundingBox();
+    const listed = (await callsOf(page, 'list_proxies')).length;
+    expect(listed).toBe(1); // on start-up
+
+    await page.locator('body').click();
+    await page.keyboard.press('Control+p');
+    await expect.poll(() => tid(page, 'proxy-panel').isVisible()).toBe(true);
+    expect(await tid(page, 'proxy-toggle').getAttribute('aria-pressed')).toBe('true');
+    expect(await tid(page, 'frame-detail').isVisible()).toBe(false);
+    expect((await callsOf(page, 'list_proxies')).length).toBe(listed + 1); // reloaded on open
+    expect(await tid(page, 'proxy-listen-input').inputValue()).toBe('127.0.0.1:8080');
+    expect(await tid(page, 'proxy-listen-input').evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await tid(page, 'proxy-upstream-input').getAttribute('placeholder')).toBe(
+      'ws://127.0.0.1:9000 (empty: forward proxy)',
+    );
+    expect(await tid(page, 'proxy-panel').textContent()).toContain('No listener running');
+    // Nothing else moved or resized.
+    expect(await Promise.all(ids.map((id) => box(page, id)))).toEqual(before);
+    expect(await page.locator('aside').boundingBox()).toEqual(detailBox);
+
+    await page.keyboard.press('Control+p');
+    await expect.poll(() => tid(page, 'proxy-panel').count()).toBe(0);
+    expect(await tid(page, 'proxy-toggle').getAttribute('aria-pressed')).toBe('false');
+    expect(await tid(page, 'frame-detail').isVisible()).toBe(true);
+    // The toolbar toggle does the same; Esc closes.
+    await tid(page, 'proxy-toggle').click();
+    await expect.poll(() => tid(page, 'proxy-panel').isVisible()).toBe(true);
+    await tid(page, 'proxy-listen-input').press('Escape');
+    await expect.poll(() => tid(page, 'proxy-panel').count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('starts a reverse listener, streams proxied frames with flags, and stops it', async () => {
+    const { page, problems } = await open({ mock: true });
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
+    const sid = await startListener(page, 'ws://127.0.0.1:9000');
+    expect(await callsOf(page, 'start_proxy')).toEqual([{ listen: '127.0.0.1:8080', upstream: 'ws://127.0.0.1:9000' }]);
+    expect(sid).toBe(4);
+
+    const item = page.locator(`[data-testid="proxy-item"][data-session-id="${sid}"]`);
+    expect(await item.getAttribute('data-mode')).toBe('reverse');
+    const text = await item.textContent();
+    expect(text).toContain('127.0.0.1:8080');
+    expect(text).toContain('ws://127.0.0.1:9000');
+    expect(await item.locator('[data-testid="proxy-hint"]').textContent()).toBe('Point your client at ws://127.0.0.1:8080/…');
+    expect(await tid(page, 'proxy-running').textContent()).toBe('1');
+
+    // Its session is selected at once and listed in the sidebar.
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(4);
+    expect(await page.locator('[data-testid="session-item"][aria-current="true"]').getAttribute('data-session-id')).toBe(String(sid));
+    expect(await tid(page, 'timeline-empty').textContent()).toContain('Listening on 127.0.0.1:8080');
+    expect(await tid(page, 'composer-label').textContent()).toBe('No proxied connection yet');
+
+    // A client connects through the listener: its connection and frames appear live.
+    const cid = await proxyClient(page, sid);
+    const conn = page.locator(`[data-testid="connection-item"][data-connection-id="${cid}"]`);
+    await expect.poll(() => conn.getAttribute('data-state')).toBe('open');
+    expect(await conn.textContent()).toContain('ws://127.0.0.1:9000/feed');
+    await expect.poll(() => rows(page).count()).toBe(6);
+
+    const flags = async (seq: number) => row(page, seq).locator('[data-testid="frame-flags"]').getAttribute('data-flags');
+    expect(await flags(1)).toBe('');
+    expect(await flags(2)).toBe('compressed');
+    expect(await flags(3)).toBe('fragment');
+    expect(await flags(4)).toBe('fragment'); // the continuation
+    expect(await flags(5)).toBe('invalid');
+    expect(await flags(6)).toBe('truncated');
+    // Badges and their tooltips.
+    expect(await row(page, 2).locator('.fl').textContent()).toBe('z');
+    expect(await row(page, 2).textContent()).toContain('35 B → 1.2 KiB');
+    expect(await row(page, 2).locator('.c-size').getAttribute('title')).toBe('35 bytes on the wire → 1,234 bytes inflated');
+    expect(await row(page, 3).locator('.fl').getAttribute('title')).toMatch(/FIN = 0/);
+    const bang = row(page, 5).locator('.fl');
+    expect(await bang.textContent()).toBe('!');
+    expect(await bang.getAttribute('title')).toBe('server-to-client frame is masked (RFC 6455 §5.1)');
+    expect(await row(page, 6).locator('.fl').textContent()).toBe('cut');
+    // The invalid row is tinted; its neighbour (same direction) is not.
+    const bg = (seq: number) => row(page, seq).evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(await bg(5)).not.toBe(await bg(4));
+    // Every Flags cell starts at the header's x: the column is aligned.
+    const header = await page.locator('.header .c-flags').boundingBox();
+    for (const seq of [1, 2, 5, 6]) {
+      expect((await row(page, seq).locator('.c-flags').boundingBox())?.x).toBe(header?.x);
+    }
+
+    await expect.poll(() => item.locator('[data-testid="proxy-counts"]').textContent()).toBe('1 conn · 6 frames');
+    expect(await tid(page, 'composer-label').textContent()).toBe(`Inject into #${cid} → server · 0 B`);
+    await page.screenshot({ path: '/tmp/ui-proxy-dark.png' });
+
+    await item.locator('[data-testid="proxy-stop-button"]').click();
+    await expect.poll(() => tid(page, 'proxy-item').count()).toBe(0);
+    expect(await callsOf(page, 'stop_proxy')).toEqual([{ sessionId: sid }]);
+    await expect.poll(() => conn.getAttribute('data-state')).toBe('closed');
+    expect(await tid(page, 'proxy-running').textContent()).toBe('');
+    expect(await tid(page, 'send-button').isDisabled()).toBe(true);
+    expect(problems).toEqual([]);
+  });
+
+  it('shows start errors inline, never as dialogs, without moving the list', async () => {
+    const { page, problems } = await open({ mock: true });
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
+    await page.keyboard.press('Control+p');
+    const listTop = (await box(page, 'proxy-list')).y;
+
+    await tid(page, 'proxy-listen-input').fill('0.0.0.0:8080');
+    await tid(page, 'proxy-start-button').click();
+    const err = tid(page, 'proxy-error');
+    await expect.poll(() => err.textContent()).toContain('cannot listen on 0.0.0.0:8080: not a loopback address');
+    expect(await err.getAttribute('role')).toBe('alert');
+    // Under the inputs, and the list below did not move.
+    expect((await box(page, 'proxy-error')).y).toBeGreaterThan((await box(page, 'proxy-upstream-input')).y);
+    expect((await box(page, 'proxy-list')).y).toBe(listTop);
+    await page.screenshot({ path: '/tmp/ui-proxy-error-dark.png' });
+    // Typing clears it.
+    await tid(page, 'proxy-listen-input').fill('127.0.0.1:8080');
+    expect(await err.count()).toBe(0);
+
+    // Enter in an input starts; the same address again is in use.
+    await tid(page, 'proxy-upstream-input').fill('ws://127.0.0.1:9000');
+    await tid(page, 'proxy-upstream-input').press('Enter');
+    await expect.poll(() => tid(page, 'proxy-item').count()).toBe(1);
+    await tid(page, 'proxy-start-button').click();
+    await expect.poll(() => err.textContent()).toBe('cannot listen on 127.0.0.1:8080: Address already in use (os error 98)');
+    await tid(page, 'proxy-listen-input').fill('127.0.0.1:8082');
+    await tid(page, 'proxy-upstream-input').fill('http://127.0.0.1:9000');
+    await tid(page, 'proxy-upstream-input').press('Enter');
+    await expect.poll(() => err.textContent()).toContain('invalid upstream "http://127.0.0.1:9000"');
+    expect(await tid(page, 'proxy-item').count()).toBe(1);
+    // The session of the failed start was never selected: the running listener's still is.
+    expect(await page.locator('[data-testid="session-item"][aria-current="true"]').getAttribute('data-session-id')).toBe('4');
+    expect((await box(page, 'proxy-list')).y).toBe(listTop);
+    expect(dialogs).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it('forward mode shows the CA fingerprint shortened and copies it; a row click selects its session', async () => {
+    const { page, context, problems } = await open({ mock: true, colorScheme: 'light' });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
+    const fwd = await startListener(page, '');
+    expect(await callsOf(page, 'start_proxy')).toEqual([{ listen: '127.0.0.1:8080', upstream: null }]);
+    const item = page.locator(`[data-testid="proxy-item"][data-session-id="${fwd}"]`);
+    expect(await item.getAttribute('data-mode')).toBe('forward');
+    const fp = item.locator('[data-testid="proxy-fingerprint"]');
+    expect((await fp.textContent())?.trim()).toBe('3F:A2:91:0C…7E:D4');
+    expect(await fp.getAttribute('title')).toBe(`SHA-256 ${FP}`);
+    expect(await item.locator('[data-testid="proxy-hint"]').textContent()).toBe(
+      "Set your client's HTTP proxy to 127.0.0.1:8080; trust the Sockscope CA",
+    );
+    await item.locator('[data-testid="proxy-copy-fingerprint"]').click();
+    await expect.poll(() => item.locator('[data-testid="proxy-copy-fingerprint"]').getAttribute('title')).toBe('Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(FP);
+    // Copying does not select (the session is already selected) nor stop anything.
+    expect(await tid(page, 'proxy-item').count()).toBe(1);
+
+    // A second listener (reverse) is selected; clicking the first row selects its session again.
+    const rev = await startListener(page, 'ws://127.0.0.1:9000', '127.0.0.1:8081');
+    expect(await page.locator('[data-testid="session-item"][aria-current="true"]').getAttribute('data-session-id')).toBe(String(rev));
+    await proxyClient(page, rev);
+    await item.locator('[data-testid="proxy-hint"]').click();
+    await expect.poll(() => page.locator('[data-testid="session-item"][aria-current="true"]').getAttribute('data-session-id')).toBe(String(fwd));
+    expect(await item.getAttribute('class')).toMatch(/selected/);
+    expect(await tid(page, 'url-input').inputValue()).toBe(''); // a proxy session leaves the URL box alone
+    await proxyClient(page, fwd, '/stream');
+    await expect.poll(() => rows(page).count()).toBe(6);
+    expect(await page.locator('[data-testid="connection-item"]').first().textContent()).toContain('wss://api.example.test/stream');
+    await row(page, 5).hover();
+    await page.screenshot({ path: '/tmp/ui-proxy-light.png' });
+    expect(problems).toEqual([]);
+  });
+
+  it('injects into the proxied connection toward the server or the client', async () => {
+    const { page, problems } = await open({ mock: true });
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
+    const sid = await startListener(page, 'ws://127.0.0.1:9000');
+    const cid = await proxyClient(page, sid);
+    await expect.poll(() => rows(page).count()).toBe(6);
+
+    const toward = tid(page, 'inject-toward');
+    expect(await toward.getAttribute('data-toward')).toBe('server');
+    expect(await toward.locator('[aria-checked="true"]').textContent()).toBe('Server');
+    const composer = tid(page, 'composer');
+    await composer.fill('{"injected":"up"}');
+    await expect.poll(() => tid(page, 'composer-label').textContent()).toBe(`Inject into #${cid} → server · 17 B`);
+    await composer.press('Control+Enter');
+    await expect.poll(() => rows(page).count()).toBe(7);
+    expect(await callsOf(page, 'inject_text')).toEqual([
+      { sessionId: sid, connectionId: cid, toward: 'server', text: '{"injected":"up"}' },
+    ]);
+    expect(await row(page, 7).locator('[data-testid="frame-flags"]').getAttribute('data-flags')).toBe('injected');
+    expect(await row(page, 7).textContent()).toContain('↑');
+    expect(await row(page, 7).locator('.fl').textContent()).toBe('inj');
+
+    await toward.locator('[data-toward="client"]').click();
+    expect(await toward.getAttribute('data-toward')).toBe('client');
+    await composer.fill('{"injected":"down"}');
+    expect(await tid(page, 'composer-label').textContent()).toBe(`Inject into #${cid} → client · 19 B`);
+    await tid(page, 'send-button').click();
+    await expect.poll(() => rows(page).count()).toBe(8);
+    expect((await callsOf(page, 'inject_text'))[1]).toEqual({
+      sessionId: sid,
+      connectionId: cid,
+      toward: 'client',
+      text: '{"injected":"down"}',
+    });
+    expect(await row(page, 8).textContent()).toContain('↓');
+    expect(await callsOf(page, 'send_text')).toEqual([]);
+    await page.screenshot({ path: '/tmp/ui-proxy-inject-dark.png' });
+
+    // Errors from the shell show inline.
+    await page.evaluate(
+      (id) => ((window as unknown as { __sockscopeMock: MockControl }).__sockscopeMock.failInject = `connection ${id} is not live`),
+      cid,
+    );
+    await tid(page, 'send-button').click();
+    await expect.poll(() => tid(page, 'send-error').textContent()).toBe(`connection ${cid} is not live`);
+    await page.evaluate(() => ((window as unknown as { __sockscopeMock: MockControl }).__sockscopeMock.failInject = null));
+
+    // A second proxied connection takes over the composer once it is open (and the
+    // error about the first one goes)...
+    const cid2 = await proxyClient(page, sid, '/second');
+    await expect.poll(() => tid(page, 'composer-label').textContent()).toContain(`Inject into #${cid2} → client`);
+    expect(await tid(page, 'send-error').count()).toBe(0);
+    // ...unless the user picks one in the sidebar.
+    await page.locator(`[data-testid="connection-item"][data-connection-id="${cid}"]`).click();
+    expect(await tid(page, 'composer-label').textContent()).toContain(`Inject into #${cid} → client`);
+
+    // Back on a client session the composer sends again.
+    await page.locator('[data-testid="session-item"][data-session-id="1"]').click();
+    await expect.poll(() => toward.count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('the detail shows flags in words, the note, and the inflated message', async () => {
+    const { page, problems } = await open({ mock: true });
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
+    const sid = await startListener(page, 'ws://127.0.0.1:9000');
+    await proxyClient(page, sid);
+    await expect.poll(() => rows(page).count()).toBe(6);
+
+    // Picking a frame brings the detail back in place of the panel.
+    await row(page, 2).click();
+    await expect.poll(() => tid(page, 'proxy-panel').count()).toBe(0);
+    expect(await tid(page, 'proxy-toggle').getAttribute('aria-pressed')).toBe('false');
+    await expect.poll(() => tid(page, 'detail-flags').textContent()).toBe('compressed');
+    const inflated = tid(page, 'detail-inflated');
+    await expect.poll(() => inflated.textContent()).toContain('compressed on the wire (permessage-deflate); 1,234 bytes inflated');
+    expect(await tid(page, 'detail-inflated-text').textContent()).toMatch(/^\{"type":"snapshot","items":\[/);
+    // The payload is the wire bytes (not UTF-8): a hex dump.
+    expect(await tid(page, 'detail-text').textContent()).toMatch(/^00000000 {2}[0-9a-f]{2} /);
+    expect(await tid(page, 'frame-detail').textContent()).toMatch(/Inflated\s*1\.2 KiB/);
+    await page.screenshot({ path: '/tmp/ui-proxy-detail-dark.png' });
+
+    await row(page, 5).click();
+    await expect.poll(() => tid(page, 'detail-note').textContent()).toContain('server-to-client frame is masked (RFC 6455 §5.1)');
+    expect(await tid(page, 'detail-flags').textContent()).toBe('invalid · masked');
+    expect(await tid(page, 'detail-inflated').count()).toBe(0);
+    await expect.poll(() => tid(page, 'detail-text').textContent()).toBe('{"oops":true}');
+
+    await row(page, 6).click();
+    await expect.poll(() => tid(page, 'detail-flags').textContent()).toBe('truncated · masked');
+    await expect.poll(() => tid(page, 'frame-detail').textContent()).toContain('64 B (truncated)');
+    await row(page, 3).click();
+    await expect.poll(() => tid(page, 'detail-flags').textContent()).toBe('fragment (FIN = 0)');
+    expect(await tid(page, 'detail-note').count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+});
+
