@@ -55,6 +55,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE frames ADD COLUMN note TEXT;
     ALTER TABLE frames ADD COLUMN inflated BLOB;
     "#,
+    // 2 -> 3: organising sessions, and where a replay or import came from.
+    r#"
+    ALTER TABLE sessions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sessions ADD COLUMN origin_session_id INTEGER REFERENCES sessions(id) ON DELETE SET NULL;
+    ALTER TABLE sessions ADD COLUMN origin_connection_id INTEGER REFERENCES connections(id) ON DELETE SET NULL;
+    ALTER TABLE sessions ADD COLUMN imported_from TEXT;
+    CREATE INDEX connections_by_session_id ON connections(session_id, id);
+    CREATE INDEX frames_by_connection_seq ON frames(connection_id, seq);
+    "#,
 ];
 
 /// The schema version after every migration has run.
