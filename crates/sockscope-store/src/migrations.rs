@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sessions ADD COLUMN origin_session_id INTEGER REFERENCES sessions(id) ON DELETE SET NULL;
     ALTER TABLE sessions ADD COLUMN origin_connection_id INTEGER REFERENCES connections(id) ON DELETE SET NULL;
     ALTER TABLE sessions ADD COLUMN imported_from TEXT;
+    DROP INDEX connections_by_session;
     CREATE INDEX connections_by_session_id ON connections(session_id, id);
     CREATE INDEX frames_by_connection_seq ON frames(connection_id, seq);
     "#,
