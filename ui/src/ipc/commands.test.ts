@@ -1,8 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import {
+  caInfo,
+  caRegenerate,
   connect,
   getPayload,
+  injectFrame,
   injectText,
   listProxies,
   listSessions,
@@ -121,3 +124,45 @@ describe('capture proxy commands', () => {
   });
 });
 
+
+describe('injection of any frame, the local CA, inflated payloads', () => {
+  it('pass the documented arguments', async () => {
+    const calls: [string, unknown][] = [];
+    const ca = { path: '/p/ca-cert.pem', common_name: 'Sockscope Local CA (1a2b3c4d)', fingerprint: 'AA', spki_sha256: 'c3Br', pem: 'PEM' };
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === 'ca_info') return ca;
+      if (cmd === 'ca_regenerate') return { ...ca, fingerprint: 'BB' };
+      if (cmd === 'get_payload') return new Uint8Array([1, 2, 3]).buffer;
+      return null;
+    });
+    await injectFrame(4, 7, 'server', 'binary', '3q2+7w==');
+    await injectFrame(4, 7, 'client', 'close', 'A+g=');
+    expect(await caInfo()).toEqual(ca);
+    expect((await caRegenerate()).fingerprint).toBe('BB');
+    expect(Array.from(await getPayload(4, 9, { inflated: true }))).toEqual([1, 2, 3]);
+    await getPayload(4, 9, { inflated: false });
+    await getPayload(4, 9, {});
+    expect(calls).toEqual([
+      ['inject_frame', { sessionId: 4, connectionId: 7, toward: 'server', opcode: 'binary', payloadBase64: '3q2+7w==' }],
+      ['inject_frame', { sessionId: 4, connectionId: 7, toward: 'client', opcode: 'close', payloadBase64: 'A+g=' }],
+      ['ca_info', {}],
+      ['ca_regenerate', {}],
+      ['get_payload', { sessionId: 4, seq: 9, inflated: true }],
+      ['get_payload', { sessionId: 4, seq: 9, inflated: false }],
+      ['get_payload', { sessionId: 4, seq: 9 }],
+    ]);
+  });
+
+  it('inject_frame and ca_regenerate rejections become command errors', async () => {
+    mockIPC((cmd) => {
+      throw cmd === 'inject_frame' ? 'control frames carry at most 125 bytes' : 'cannot write the CA';
+    });
+    await expect(injectFrame(1, 2, 'server', 'ping', 'AA==')).rejects.toMatchObject({
+      kind: 'command',
+      command: 'inject_frame',
+      message: 'control frames carry at most 125 bytes',
+    });
+    await expect(caRegenerate()).rejects.toMatchObject({ kind: 'command', command: 'ca_regenerate', message: 'cannot write the CA' });
+  });
+});

@@ -1,7 +1,15 @@
 // Typed wrappers around every command of docs/ipc.md. Nothing else in the UI
 // calls `invoke` directly.
 import { Channel, invoke } from '@tauri-apps/api/core';
-import type { ConnectionInfo, InjectToward, ProxyInfo, SessionSummary, StreamMsg } from './types';
+import type {
+  CaInfo,
+  ConnectionInfo,
+  InjectOpcode,
+  InjectToward,
+  ProxyInfo,
+  SessionSummary,
+  StreamMsg,
+} from './types';
 
 /**
  * Why a command failed:
@@ -78,9 +86,19 @@ export async function disconnect(connectionId: number): Promise<void> {
   await call<null>('disconnect', { connectionId });
 }
 
+export interface PayloadOptions {
+  /**
+   * true: the inflated permessage-deflate message this frame completed (the wire payload
+   * when there is none); false or absent: the wire payload.
+   */
+  inflated?: boolean;
+}
+
 /** Raw payload bytes of one frame (a `tauri::ipc::Response` arrives as an ArrayBuffer). */
-export async function getPayload(sessionId: number, seq: number): Promise<Uint8Array> {
-  const raw = await call<unknown>('get_payload', { sessionId, seq });
+export async function getPayload(sessionId: number, seq: number, opts: PayloadOptions = {}): Promise<Uint8Array> {
+  const args: Record<string, unknown> = { sessionId, seq };
+  if (opts.inflated !== undefined) args.inflated = opts.inflated;
+  const raw = await call<unknown>('get_payload', args);
   if (raw instanceof ArrayBuffer) return new Uint8Array(raw);
   if (ArrayBuffer.isView(raw)) return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
   // Tolerate a JSON byte array (what a Vec<u8> serialises to) rather than failing.
@@ -151,4 +169,29 @@ export async function injectText(
   text: string,
 ): Promise<void> {
   await call<null>('inject_text', { sessionId, connectionId, toward, text });
+}
+
+/**
+ * Injects one frame of any kind into a live proxied connection. The payload travels as
+ * base64; control frames (ping, pong, close) carry at most 125 bytes, a close payload
+ * being the 2-byte big-endian code, then the reason.
+ */
+export async function injectFrame(
+  sessionId: number,
+  connectionId: number,
+  toward: InjectToward,
+  opcode: InjectOpcode,
+  payloadBase64: string,
+): Promise<void> {
+  await call<null>('inject_frame', { sessionId, connectionId, toward, opcode, payloadBase64 });
+}
+
+/** The local CA (made on first use): where it is stored, its names and its certificate. */
+export function caInfo(): Promise<CaInfo> {
+  return call<CaInfo>('ca_info');
+}
+
+/** Replaces the local CA; running forward listeners keep the old one until restarted. */
+export function caRegenerate(): Promise<CaInfo> {
+  return call<CaInfo>('ca_regenerate');
 }

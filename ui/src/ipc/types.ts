@@ -84,3 +84,20 @@ export interface ProxyInfo {
 
 /** Where an injected message goes: to the server (as if the client sent it) or to the client. */
 export type InjectToward = 'server' | 'client';
+
+/** The opcodes inject_frame takes (a close payload is the 2-byte code, then the reason). */
+export type InjectOpcode = 'text' | 'binary' | 'ping' | 'pong' | 'close';
+
+/** The local CA (`ca_info`, `ca_regenerate`); its key never crosses IPC. */
+export interface CaInfo {
+  /** Where the certificate (PEM) is stored. */
+  path: string;
+  /** e.g. "Sockscope Local CA (1a2b3c4d)" */
+  common_name: string;
+  /** SHA-256 of the certificate (DER), upper-case hex pairs joined by ":" */
+  fingerprint: string;
+  /** base64(SHA-256(SubjectPublicKeyInfo)), for Chromium's --ignore-certificate-errors-spki-list */
+  spki_sha256: string;
+  /** The certificate, PEM */
+  pem: string;
+}

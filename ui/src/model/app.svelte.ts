@@ -1,16 +1,19 @@
 // Application state (Svelte 5 runes). Views read it and call its methods;
 // every IPC call goes through `api` so the flows can be unit-tested.
 import * as ipc from '../ipc/commands';
-import { IpcError, toIpcError, type Subscription } from '../ipc/commands';
+import { IpcError, toIpcError, type PayloadOptions, type Subscription } from '../ipc/commands';
 import type {
+  CaInfo,
   ConnectionInfo,
   FrameSummary,
+  InjectOpcode,
   InjectToward,
   ProxyInfo,
   SessionSummary,
   StreamMsg,
 } from '../ipc/types';
 import { FrameQueue, throttle, type Scheduler } from './frameQueue';
+import type { BinaryEncoding, InjectKind } from './inject';
 import {
   DEFAULT_LISTEN,
   isProxySession,
@@ -33,7 +36,7 @@ export interface Api {
   connect(url: string, sessionId?: number | null): Promise<ConnectionInfo>;
   sendText(connectionId: number, text: string): Promise<void>;
   disconnect(connectionId: number): Promise<void>;
-  getPayload(sessionId: number, seq: number): Promise<Uint8Array>;
+  getPayload(sessionId: number, seq: number, opts?: PayloadOptions): Promise<Uint8Array>;
   subscribeSession(
     sessionId: number,
     afterSeq: number,
@@ -43,6 +46,15 @@ export interface Api {
   stopProxy(sessionId: number): Promise<void>;
   listProxies(): Promise<ProxyInfo[]>;
   injectText(sessionId: number, connectionId: number, toward: InjectToward, text: string): Promise<void>;
+  injectFrame(
+    sessionId: number,
+    connectionId: number,
+    toward: InjectToward,
+    opcode: InjectOpcode,
+    payloadBase64: string,
+  ): Promise<void>;
+  caInfo(): Promise<CaInfo>;
+  caRegenerate(): Promise<CaInfo>;
 }
 
 export const tauriApi: Api = {
@@ -57,12 +69,19 @@ export const tauriApi: Api = {
   stopProxy: ipc.stopProxy,
   listProxies: ipc.listProxies,
   injectText: ipc.injectText,
+  injectFrame: ipc.injectFrame,
+  caInfo: ipc.caInfo,
+  caRegenerate: ipc.caRegenerate,
 };
 
+/**
+ * The selected frame's payload. `inflated`: it was asked for as the inflated message
+ * (frames that completed a permessage-deflate message), not as the wire bytes.
+ */
 export type PayloadState =
-  | { seq: number; status: 'loading' }
-  | { seq: number; status: 'ready'; bytes: Uint8Array }
-  | { seq: number; status: 'error'; error: string };
+  | { seq: number; inflated: boolean; status: 'loading' }
+  | { seq: number; inflated: boolean; status: 'ready'; bytes: Uint8Array }
+  | { seq: number; inflated: boolean; status: 'error'; error: string };
 
 export interface AppOptions {
   api?: Api;
@@ -92,6 +111,11 @@ export class AppState {
   // Selected frame
   selectedSeq = $state<number | null>(null);
   payload = $state.raw<PayloadState | null>(null);
+  /**
+   * Compressed frames show their inflated message unless this is set (the detail's
+   * "Inflated | Wire" toggle); it sticks while moving between frames.
+   */
+  payloadWire = $state(false);
 
   // Toolbar / composer
   /** Text of the URL box. */
@@ -103,6 +127,10 @@ export class AppState {
   lastSentAt = $state<number | null>(null);
   /** Where the composer injects in a proxy session. */
   injectToward = $state<InjectToward>('server');
+  /** What the composer injects in a proxy session. */
+  injectKind = $state<InjectKind>('text');
+  /** How the composer's text spells a binary payload. */
+  binaryEncoding = $state<BinaryEncoding>('hex');
 
   // Proxy panel
   proxyOpen = $state(false);
@@ -114,6 +142,11 @@ export class AppState {
   proxyError = $state<string | null>(null);
   /** Session ids of listeners being stopped. */
   proxyStopping = $state.raw<number[]>([]);
+  /** The local CA, loaded each time the panel opens. */
+  ca = $state.raw<CaInfo | null>(null);
+  caLoading = $state(false);
+  caRegenerating = $state(false);
+  caError = $state<string | null>(null);
 
   /** Set once any call found no Tauri IPC (page opened in a plain browser). */
   backendError = $state<string | null>(null);
@@ -142,6 +175,7 @@ export class AppState {
   /** Bumped on each session switch; stale async results compare against it. */
   #epoch = 0;
   #payloadToken = 0;
+  #caToken = 0;
   readonly #queue: FrameQueue<StreamMsg>;
   readonly #refreshSoon: ReturnType<typeof throttle>;
 
@@ -294,9 +328,33 @@ export class AppState {
 
   /** Sends on the current connection; in a proxy session, injects toward `injectToward`. */
   async send(text: string): Promise<boolean> {
+    const inject = this.isProxy;
+    return this.#transmit(inject ? 'inject_text' : 'send_text', inject, (sessionId, c, toward) =>
+      inject ? this.api.injectText(sessionId, c.id, toward, text) : this.api.sendText(c.id, text),
+    );
+  }
+
+  /**
+   * Injects one frame of any kind (payload as standard base64) into the current proxied
+   * connection, toward `injectToward`.
+   */
+  async injectFrame(opcode: InjectOpcode, payloadBase64: string): Promise<boolean> {
+    if (!this.isProxy) {
+      this.sendError = 'Frames are injected in a proxy session only.';
+      return false;
+    }
+    return this.#transmit('inject_frame', true, (sessionId, c, toward) =>
+      this.api.injectFrame(sessionId, c.id, toward, opcode, payloadBase64),
+    );
+  }
+
+  async #transmit(
+    command: string,
+    inject: boolean,
+    run: (sessionId: number, c: ConnectionInfo, toward: InjectToward) => Promise<void>,
+  ): Promise<boolean> {
     const c = this.current;
     const sessionId = this.selectedSessionId;
-    const inject = this.isProxy;
     const toward = this.injectToward;
     this.sendError = null;
     if (!c || c.state !== 'open' || sessionId === null) {
@@ -306,12 +364,11 @@ export class AppState {
     if (this.sending) return false;
     this.sending = true;
     try {
-      if (inject) await this.api.injectText(sessionId, c.id, toward, text);
-      else await this.api.sendText(c.id, text);
+      await run(sessionId, c, toward);
       this.lastSentAt = Date.now();
       return true;
     } catch (err) {
-      this.sendError = this.#fail(inject ? 'inject_text' : 'send_text', err);
+      this.sendError = this.#fail(command, err);
       return false;
     } finally {
       this.sending = false;
@@ -323,12 +380,61 @@ export class AppState {
     this.sendError = null;
   }
 
+  setInjectKind(kind: InjectKind): void {
+    this.injectKind = kind;
+    this.sendError = null;
+  }
+
+  setBinaryEncoding(encoding: BinaryEncoding): void {
+    this.binaryEncoding = encoding;
+    this.sendError = null;
+  }
+
   // Proxy panel
 
   /** Shows or hides the Proxy panel; opening it reloads the running listeners. */
   toggleProxy(open = !this.proxyOpen): void {
+    const opening = open && !this.proxyOpen;
     this.proxyOpen = open;
     if (open) void this.loadProxies();
+    if (opening) void this.loadCa();
+  }
+
+  /** Reads the local CA (the shell makes it on first use). */
+  async loadCa(): Promise<void> {
+    const token = ++this.#caToken;
+    this.caLoading = true;
+    this.caError = null;
+    try {
+      const info = await this.api.caInfo();
+      if (token !== this.#caToken) return;
+      this.ca = info;
+    } catch (err) {
+      if (token !== this.#caToken) return;
+      this.caError = this.#fail('ca_info', err);
+    } finally {
+      if (token === this.#caToken) this.caLoading = false;
+    }
+  }
+
+  /** Replaces the local CA; resolves true once the new one is shown. */
+  async regenerateCa(): Promise<boolean> {
+    if (this.caRegenerating) return false;
+    const token = ++this.#caToken;
+    this.caRegenerating = true;
+    this.caLoading = false;
+    this.caError = null;
+    try {
+      const info = await this.api.caRegenerate();
+      if (token === this.#caToken) this.ca = info;
+      return true;
+    } catch (err) {
+      const msg = this.#fail('ca_regenerate', err);
+      if (token === this.#caToken) this.caError = msg;
+      return false;
+    } finally {
+      this.caRegenerating = false;
+    }
   }
 
   async loadProxies(): Promise<void> {
@@ -389,20 +495,52 @@ export class AppState {
     if (seq !== null) this.proxyOpen = false;
     if (seq === this.selectedSeq && this.payload?.status !== 'error') return;
     this.selectedSeq = seq;
+    await this.#loadPayload();
+  }
+
+  /**
+   * Shows the wire bytes (true) or the inflated message (false) of frames that completed
+   * a permessage-deflate message; refetches the selected frame's payload if that changes it.
+   */
+  async setPayloadWire(wire: boolean): Promise<void> {
+    this.payloadWire = wire;
+    const p = this.payload;
+    if (p && p.seq === this.selectedSeq && p.inflated === this.wantsInflated(this.selectedFrame)) return;
+    await this.#loadPayload();
+  }
+
+  /** Whether the payload of `frame` is fetched as the inflated message. */
+  wantsInflated(frame: FrameSummary | null): boolean {
+    return !!frame && frame.inflated_len != null && !this.payloadWire;
+  }
+
+  /** Fetches the selected frame's payload again (e.g. its row arrived after the selection). */
+  reloadPayload(): Promise<void> {
+    return this.#loadPayload();
+  }
+
+  async #loadPayload(): Promise<void> {
+    const seq = this.selectedSeq;
     const token = ++this.#payloadToken;
     const sessionId = this.selectedSessionId;
     if (seq === null || sessionId === null) {
       this.payload = null;
       return;
     }
-    this.payload = { seq, status: 'loading' };
+    const frame = this.selectedFrame;
+    const compressed = !!frame && frame.inflated_len != null;
+    const inflated = this.wantsInflated(frame);
+    this.payload = { seq, inflated, status: 'loading' };
     try {
-      const bytes = await this.api.getPayload(sessionId, seq);
+      // Plain frames keep the plain call; compressed ones say which bytes they want.
+      const bytes = compressed
+        ? await this.api.getPayload(sessionId, seq, { inflated })
+        : await this.api.getPayload(sessionId, seq);
       if (token !== this.#payloadToken) return;
-      this.payload = { seq, status: 'ready', bytes };
+      this.payload = { seq, inflated, status: 'ready', bytes };
     } catch (err) {
       if (token !== this.#payloadToken) return;
-      this.payload = { seq, status: 'error', error: this.#fail('get_payload', err) };
+      this.payload = { seq, inflated, status: 'error', error: this.#fail('get_payload', err) };
     }
   }
 

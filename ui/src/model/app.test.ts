@@ -1,9 +1,9 @@
 import { describe, expect, it, vi } from 'vitest';
 import { AppState, type Api } from './app.svelte';
 import { IpcError } from '../ipc/commands';
-import type { ConnectionInfo, ProxyInfo, SessionSummary, StreamMsg } from '../ipc/types';
+import type { CaInfo, ConnectionInfo, ProxyInfo, SessionSummary, StreamMsg } from '../ipc/types';
 import type { Scheduler } from './frameQueue';
-import { connMsg, framesMsg, mkConn } from '../test/fixtures';
+import { connMsg, framesMsg, mkConn, mkFrame } from '../test/fixtures';
 
 function manualScheduler(): Scheduler & { tick(): void; pending(): number } {
   const cbs = new Set<() => void>();
@@ -32,6 +32,13 @@ function fakeApi() {
   let nextConn = 10;
   const running: ProxyInfo[] = [];
   const sessions: SessionSummary[] = [session(2), session(1)];
+  const ca: CaInfo = {
+    path: '/home/me/.local/share/sockscope/ca/ca-cert.pem',
+    common_name: 'Sockscope Local CA (00000001)',
+    fingerprint: 'AA:BB:CC:DD:EE:FF:00:11:22:33',
+    spki_sha256: 'c3BraQ==',
+    pem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+  };
   const api: Api = {
     listSessions: vi.fn(async () => sessions.slice()),
     listConnections: vi.fn(async (id: number) => conns[id] ?? []),
@@ -75,8 +82,15 @@ function fakeApi() {
     }),
     listProxies: vi.fn(async () => running.slice()),
     injectText: vi.fn(async () => {}),
+    injectFrame: vi.fn(async () => {}),
+    caInfo: vi.fn(async () => ({ ...ca })),
+    caRegenerate: vi.fn(async () => {
+      ca.fingerprint = 'NE:W0';
+      ca.common_name = 'Sockscope Local CA (00000002)';
+      return { ...ca };
+    }),
   };
-  return { api, subs, conns, running, sessions };
+  return { api, subs, conns, running, sessions, ca };
 }
 
 function setup() {
@@ -190,7 +204,7 @@ describe('AppState', () => {
       (_s, seq) => new Promise((res) => (release = () => res(new TextEncoder().encode(`slow ${seq}`)))),
     );
     const slow = app.selectFrame(1);
-    expect(app.payload).toEqual({ seq: 1, status: 'loading' });
+    expect(app.payload).toEqual({ seq: 1, inflated: false, status: 'loading' });
     await app.selectFrame(2);
     release();
     await slow;
@@ -357,5 +371,154 @@ describe('AppState: capture proxy', () => {
     await app.pickSession(info!.session_id);
     expect(app.selectedSessionId).toBe(info!.session_id);
     expect(app.urlDraft).toBe('ws://127.0.0.1:9001/echo');
+  });
+});
+
+describe('AppState: local CA', () => {
+  it('reads the CA each time the panel opens, not while it stays open', async () => {
+    const { app, api } = setup();
+    await app.init();
+    expect(api.caInfo).not.toHaveBeenCalled();
+    app.toggleProxy(true);
+    expect(app.caLoading).toBe(true);
+    await vi.waitFor(() => expect(app.ca?.common_name).toBe('Sockscope Local CA (00000001)'));
+    expect(app.caLoading).toBe(false);
+    app.toggleProxy(true); // already open
+    app.toggleProxy(false);
+    expect(api.caInfo).toHaveBeenCalledTimes(1);
+    app.toggleProxy();
+    await vi.waitFor(() => expect(api.caInfo).toHaveBeenCalledTimes(2));
+  });
+
+  it('regenerates and shows the new CA; errors stay inline', async () => {
+    const { app, api } = setup();
+    await app.loadCa();
+    expect(app.ca?.fingerprint).toBe('AA:BB:CC:DD:EE:FF:00:11:22:33');
+    expect(await app.regenerateCa()).toBe(true);
+    expect(api.caRegenerate).toHaveBeenCalledTimes(1);
+    expect(app.ca).toMatchObject({ fingerprint: 'NE:W0', common_name: 'Sockscope Local CA (00000002)' });
+    expect(app.caRegenerating).toBe(false);
+
+    vi.mocked(api.caRegenerate).mockRejectedValueOnce(new IpcError('ca_regenerate', 'command', 'cannot write ca-key.pem: read-only'));
+    expect(await app.regenerateCa()).toBe(false);
+    expect(app.caError).toBe('cannot write ca-key.pem: read-only');
+    expect(app.ca?.fingerprint).toBe('NE:W0'); // the current CA stays shown
+    expect(app.backendError).toBeNull();
+
+    vi.mocked(api.caInfo).mockRejectedValueOnce(new IpcError('ca_info', 'command', 'ca-cert.pem is corrupt'));
+    await app.loadCa();
+    expect(app.caError).toBe('ca-cert.pem is corrupt');
+    await app.loadCa();
+    expect(app.caError).toBeNull();
+  });
+
+  it('a slow ca_info answer does not overwrite a regenerated CA', async () => {
+    const { app, api } = setup();
+    let answer: (v: Awaited<ReturnType<Api['caInfo']>>) => void = () => {};
+    vi.mocked(api.caInfo).mockImplementationOnce(() => new Promise((ok) => (answer = ok)));
+    const loading = app.loadCa();
+    await app.regenerateCa();
+    answer({ path: '/old', common_name: 'old', fingerprint: 'OL:D0', spki_sha256: '', pem: '' });
+    await loading;
+    expect(app.ca?.fingerprint).toBe('NE:W0');
+  });
+});
+
+describe('AppState: injecting frames', () => {
+  it('injects any frame kind into the current proxied connection', async () => {
+    const { app, api, subs, sched } = setup();
+    const info = await app.startProxy();
+    const sid = info!.session_id;
+    subs.at(-1)!.onMsg(connMsg(mkConn(31, { session_id: sid, state: 'open' })));
+    sched.tick();
+    expect(await app.injectFrame('binary', '3q2+7w==')).toBe(true);
+    expect(api.injectFrame).toHaveBeenLastCalledWith(sid, 31, 'server', 'binary', '3q2+7w==');
+    app.setInjectToward('client');
+    expect(await app.injectFrame('close', 'A+g=')).toBe(true);
+    expect(api.injectFrame).toHaveBeenLastCalledWith(sid, 31, 'client', 'close', 'A+g=');
+    expect(api.injectText).not.toHaveBeenCalled();
+
+    vi.mocked(api.injectFrame).mockRejectedValueOnce(new IpcError('inject_frame', 'command', 'control frames carry at most 125 bytes'));
+    expect(await app.injectFrame('ping', 'AA==')).toBe(false);
+    expect(app.sendError).toBe('control frames carry at most 125 bytes');
+    expect(app.sending).toBe(false);
+  });
+
+  it('does not inject outside a proxy session or without a live connection', async () => {
+    const { app, api } = setup();
+    await app.selectSession(1);
+    expect(await app.injectFrame('binary', '')).toBe(false);
+    expect(app.sendError).toMatch(/proxy session only/);
+    await app.startProxy();
+    expect(await app.injectFrame('binary', '')).toBe(false);
+    expect(app.sendError).toMatch(/No live proxied connection/);
+    expect(api.injectFrame).not.toHaveBeenCalled();
+  });
+
+  it('keeps the kind and encoding; changing them clears a send error', () => {
+    const { app } = setup();
+    expect(app.injectKind).toBe('text');
+    expect(app.binaryEncoding).toBe('hex');
+    app.sendError = 'old';
+    app.setInjectKind('close');
+    expect(app.sendError).toBeNull();
+    app.sendError = 'old';
+    app.setBinaryEncoding('base64');
+    expect(app.sendError).toBeNull();
+    expect([app.injectKind, app.binaryEncoding]).toEqual(['close', 'base64']);
+  });
+});
+
+describe('AppState: inflated payloads', () => {
+  function compressed(seq: number) {
+    return mkFrame(seq, { rsv1: true, len: 35, inflated_len: 1234, dir: 'server' });
+  }
+
+  it('fetches compressed frames inflated, the Wire toggle refetches the wire bytes and sticks', async () => {
+    const { app, api, subs, sched } = setup();
+    await app.selectSession(1);
+    subs[0].onMsg({ kind: 'frames', frames: [mkFrame(1), compressed(2), compressed(3)] });
+    sched.tick();
+    const calls = () => vi.mocked(api.getPayload).mock.calls.map((c) => c.slice());
+
+    await app.selectFrame(1);
+    expect(calls()).toEqual([[1, 1]]); // a plain frame: the plain call
+    expect(app.payload).toMatchObject({ seq: 1, inflated: false, status: 'ready' });
+
+    await app.selectFrame(2);
+    expect(calls()[1]).toEqual([1, 2, { inflated: true }]);
+    expect(app.payload).toMatchObject({ seq: 2, inflated: true, status: 'ready' });
+
+    await app.setPayloadWire(true);
+    expect(calls()[2]).toEqual([1, 2, { inflated: false }]);
+    expect(app.payload).toMatchObject({ seq: 2, inflated: false, status: 'ready' });
+    await app.setPayloadWire(true); // unchanged: no refetch
+    expect(calls()).toHaveLength(3);
+
+    // The choice sticks for the next compressed frame; plain frames ignore it.
+    await app.selectFrame(3);
+    expect(calls()[3]).toEqual([1, 3, { inflated: false }]);
+    await app.selectFrame(1);
+    expect(calls()[4]).toEqual([1, 1]);
+    await app.setPayloadWire(false);
+    expect(calls()).toHaveLength(5); // a plain frame's payload does not change
+    await app.selectFrame(2);
+    expect(calls()[5]).toEqual([1, 2, { inflated: true }]);
+  });
+
+  it('a stale answer of the other variant is dropped', async () => {
+    const { app, api, subs, sched } = setup();
+    await app.selectSession(1);
+    subs[0].onMsg({ kind: 'frames', frames: [compressed(1)] });
+    sched.tick();
+    let answer: (b: Uint8Array) => void = () => {};
+    vi.mocked(api.getPayload).mockImplementationOnce(() => new Promise((ok) => (answer = ok)));
+    const first = app.selectFrame(1);
+    const wire = app.setPayloadWire(true);
+    await wire;
+    answer(new TextEncoder().encode('inflated, too late'));
+    await first;
+    expect(app.payload).toMatchObject({ seq: 1, inflated: false, status: 'ready' });
+    expect(new TextDecoder().decode((app.payload as { bytes: Uint8Array }).bytes)).toBe('payload 1');
   });
 });

@@ -116,6 +116,14 @@ describe('composerInfo', () => {
     expect(composerInfo(mkConn(3), { ...base, proxy: true, toward: 'client' }).label).toBe('Inject into #3 → client');
   });
 
+  it('names the injected kind unless it is a text message', () => {
+    const proxy = { ...base, proxy: true };
+    expect(composerInfo(mkConn(3), { ...proxy, kind: 'text' }).label).toBe('Inject into #3 → server');
+    expect(composerInfo(mkConn(3), { ...proxy, kind: 'binary' }).label).toBe('Inject binary into #3 → server');
+    expect(composerInfo(mkConn(3), { ...proxy, kind: 'close', toward: 'client' }).label).toBe('Inject close into #3 → client');
+    expect(composerInfo(mkConn(3), { ...base, kind: 'ping' }).label).toBe('to #3');
+  });
+
   it('explains why nothing can be sent', () => {
     expect(composerInfo(null, { ...base, sessionSelected: false }).reason).toBe('Connect to send messages');
     expect(composerInfo(null, base).reason).toBe('No connection');

@@ -93,7 +93,14 @@ export interface ComposerInfo {
 
 export function composerInfo(
   conn: ConnectionInfo | null,
-  opts: { proxy: boolean; toward: InjectToward; sessionSelected: boolean; busy: boolean },
+  opts: {
+    proxy: boolean;
+    toward: InjectToward;
+    sessionSelected: boolean;
+    busy: boolean;
+    /** What is injected; named in the label unless it is a text message. */
+    kind?: string;
+  },
 ): ComposerInfo {
   const mode = opts.proxy ? 'inject' : 'send';
   let reason = '';
@@ -110,7 +117,7 @@ export function composerInfo(
   const label = !conn
     ? ''
     : mode === 'inject'
-      ? `Inject into #${conn.id} → ${opts.toward}`
+      ? `Inject ${opts.kind && opts.kind !== 'text' ? `${opts.kind} ` : ''}into #${conn.id} → ${opts.toward}`
       : `to #${conn.id}`;
   return { mode, conn, canSend: !reason && !opts.busy, reason, label };
 }

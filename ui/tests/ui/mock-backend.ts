@@ -3,6 +3,7 @@
 // the page before the production bundle loads; it never ships in ui/dist.
 import { mockIPC } from '@tauri-apps/api/mocks';
 import type {
+  CaInfo,
   ConnectionInfo,
   FrameSummary,
   InjectToward,
@@ -15,6 +16,8 @@ import type {
 interface Stored {
   summary: FrameSummary;
   bytes: Uint8Array;
+  /** The permessage-deflate message this frame completed, inflated. */
+  inflated?: Uint8Array;
 }
 
 interface Session {
@@ -41,6 +44,25 @@ const proxies = new Map<number, ProxyInfo>();
 let nextPort = 41000;
 const CA_FP =
   '3F:A2:91:0C:5B:77:E0:14:9D:2A:C8:41:6E:0F:B3:88:12:CD:45:9A:7B:E6:03:51:AF:28:94:D0:6C:1E:7E:D4';
+/** The local CA as ca_info reports it; ca_regenerate replaces it (generation 2, 3, …). */
+let ca: CaInfo = makeCa(1, CA_FP);
+
+function makeCa(generation: number, fingerprint: string): CaInfo {
+  const suffix = (0x1a2b3c4d + generation - 1).toString(16);
+  return {
+    path: '/home/tester/.local/share/sockscope/CA store/ca-cert.pem',
+    common_name: `Sockscope Local CA (${suffix})`,
+    fingerprint,
+    spki_sha256: generation === 1 ? 'q1w2e3r4t5y6u7i8o9p0AsDfGhJkLzXcVbNm1234567=' : `R3g3n${generation}ZXJhdGVkU1BLSWhhc2hvZnRoZWtleTEyMzQ=`,
+    pem: `-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU${suffix}Z2VuZXJhdGlvbiA${generation}\n-----END CERTIFICATE-----\n`,
+  };
+}
+
+/** A fingerprint for CA generation `g` (deterministic, 32 bytes). */
+function fingerprintOf(g: number): string {
+  return Array.from({ length: 32 }, (_, i) => ((i * 37 + g * 101) & 0xff).toString(16).toUpperCase().padStart(2, '0')).join(':');
+}
+let caGeneration = 1;
 const timers = new Set<ReturnType<typeof setTimeout>>();
 
 function later(ms: number, fn: () => void) {
@@ -90,6 +112,7 @@ function addFrame(
   bytes: Uint8Array,
   tsUs: number,
   extra: Partial<FrameSummary> = {},
+  inflated?: Uint8Array,
 ): FrameSummary {
   const seq = s.frames.length + 1;
   const text = opcode !== 'binary' && isUtf8(bytes);
@@ -119,7 +142,7 @@ function addFrame(
     summary.close_reason = new TextDecoder().decode(bytes.subarray(2));
     summary.preview = '';
   }
-  s.frames.push({ summary, bytes });
+  s.frames.push({ summary, bytes, inflated });
   s.info.frames = s.frames.length;
   return summary;
 }
@@ -270,7 +293,7 @@ function startProxy(args: Record<string, unknown>): ProxyInfo {
   }
   const name = upstream ? `proxy ${bound} → ${upstream}` : `proxy ${bound} (forward)`;
   const s = newSession(name, 'proxy', Date.now());
-  const info: ProxyInfo = { session_id: s.info.id, listen: bound, upstream, ca_fingerprint: upstream ? null : CA_FP };
+  const info: ProxyInfo = { session_id: s.info.id, listen: bound, upstream, ca_fingerprint: upstream ? null : ca.fingerprint };
   proxies.set(s.info.id, info);
   return info;
 }
@@ -285,8 +308,12 @@ function wireBytes(n: number, salt: number): Uint8Array {
 const control = {
   /** Addresses that start_proxy reports as in use. */
   busyAddresses: [] as string[],
-  /** When set, inject_text rejects with this text. */
+  /** When set, inject_text and inject_frame reject with this text. */
   failInject: null as string | null,
+  /** When set, ca_info rejects with this text. */
+  failCaInfo: null as string | null,
+  /** When set, ca_regenerate rejects with this text. */
+  failCaRegenerate: null as string | null,
   /**
    * A client connects through the listener of `sessionId`: the connection opens,
    * then frames with every flag arrive (live). Returns the connection id.
@@ -302,18 +329,24 @@ const control = {
       const t = Date.now() * 1000;
       Object.assign(c, { state: 'open', opened_at_us: t, response_status: 101 });
       updateConn(s, { ...c });
-      const inflatedText = JSON.stringify({
-        type: 'snapshot',
-        items: Array.from({ length: 40 }, (_, k) => ({ id: k, name: `item-${k}`, price: 100 + k })),
-      });
+      // The inflated message weighs exactly 1234 bytes (its inflated_len).
+      const items: { id: number; name: string; price: number }[] = [];
+      const snapshot = (n: string) => JSON.stringify({ type: 'snapshot', items, next: n });
+      while (snapshot('').length < 1150) items.push({ id: items.length, name: `item-${items.length}`, price: 100 + items.length });
+      const inflatedText = snapshot(`cursor-${'0123456789abcdef'.repeat(8)}`.slice(0, 1234 - snapshot('').length));
       // Two live batches, each committed (seq assigned) right before it is sent.
       emitFrames(s, [
         addFrame(s, c.id, 'client', 'text', enc.encode('{"op":"hello","v":2}'), t + 100, { masked: true }),
-        addFrame(s, c.id, 'server', 'text', wireBytes(35, 1), t + 900, {
-          rsv1: true,
-          inflated_len: 1234,
-          preview: inflatedText.slice(0, 256),
-        }),
+        addFrame(
+          s,
+          c.id,
+          'server',
+          'text',
+          wireBytes(35, 1),
+          t + 900,
+          { rsv1: true, inflated_len: enc.encode(inflatedText).length, preview: inflatedText.slice(0, 256) },
+          enc.encode(inflatedText),
+        ),
       ]);
       later(10, () => emitFrames(s, [
         addFrame(s, c.id, 'server', 'text', enc.encode('{"part":1,'), t + 1500, { fin: false }),
@@ -461,10 +494,48 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
     }
     case 'get_payload': {
       if (control.failPayloads) throw 'payload store is unavailable';
+      if (args.inflated !== undefined && typeof args.inflated !== 'boolean') throw 'inflated must be a boolean';
       const s = sessions.get(args.sessionId as number);
       const f = s?.frames[(args.seq as number) - 1];
       if (!f) throw `no frame ${String(args.seq)}`;
-      return toArrayBuffer(f.bytes);
+      // The inflated message when asked for and there is one; the wire payload otherwise.
+      return toArrayBuffer(args.inflated === true && f.inflated ? f.inflated : f.bytes);
+    }
+    case 'inject_frame': {
+      const toward = args.toward as InjectToward;
+      if (toward !== 'server' && toward !== 'client') throw `toward must be "server" or "client", not ${JSON.stringify(toward)}`;
+      const opcode = args.opcode as Opcode;
+      if (!['text', 'binary', 'ping', 'pong', 'close'].includes(opcode)) throw `cannot inject a ${String(opcode)} frame`;
+      const b64 = args.payloadBase64;
+      // The shell decodes standard base64 with padding, strictly.
+      if (typeof b64 !== 'string' || !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(b64)) {
+        throw `payload is not base64: ${JSON.stringify(b64)}`;
+      }
+      const bin = atob(b64);
+      const payload = Uint8Array.from(bin, (ch) => ch.charCodeAt(0));
+      if (opcode !== 'text' && opcode !== 'binary' && payload.length > 125) throw 'control frames carry at most 125 bytes';
+      const sid = args.sessionId as number;
+      if (!proxies.has(sid)) throw `no listener records into session ${sid}`;
+      const s = sessions.get(sid)!;
+      const id = args.connectionId as number;
+      const c = s.conns.find((x) => x.id === id);
+      if (!c || c.state !== 'open') throw `connection ${id} is not live`;
+      if (control.failInject) throw control.failInject;
+      const f = addFrame(s, id, toward === 'server' ? 'client' : 'server', opcode, payload, Date.now() * 1000, {
+        injected: true,
+        masked: toward === 'server',
+      });
+      later(5, () => emitFrames(s, [f]));
+      return null;
+    }
+    case 'ca_info':
+      if (control.failCaInfo) throw control.failCaInfo;
+      return { ...ca };
+    case 'ca_regenerate': {
+      if (control.failCaRegenerate) throw control.failCaRegenerate;
+      caGeneration++;
+      ca = makeCa(caGeneration, fingerprintOf(caGeneration));
+      return { ...ca };
     }
     default:
       throw `unknown command ${cmd}`;

@@ -373,6 +373,8 @@ interface MockControl {
   calls: { cmd: string; args: Record<string, unknown> }[];
   proxyClient(sessionId: number, path?: string): number;
   failInject: string | null;
+  failCaInfo: string | null;
+  failCaRegenerate: string | null;
   busyAddresses: string[];
 }
 
@@ -676,10 +678,11 @@ describe('capture proxy', () => {
     expect(await tid(page, 'proxy-toggle').getAttribute('aria-pressed')).toBe('false');
     await expect.poll(() => tid(page, 'detail-flags').textContent()).toBe('compressed');
     const inflated = tid(page, 'detail-inflated');
-    await expect.poll(() => inflated.textContent()).toContain('compressed on the wire (permessage-deflate); 1,234 bytes inflated');
-    expect(await tid(page, 'detail-inflated-text').textContent()).toMatch(/^\{"type":"snapshot","items":\[/);
-    // The payload is the wire bytes (not UTF-8): a hex dump.
-    expect(await tid(page, 'detail-text').textContent()).toMatch(/^00000000 {2}[0-9a-f]{2} /);
+    await expect.poll(() => inflated.textContent()).toContain('compressed on the wire: 35 B → 1.2 KiB inflated');
+    // The inflated message is the primary content (fetched with inflated: true)...
+    await expect.poll(() => tid(page, 'detail-inflated-text').textContent()).toMatch(/^\{"type":"snapshot","items":\[/);
+    expect(await tid(page, 'detail-text').textContent()).toMatch(/^\{"type":"snapshot","items":\[.*"next":"cursor-[0-9a-f]+"\}$/);
+    expect(await tid(page, 'detail-text').evaluate((el) => new TextEncoder().encode(el.textContent ?? '').length)).toBe(1234);
     expect(await tid(page, 'frame-detail').textContent()).toMatch(/Inflated\s*1\.2 KiB/);
     await page.screenshot({ path: '/tmp/ui-proxy-detail-dark.png' });
 
@@ -699,3 +702,329 @@ describe('capture proxy', () => {
   });
 });
 
+
+describe('local CA, injecting any frame, inflated payloads', () => {
+  const CA_PATH = '/home/tester/.local/share/sockscope/CA store/ca-cert.pem';
+  const SPKI = 'q1w2e3r4t5y6u7i8o9p0AsDfGhJkLzXcVbNm1234567=';
+
+  async function grantClipboard(o: Opened) {
+    await o.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+  }
+  const clipboard = (page: Page) => page.evaluate(() => navigator.clipboard.readText());
+  const caSection = (page: Page) => tid(page, 'ca-section');
+
+  it('the CA section shows the CA, copies it, tells how to trust it, exports and regenerates it after asking', async () => {
+    const o = await open({ mock: true });
+    const { page, problems } = o;
+    await grantClipboard(o);
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
+    expect(await callsOf(page, 'ca_info')).toEqual([]); // not before the panel opens
+    await page.keyboard.press('Control+p');
+    await expect.poll(() => caSection(page).getAttribute('data-state')).toBe('ready');
+    expect(await callsOf(page, 'ca_info')).toHaveLength(1);
+    expect(await tid(page, 'ca-name').textContent()).toBe('Sockscope Local CA (1a2b3c4d)');
+    expect(await tid(page, 'ca-fingerprint').textContent()).toBe(FP);
+    expect(await tid(page, 'ca-fingerprint').evaluate((el) => getComputedStyle(el).fontFamily)).toMatch(/mono/i);
+    expect(await tid(page, 'ca-path').textContent()).toBe(CA_PATH);
+
+    // Copy buttons.
+    await tid(page, 'ca-copy-fingerprint').click();
+    await expect.poll(() => tid(page, 'ca-copy-fingerprint').getAttribute('title')).toBe('Copied');
+    expect(await clipboard(page)).toBe(FP);
+    await tid(page, 'ca-copy-path').click();
+    await expect.poll(() => clipboard(page)).toBe(CA_PATH);
+
+    // Trust it: no forward listener yet, so the default address.
+    const trust = async () =>
+      tid(page, 'ca-trust-item').evaluateAll((els) =>
+        els.map((e) => [e.getAttribute('data-client'), e.querySelector('[data-testid="ca-trust-text"]')?.textContent]),
+      );
+    expect(await trust()).toEqual([
+      ['chromium', `--proxy-server=http://127.0.0.1:8080 --ignore-certificate-errors-spki-list=${SPKI}`],
+      ['curl', `curl --proxy http://127.0.0.1:8080 --cacert '${CA_PATH}' https://…`],
+      ['node', `NODE_EXTRA_CA_CERTS='${CA_PATH}' node app.js`],
+      ['python', `SSL_CERT_FILE='${CA_PATH}' python app.py`],
+      ['firefox', `Settings → Privacy & Security → Certificates → View Certificates → Authorities → Import… and choose ${CA_PATH}`],
+    ]);
+    await page.locator('[data-testid="ca-trust-item"][data-client="curl"] [data-testid="ca-copy-trust"]').click();
+    await expect.poll(() => clipboard(page)).toBe(`curl --proxy http://127.0.0.1:8080 --cacert '${CA_PATH}' https://…`);
+
+    // A reverse listener does not count; the first forward listener's address is used.
+    await startListener(page, 'ws://127.0.0.1:9000', '127.0.0.1:8898');
+    await startListener(page, '', '127.0.0.1:8899');
+    await startListener(page, '', '127.0.0.1:8900');
+    await expect.poll(async () => (await trust())[0][1]).toBe(
+      `--proxy-server=http://127.0.0.1:8899 --ignore-certificate-errors-spki-list=${SPKI}`,
+    );
+    expect((await trust())[1][1]).toContain('--proxy http://127.0.0.1:8899 ');
+    expect(await callsOf(page, 'ca_info')).toHaveLength(1); // once per open
+
+    // Export: a download named sockscope-ca.pem with the PEM, under the app's CSP.
+    const [download] = await Promise.all([page.waitForEvent('download'), tid(page, 'ca-export').click()]);
+    expect(download.suggestedFilename()).toBe('sockscope-ca.pem');
+    const { readFile } = await import('node:fs/promises');
+    const pem = await readFile(await download.path(), 'utf8');
+    expect(pem).toMatch(/^-----BEGIN CERTIFICATE-----\n[\s\S]+\n-----END CERTIFICATE-----\n$/);
+    await tid(page, 'ca-copy-pem').click();
+    await expect.poll(() => clipboard(page)).toBe(pem);
+    expect(await tid(page, 'ca-copy-pem').textContent()).toBe('Copied');
+
+    // Regenerate asks first, inline; Cancel (or Esc) leaves the CA alone.
+    await tid(page, 'ca-regenerate').click();
+    const confirm = tid(page, 'ca-confirm');
+    await expect.poll(() => confirm.isVisible()).toBe(true);
+    expect(await confirm.textContent()).toContain(
+      'Clients that trust the current CA will stop trusting Sockscope; running forward listeners keep the old CA until restarted',
+    );
+    expect(await tid(page, 'ca-confirm-cancel').evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.screenshot({ path: '/tmp/ui-ca-confirm-dark.png' });
+    await tid(page, 'ca-confirm-cancel').click();
+    expect(await confirm.count()).toBe(0);
+    await tid(page, 'ca-regenerate').click();
+    await page.keyboard.press('Escape');
+    expect(await confirm.count()).toBe(0);
+    expect(await tid(page, 'proxy-panel').isVisible()).toBe(true); // Esc in the confirmation does not close the panel
+    expect(await callsOf(page, 'ca_regenerate')).toEqual([]);
+    expect(await tid(page, 'proxy-ca-stale').count()).toBe(0);
+
+    await tid(page, 'ca-regenerate').click();
+    await tid(page, 'ca-confirm-regenerate').click();
+    await expect.poll(() => tid(page, 'ca-fingerprint').textContent()).not.toBe(FP);
+    expect(await callsOf(page, 'ca_regenerate')).toHaveLength(1);
+    expect(await tid(page, 'ca-name').textContent()).toBe('Sockscope Local CA (1a2b3c4e)');
+    expect(await confirm.count()).toBe(0);
+    expect((await trust())[0][1]).not.toContain(SPKI);
+    // The running forward listeners keep the old CA: they say so.
+    expect(await tid(page, 'proxy-ca-stale').count()).toBe(2);
+    // A listener started now uses the new CA.
+    await startListener(page, '', '127.0.0.1:8901');
+    expect(await tid(page, 'proxy-ca-stale').count()).toBe(2);
+    expect(await tid(page, 'ca-error').count()).toBe(0);
+
+    // Each opening reads the CA again.
+    await page.keyboard.press('Control+p');
+    await page.keyboard.press('Control+p');
+    await expect.poll(() => callsOf(page, 'ca_info').then((c) => c.length)).toBe(2);
+    await caSection(page).scrollIntoViewIfNeeded();
+    await page.screenshot({ path: '/tmp/ui-ca-dark.png' });
+    expect(dialogs).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it('CA errors show inline: reading it, and regenerating it', async () => {
+    const o = await open({ mock: true, colorScheme: 'light' });
+    const { page, problems } = o;
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
+    await page.evaluate(() => ((window as unknown as { __sockscopeMock: MockControl }).__sockscopeMock.failCaInfo = 'cannot read ca-cert.pem: permission denied'));
+    await page.keyboard.press('Control+p');
+    const err = tid(page, 'ca-error');
+    await expect.poll(() => err.textContent()).toBe('Could not read the local CA: cannot read ca-cert.pem: permission denied');
+    expect(await err.getAttribute('role')).toBe('alert');
+    expect(await tid(page, 'ca-fingerprint').count()).toBe(0);
+    expect(await caSection(page).getAttribute('data-state')).toBe('error');
+    await page.screenshot({ path: '/tmp/ui-ca-error-light.png' });
+
+    await page.evaluate(() => ((window as unknown as { __sockscopeMock: MockControl }).__sockscopeMock.failCaInfo = null));
+    await caSection(page).getByRole('button', { name: 'Retry' }).click();
+    await expect.poll(() => tid(page, 'ca-fingerprint').textContent()).toBe(FP);
+    expect(await err.count()).toBe(0);
+
+    await page.evaluate(() => ((window as unknown as { __sockscopeMock: MockControl }).__sockscopeMock.failCaRegenerate = 'cannot write ca-key.pem: read-only file system'));
+    await tid(page, 'ca-regenerate').click();
+    await tid(page, 'ca-confirm-regenerate').click();
+    await expect.poll(() => err.textContent()).toBe('cannot write ca-key.pem: read-only file system');
+    expect(await tid(page, 'ca-fingerprint').textContent()).toBe(FP); // the CA is unchanged
+    expect(await tid(page, 'ca-confirm').isVisible()).toBe(true); // still asking: retry or cancel
+    await tid(page, 'ca-confirm-cancel').click();
+    await page.evaluate(() => ((window as unknown as { __sockscopeMock: MockControl }).__sockscopeMock.failCaRegenerate = null));
+    await tid(page, 'ca-regenerate').click();
+    expect(await err.count()).toBe(0); // asking again clears the old error
+    await tid(page, 'ca-confirm-cancel').click();
+    await startListener(page, '', '127.0.0.1:8899');
+    await caSection(page).scrollIntoViewIfNeeded();
+    await page.screenshot({ path: '/tmp/ui-ca-light.png' });
+    expect(problems).toEqual([]);
+  });
+
+  async function proxiedComposer(page: Page) {
+    await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
+    const sid = await startListener(page, 'ws://127.0.0.1:9000');
+    const cid = await proxyClient(page, sid);
+    await expect.poll(() => rows(page).count()).toBe(6);
+    return { sid, cid };
+  }
+
+  it('injects binary (hex and base64), ping and close frames with the exact payloads', async () => {
+    const { page, problems } = await open({ mock: true });
+    const { sid, cid } = await proxiedComposer(page);
+    const kind = tid(page, 'inject-kind');
+    const composer = tid(page, 'composer');
+    const send = tid(page, 'send-button');
+    const label = tid(page, 'composer-label');
+    expect(await kind.getAttribute('data-kind')).toBe('text');
+    const pane = await box(page, 'composer-pane');
+    const timeline = await box(page, 'timeline');
+
+    // Binary, in hex: spaces and newlines allowed.
+    await kind.locator('[data-kind="binary"]').click();
+    expect(await kind.getAttribute('data-kind')).toBe('binary');
+    expect(await tid(page, 'inject-encoding').getAttribute('data-encoding')).toBe('hex');
+    await composer.fill('de ad\nbe ef');
+    await expect.poll(() => label.textContent()).toBe(`Inject binary into #${cid} → server · 4 B`);
+    await composer.press('Control+Enter');
+    await expect.poll(() => rows(page).count()).toBe(7);
+    expect(await callsOf(page, 'inject_frame')).toEqual([
+      { sessionId: sid, connectionId: cid, toward: 'server', opcode: 'binary', payloadBase64: '3q2+7w==' },
+    ]);
+    expect(await row(page, 7).textContent()).toContain('binary');
+    expect(await row(page, 7).locator('[data-testid="frame-flags"]').getAttribute('data-flags')).toBe('injected');
+
+    // A bad character: an inline error naming it and where it is; nothing is sent.
+    await composer.fill('de ad\nbe ex 00');
+    const err = tid(page, 'inject-error');
+    await expect.poll(() => err.textContent()).toBe('Not a hex digit: "x" at line 2, column 5');
+    expect(await send.isDisabled()).toBe(true);
+    await composer.press('Control+Enter');
+    await composer.fill('dea d');
+    await expect.poll(() => err.textContent()).toBe('Odd number of hex digits in "dea" at position 1: a byte is two digits');
+    await page.screenshot({ path: '/tmp/ui-inject-error-dark.png' });
+
+    // Base64 (URL-safe accepted), sent as standard base64.
+    await tid(page, 'inject-encoding').locator('[data-encoding="base64"]').click();
+    await composer.fill('3q2-7w');
+    expect(await err.count()).toBe(0);
+    await send.click();
+    await expect.poll(() => rows(page).count()).toBe(8);
+    expect((await callsOf(page, 'inject_frame'))[1]).toMatchObject({ opcode: 'binary', payloadBase64: '3q2+7w==' });
+    await composer.fill('3q2+7w=*');
+    await expect.poll(() => err.textContent()).toBe('Not a base64 character: "*" at position 8');
+    await tid(page, 'inject-encoding').locator('[data-encoding="hex"]').click();
+    await composer.fill('48 65 6c 6c 6f 2c 20 77 6f 72 6c 64 0a 00 ff 7f');
+    await page.screenshot({ path: '/tmp/ui-inject-binary-dark.png' });
+
+    // Ping: the text is the payload, at most 125 bytes.
+    await kind.locator('[data-kind="ping"]').click();
+    await composer.fill('hb-1');
+    await expect.poll(() => label.textContent()).toBe(`Inject ping into #${cid} → server · 4 / 125 B`);
+    await composer.press('Control+Enter');
+    await expect.poll(() => rows(page).count()).toBe(9);
+    expect((await callsOf(page, 'inject_frame'))[2]).toEqual({
+      sessionId: sid,
+      connectionId: cid,
+      toward: 'server',
+      opcode: 'ping',
+      payloadBase64: 'aGItMQ==',
+    });
+    await composer.fill('p'.repeat(126));
+    await expect.poll(() => err.textContent()).toBe('A ping carries at most 125 bytes; this one is 126');
+    expect(await send.isDisabled()).toBe(true);
+
+    // Close: code and reason inputs instead of the text.
+    await kind.locator('[data-kind="close"]').click();
+    expect(await composer.count()).toBe(0);
+    const code = tid(page, 'inject-close-code');
+    const reason = tid(page, 'inject-close-reason');
+    expect(await code.inputValue()).toBe('1000');
+    await code.fill('999');
+    await expect.poll(() => err.textContent()).toBe('Close code 999 is out of range: use 1000–4999');
+    await code.fill('4001');
+    await reason.fill('r'.repeat(124));
+    await expect.poll(() => err.textContent()).toBe('The close reason is 124 bytes: code and reason fit in 125 bytes, so at most 123');
+    expect(await send.isDisabled()).toBe(true);
+    await reason.fill('bye');
+    await tid(page, 'inject-toward').locator('[data-toward="client"]').click();
+    await expect.poll(() => label.textContent()).toBe(`Inject close into #${cid} → client · 5 / 125 B`);
+    await page.screenshot({ path: '/tmp/ui-inject-close-dark.png' });
+    await reason.press('Control+Enter');
+    await expect.poll(() => rows(page).count()).toBe(10);
+    expect((await callsOf(page, 'inject_frame'))[3]).toEqual({
+      sessionId: sid,
+      connectionId: cid,
+      toward: 'client',
+      opcode: 'close',
+      payloadBase64: 'D6FieWU=',
+    });
+    expect(await callsOf(page, 'inject_frame')).toHaveLength(4); // the invalid drafts were never sent
+    expect(await row(page, 10).textContent()).toContain('4001 bye');
+    expect(await row(page, 10).textContent()).toContain('↓');
+
+    // Text still goes through inject_text, and the text was kept.
+    await kind.locator('[data-kind="text"]').click();
+    expect(await composer.inputValue()).toBe('p'.repeat(126));
+    await composer.fill('{"still":"text"}');
+    await send.click();
+    await expect.poll(() => callsOf(page, 'inject_text').then((c) => c.length)).toBe(1);
+    expect((await callsOf(page, 'inject_text'))[0]).toEqual({ sessionId: sid, connectionId: cid, toward: 'client', text: '{"still":"text"}' });
+
+    // Shell errors show inline.
+    await page.evaluate(
+      (id) => ((window as unknown as { __sockscopeMock: MockControl }).__sockscopeMock.failInject = `connection ${id} is not live`),
+      cid,
+    );
+    await kind.locator('[data-kind="ping"]').click();
+    await composer.fill('x');
+    await send.click();
+    await expect.poll(() => tid(page, 'send-error').textContent()).toBe(`connection ${cid} is not live`);
+
+    // The options never moved the composer or the timeline.
+    expect(await box(page, 'composer-pane')).toEqual(pane);
+    expect(await box(page, 'timeline')).toEqual(timeline);
+    expect(problems).toEqual([]);
+  });
+
+  it('binary and close injection in the light theme (screenshots)', async () => {
+    const { page, problems } = await open({ mock: true, colorScheme: 'light' });
+    const { cid } = await proxiedComposer(page);
+    await tid(page, 'inject-kind').locator('[data-kind="binary"]').click();
+    await tid(page, 'composer').fill('48 65 6c 6c 6f 2c 20 77 6f 72 6c 64 0a\n00 ff 7f 80');
+    await expect.poll(() => tid(page, 'composer-label').textContent()).toBe(`Inject binary into #${cid} → server · 17 B`);
+    await page.screenshot({ path: '/tmp/ui-inject-binary-light.png' });
+    await tid(page, 'inject-kind').locator('[data-kind="close"]').click();
+    await tid(page, 'inject-close-code').fill('4000');
+    await tid(page, 'inject-close-reason').fill('maintenance window');
+    await expect.poll(() => tid(page, 'composer-label').textContent()).toBe(`Inject close into #${cid} → server · 20 / 125 B`);
+    await page.screenshot({ path: '/tmp/ui-inject-close-light.png' });
+    expect(problems).toEqual([]);
+  });
+
+  it('the Inflated | Wire toggle fetches the inflated message or the wire bytes', async () => {
+    const { page, problems } = await open({ mock: true });
+    const { sid } = await proxiedComposer(page);
+    const payloadCalls = () => callsOf(page, 'get_payload');
+    await row(page, 1).click();
+    await expect.poll(() => tid(page, 'detail-text').textContent()).toBe('{"op":"hello","v":2}');
+    expect(await tid(page, 'detail-inflated-toggle').count()).toBe(0); // not compressed
+    expect((await payloadCalls()).at(-1)).toEqual({ sessionId: sid, seq: 1 });
+
+    await row(page, 2).click();
+    const toggle = tid(page, 'detail-inflated-toggle');
+    await expect.poll(() => tid(page, 'detail-text').textContent()).toMatch(/^\{"type":"snapshot"/);
+    expect((await payloadCalls()).at(-1)).toEqual({ sessionId: sid, seq: 2, inflated: true });
+    expect(await toggle.getAttribute('data-view')).toBe('inflated');
+    expect(await tid(page, 'detail-inflated').textContent()).toContain('compressed on the wire: 35 B → 1.2 KiB inflated');
+    const header = await box(page, 'detail-inflated');
+
+    await toggle.locator('[data-view="wire"]').click();
+    await expect.poll(() => tid(page, 'detail-text').textContent()).toMatch(/^00000000 {2}([0-9a-f]{2} )/);
+    expect((await payloadCalls()).at(-1)).toEqual({ sessionId: sid, seq: 2, inflated: false });
+    expect(await toggle.getAttribute('data-view')).toBe('wire');
+    expect(await tid(page, 'detail-inflated-text').count()).toBe(0);
+    // The wire bytes are this frame's 35 bytes (3 hex lines of 16 or 5 of 8).
+    const dump = (await tid(page, 'detail-text').textContent()) ?? '';
+    expect(dump.split('\n').at(-1)).toMatch(/^00000020 {2}/);
+    expect(await box(page, 'detail-inflated')).toEqual(header); // the toggle does not move
+    await page.screenshot({ path: '/tmp/ui-detail-wire-dark.png' });
+
+    await toggle.locator('[data-view="inflated"]').click();
+    await expect.poll(() => tid(page, 'detail-text').textContent()).toMatch(/^\{"type":"snapshot"/);
+    expect((await payloadCalls()).at(-1)).toEqual({ sessionId: sid, seq: 2, inflated: true });
+    expect(await payloadCalls()).toHaveLength(4);
+    await page.screenshot({ path: '/tmp/ui-detail-inflated-dark.png' });
+    expect(problems).toEqual([]);
+  });
+});
