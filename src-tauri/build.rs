@@ -15,6 +15,16 @@ const COMMANDS: &[&str] = &[
     "inject_frame",
     "ca_info",
     "ca_regenerate",
+    "list_sessions_sorted",
+    "rename_session",
+    "set_session_notes",
+    "set_session_tags",
+    "set_session_pinned",
+    "delete_session",
+    "storage_info",
+    "search_payloads",
+    "import_data",
+    "export_session",
 ];
 
 fn main() {

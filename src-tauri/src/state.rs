@@ -43,7 +43,7 @@ impl AppState {
 /// A listener started from the Proxy panel, with what the panel shows of it.
 pub struct RunningProxy {
     pub proxy: sockscope_proxy::Proxy,
-    pub info: crate::commands::ProxyInfo,
+    pub info: crate::commands::proxy::ProxyInfo,
 }
 
 /// `--db PATH` or `--db=PATH` on the app's command line.

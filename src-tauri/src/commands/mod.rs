@@ -1,0 +1,113 @@
+//! The commands the UI calls (docs/ipc.md). Each is a one-liner into the engine or store;
+//! store reads run on the blocking pool. Errors reach the UI as one readable string.
+
+use crate::bridge;
+use crate::state::AppState;
+use sockscope_engine::{ConnectOptions, Outgoing};
+use sockscope_proto::{ConnectionId, SessionId};
+use sockscope_store::{ConnectionInfo, SessionSummary};
+use tauri::ipc::{Channel, Response};
+use tauri::State;
+
+pub mod proxy;
+pub mod sessions;
+
+pub type Res<T> = Result<T, String>;
+
+/// Runs a store call on the blocking pool; its error becomes the UI's message.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, sockscope_store::StoreError> + Send + 'static,
+) -> Res<T> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+#[tauri::command]
+pub async fn list_sessions(state: State<'_, AppState>) -> Res<Vec<SessionSummary>> {
+    let store = state.services()?.store.clone();
+    blocking(move || store.sessions()).await
+}
+
+#[tauri::command]
+pub async fn list_connections(
+    state: State<'_, AppState>,
+    session_id: i64,
+) -> Res<Vec<ConnectionInfo>> {
+    let store = state.services()?.store.clone();
+    blocking(move || store.connections(SessionId(session_id))).await
+}
+
+#[tauri::command]
+pub async fn connect(
+    state: State<'_, AppState>,
+    url: String,
+    session_id: Option<i64>,
+) -> Res<ConnectionInfo> {
+    let s = state.services()?;
+    let opts = ConnectOptions {
+        session: session_id.map(SessionId),
+        ..ConnectOptions::new(url)
+    };
+    let handle = s.engine.connect(opts).await.map_err(|e| e.to_string())?;
+    let store = s.store.clone();
+    blocking(move || store.connection(handle.id)).await
+}
+
+#[tauri::command]
+pub async fn send_text(state: State<'_, AppState>, connection_id: i64, text: String) -> Res<()> {
+    let engine = &state.services()?.engine;
+    engine
+        .send(ConnectionId(connection_id), Outgoing::Text(text))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tauri::command]
+pub async fn disconnect(state: State<'_, AppState>, connection_id: i64) -> Res<()> {
+    let engine = &state.services()?.engine;
+    engine
+        .close(ConnectionId(connection_id), 1000, "")
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tauri::command]
+pub async fn subscribe_session(
+    window: tauri::Window,
+    state: State<'_, AppState>,
+    session_id: i64,
+    after_seq: i64,
+    channel: Channel<bridge::StreamMsg>,
+) -> Res<()> {
+    let store = state.services()?.store.clone();
+    let task = tauri::async_runtime::spawn(bridge::stream(
+        store,
+        SessionId(session_id),
+        after_seq,
+        channel,
+    ));
+    let mut subs = state.subscriptions.lock().map_err(|e| e.to_string())?;
+    if let Some(old) = subs.insert(window.label().to_owned(), task) {
+        old.abort();
+    }
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn get_payload(
+    state: State<'_, AppState>,
+    session_id: i64,
+    seq: i64,
+    inflated: Option<bool>,
+) -> Res<Response> {
+    let store = state.services()?.store.clone();
+    let frame = blocking(move || store.frame(SessionId(session_id), seq)).await?;
+    // The inflated message when asked for and there is one; the wire payload otherwise.
+    let bytes = match (inflated.unwrap_or(false), frame.inflated) {
+        (true, Some(inflated)) => inflated,
+        _ => frame.payload,
+    };
+    Ok(Response::new(bytes))
+}
