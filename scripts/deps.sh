@@ -47,7 +47,7 @@ if [ "$want" = test ]; then
     cargo install tauri-driver --locked --version '^2'
   fi
   # Python peers and the WebDriver client live in a project-local venv
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import selenium, websockets, cryptography' 2>/dev/null; then
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import selenium, websockets, cryptography, mitmproxy' 2>/dev/null; then
     python3 -m venv .venv
     .venv/bin/pip install -q -r tests/requirements.txt
   fi

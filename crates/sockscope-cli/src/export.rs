@@ -1,14 +1,15 @@
-use crate::{open_store, Failure};
+use crate::{open_store, Failure, Format};
 use sockscope_proto::SessionId;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Writes the JSONL export to stdout, or to `output` through a temporary file renamed on
-/// success, so a failed export never leaves a half-written file under the chosen name.
+/// Writes the JSONL or HAR export to stdout, or to `output` through a temporary file renamed
+/// on success, so a failed export never leaves a half-written file under the chosen name.
 pub async fn run(
     db: Option<PathBuf>,
     session: i64,
+    format: Format,
     output: Option<PathBuf>,
 ) -> Result<ExitCode, Failure> {
     let store = open_store(db)?;
@@ -16,11 +17,15 @@ pub async fn run(
     tokio::task::spawn_blocking(move || -> Result<(), Failure> {
         // Fails early, with "session N not found", before any file is created.
         store.session(session)?;
+        let export = |out: &mut dyn Write| match format {
+            Format::Jsonl => store.export_jsonl(session, out),
+            Format::Har => store.export_har(session, out),
+        };
         match output {
             None => {
                 let stdout = std::io::stdout();
                 let mut out = BufWriter::new(stdout.lock());
-                store.export_jsonl(session, &mut out)?;
+                export(&mut out)?;
                 out.flush()?;
             }
             Some(path) => {
@@ -30,7 +35,7 @@ pub async fn run(
                 };
                 let tmp = tempfile_in(&dir)?;
                 let mut out = BufWriter::new(tmp.as_file());
-                store.export_jsonl(session, &mut out)?;
+                export(&mut out)?;
                 out.flush()?;
                 drop(out);
                 tmp.as_file().sync_all()?;

@@ -4,8 +4,12 @@
 
 mod ca;
 mod connect;
+mod diff;
 mod export;
+mod import;
+mod mock;
 mod proxy;
+mod replay;
 mod sessions;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -78,11 +82,86 @@ enum Command {
         #[arg(long, global = true, value_name = "DIR")]
         ca_dir: Option<PathBuf>,
     },
+    /// Send a recorded connection's client messages to a server again (timed, as fast as
+    /// possible, or conversationally). Recorded as a new `replay` session (`session <id>` is
+    /// printed first); progress on stderr.
+    Replay {
+        /// Session id of the recording (see `sockscope sessions`)
+        session: i64,
+        /// Connection id to replay (default: the session's first)
+        #[arg(long, value_name = "N")]
+        connection: Option<i64>,
+        /// ws:// or wss:// URL to send to
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Recorded delays divided by X (0.1–100; default 1)
+        #[arg(long, value_name = "X", value_parser = replay::parse_speed, conflicts_with_all = ["max", "conversational"])]
+        speed: Option<f64>,
+        /// Send every message as fast as possible
+        #[arg(long, conflicts_with = "conversational")]
+        max: bool,
+        /// Before each message, wait until the server has sent as many messages as it had at
+        /// that point of the recording
+        #[arg(long)]
+        conversational: bool,
+        /// Seconds to wait for the handshake, and for each server message when conversational
+        #[arg(long, default_value_t = 10.0, value_name = "S", value_parser = replay::parse_seconds)]
+        timeout: f64,
+        /// Set a request header, replacing the recorded one: -H 'Name: value'
+        #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = replay::parse_header)]
+        headers: Vec<(String, String)>,
+        /// Offer this subprotocol instead of the recorded ones (repeatable)
+        #[arg(long = "subprotocol", value_name = "P")]
+        subprotocols: Vec<String>,
+    },
+    /// Serve a recorded connection's server side to any client that connects (timed or
+    /// conversational). Prints `session <id>` (each client is recorded there), runs until
+    /// interrupted.
+    Mock {
+        /// Session id of the recording
+        session: i64,
+        /// Connection id to play (default: the session's first)
+        #[arg(long, value_name = "N")]
+        connection: Option<i64>,
+        /// Address to listen on (loopback unless --allow-remote); port 0 picks one
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: String,
+        /// Recorded delays divided by X (0.1–100; default 1)
+        #[arg(long, value_name = "X", value_parser = replay::parse_speed, conflicts_with = "conversational")]
+        speed: Option<f64>,
+        /// After each client message, send what the server sent after it in the recording
+        #[arg(long)]
+        conversational: bool,
+        /// Allow listening on a non-loopback address
+        #[arg(long)]
+        allow_remote: bool,
+    },
+    /// Compare the data messages of two connections (e.g. an original and its replay).
+    Diff {
+        /// SESSION or SESSION:CONNECTION (default: the session's first connection)
+        #[arg(value_parser = diff::parse_side)]
+        left: diff::Side,
+        /// SESSION or SESSION:CONNECTION
+        #[arg(value_parser = diff::parse_side)]
+        right: diff::Side,
+        /// Leave a JSON key (anywhere) or path ($.meta.time, $.items[*].id) out (repeatable)
+        #[arg(long, value_name = "KEY", value_parser = diff::parse_ignore)]
+        ignore: Vec<String>,
+        /// Print the diff as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// List recorded sessions, newest first.
     Sessions {
         /// Print a JSON array instead of a table
         #[arg(long)]
         json: bool,
+    },
+    /// Import a session file: Sockscope JSONL, or the WebSocket connections of a HAR file
+    /// (Chrome, mitmproxy, HTTP Toolkit). Prints `session <id>`.
+    Import {
+        /// The file (its format is told by its content)
+        file: PathBuf,
     },
     /// Write a session to stdout or a file.
     Export {
@@ -98,7 +177,10 @@ enum Command {
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
 enum Format {
+    /// Sockscope's lossless JSONL session format
     Jsonl,
+    /// HAR 1.2 in Chrome DevTools' shape (data messages only)
+    Har,
 }
 
 /// A runtime failure: printed as one line, exit code 1.
@@ -136,6 +218,54 @@ fn main() -> ExitCode {
                 subprotocols,
                 timeout,
             } => connect::run(cli.db, url, headers, subprotocols, timeout).await,
+            Command::Replay {
+                session,
+                connection,
+                to,
+                speed,
+                max,
+                conversational,
+                timeout,
+                headers,
+                subprotocols,
+            } => {
+                let args = replay::Args {
+                    session,
+                    connection,
+                    to,
+                    speed,
+                    max,
+                    conversational,
+                    timeout,
+                    headers,
+                    subprotocols,
+                };
+                replay::run(cli.db, args).await
+            }
+            Command::Mock {
+                session,
+                connection,
+                listen,
+                speed,
+                conversational,
+                allow_remote,
+            } => {
+                let args = mock::Args {
+                    session,
+                    connection,
+                    listen,
+                    speed,
+                    conversational,
+                    allow_remote,
+                };
+                mock::run(cli.db, args).await
+            }
+            Command::Diff {
+                left,
+                right,
+                ignore,
+                json,
+            } => diff::run(cli.db, left, right, ignore, json).await,
             Command::Sessions { json } => sessions::run(cli.db, json).await,
             Command::Proxy {
                 listen,
@@ -160,9 +290,10 @@ fn main() -> ExitCode {
             Command::Ca { command, ca_dir } => ca::run(ca_dir, command),
             Command::Export {
                 session,
-                format: Format::Jsonl,
+                format,
                 output,
-            } => export::run(cli.db, session, output).await,
+            } => export::run(cli.db, session, format, output).await,
+            Command::Import { file } => import::run(cli.db, file).await,
         }
     });
     // Do not wait for a blocked stdin reader.

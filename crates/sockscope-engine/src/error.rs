@@ -17,4 +17,13 @@ pub enum EngineError {
     Store(#[from] sockscope_store::StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A replay or mock option out of range (speed, timeout, listen address…).
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// A replay could not be prepared or did not finish (the message says why).
+    #[error("replay: {0}")]
+    Replay(String),
+    /// The mock server could not listen.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
 }

@@ -4,14 +4,25 @@
 //! reads and commands ([`Engine::send`], [`Engine::close`]). Every frame it sends or receives
 //! is queued to the store; the store's writer commits in batches and broadcasts what it
 //! committed, which is what live views follow. No lock is held across an `.await`.
+//!
+//! [`Engine::replay`] replays a recorded connection as a new client connection (a driver on
+//! top of the same actor); [`Mock`] plays a recorded server to any client that connects.
 
 mod actor;
 mod error;
+mod mock;
 mod options;
 mod registry;
+mod replay;
 
 pub use error::EngineError;
+pub use mock::{Mock, MockClose, MockMode, MockOptions, MockScript, MockStep};
 pub use options::{ConnectOptions, Limits};
+pub use replay::{
+    check_speed, diff_connections, is_loopback_url, recorded_connection, Replay, ReplayMode,
+    ReplayPlan, ReplayProgress, ReplayReport, ReplayState, ReplayStep, ReplayStopper,
+    DEFAULT_WAIT_TIMEOUT, MAX_SPEED, MIN_SPEED,
+};
 
 use bytes::Bytes;
 use registry::Registry;

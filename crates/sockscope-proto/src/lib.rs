@@ -3,6 +3,7 @@
 //! No tokio, no rusqlite, no tauri here (DESIGN.md §1).
 
 mod close;
+pub mod diff;
 mod frame;
 mod ids;
 pub mod observer;

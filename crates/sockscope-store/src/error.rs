@@ -41,6 +41,30 @@ pub enum StoreError {
     Poisoned,
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A file given to import is not acceptable; nothing was written.
+    #[error("{}", import_message(*.line, .field.as_deref(), .message))]
+    Import {
+        /// 1-based line of the file (JSONL lines; HAR syntax and type errors).
+        line: Option<u64>,
+        /// The field at fault, e.g. `opcode` or `log.entries[2]._webSocketMessages[0].data`.
+        field: Option<String>,
+        message: String,
+    },
+    /// A value given to the store is not acceptable (empty name, bad tag, bad search…).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn import_message(line: Option<u64>, field: Option<&str>, message: &str) -> String {
+    let mut out = String::new();
+    if let Some(line) = line {
+        out.push_str(&format!("line {line}: "));
+    }
+    if let Some(field) = field {
+        out.push_str(&format!("field {field:?}: "));
+    }
+    out.push_str(message);
+    out
 }
 
 impl StoreError {

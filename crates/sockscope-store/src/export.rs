@@ -15,7 +15,7 @@ pub const VERSION: i64 = 1;
 
 pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<(), StoreError> {
     let s = read::session(c, session)?;
-    let header = json!({
+    let mut header = json!({
         "format": FORMAT,
         "version": VERSION,
         "session": {
@@ -26,6 +26,15 @@ pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<
             "created_at_us": s.created_at_us,
         }
     });
+    // Extensions of the v1 header (import reads them back).
+    if let Some(Value::Object(m)) = header.get_mut("session") {
+        if !s.notes.is_empty() {
+            m.insert("notes".into(), json!(s.notes));
+        }
+        if !s.tags.is_empty() {
+            m.insert("tags".into(), json!(s.tags));
+        }
+    }
     line(out, &header)?;
 
     let conns = read::connections(c, session)?;

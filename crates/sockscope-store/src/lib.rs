@@ -10,18 +10,29 @@
 
 mod error;
 mod export;
+mod har;
+mod import;
 mod migrations;
 mod model;
+mod organize;
 mod paths;
 mod read;
+mod search;
 mod writer;
 
 pub use error::StoreError;
+pub use import::{
+    ImportFormat, ImportLimits, ImportOptions, ImportPhase, ImportProgress, ImportSummary,
+};
 pub use model::{
     ClosedBy, ConnState, ConnectionEvent, ConnectionInfo, FrameSummary, Headers, NewConnection,
     SessionKind, SessionSummary, StoredFrame,
 };
+pub use organize::{
+    SessionSort, StorageInfo, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_TAGS, MAX_TAG_CHARS,
+};
 pub use paths::{default_db_path, resolve_db_path, DB_ENV};
+pub use search::SearchHit;
 pub use writer::{BATCH_MAX, BATCH_WINDOW};
 
 use rusqlite::Connection;
@@ -88,6 +99,7 @@ impl Store {
                 })?;
             }
         }
+        organize::prepare_new_file(&path)?;
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
         let reader = open_connection(&path)?;
@@ -155,6 +167,27 @@ impl Store {
         rx.recv_async().await.map_err(|_| StoreError::WriterGone)?
     }
 
+    /// Creates a session made from another one (a replay or mock of it): its
+    /// `origin_session_id` / `origin_connection_id` point there.
+    pub async fn create_session_with_origin(
+        &self,
+        name: &str,
+        kind: SessionKind,
+        origin_session: SessionId,
+        origin_connection: Option<ConnectionId>,
+    ) -> Result<SessionId, StoreError> {
+        let (reply, rx) = flume::bounded(1);
+        self.send_async(WriteOp::CreateSessionWithOrigin {
+            name: name.to_owned(),
+            kind,
+            origin_session,
+            origin_connection,
+            reply,
+        })
+        .await?;
+        rx.recv_async().await.map_err(|_| StoreError::WriterGone)?
+    }
+
     pub async fn create_connection(&self, conn: NewConnection) -> Result<ConnectionId, StoreError> {
         let (reply, rx) = flume::bounded(1);
         self.send_async(WriteOp::CreateConnection { conn, reply })
@@ -216,6 +249,15 @@ impl Store {
 
     pub fn connection(&self, id: ConnectionId) -> Result<ConnectionInfo, StoreError> {
         self.with_reader(|c| read::connection(c, id))
+    }
+
+    /// The messages of a connection in order: data messages reassembled from their fragments
+    /// (inflated when compressed), control frames as they are (what replay, mock and diff use).
+    pub fn connection_messages(
+        &self,
+        conn: ConnectionId,
+    ) -> Result<Vec<sockscope_proto::diff::Message>, StoreError> {
+        self.with_reader(|c| read::connection_messages(c, conn))
     }
 
     /// Frame summaries with `seq > after_seq`, in seq order, at most `limit`.

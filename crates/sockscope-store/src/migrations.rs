@@ -66,6 +66,18 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX connections_by_session_id ON connections(session_id, id);
     CREATE INDEX frames_by_connection_seq ON frames(connection_id, seq);
     "#,
+    // 3 -> 4: session sizes (sum of frame lengths, kept like frame_count) and full-text search
+    // over text payloads (the inflated message when there is one). The FTS table is
+    // contentless (rowid = frames.id, snippets are cut from the payload) with
+    // contentless_delete, so deleting a session deletes its rows by rowid.
+    r#"
+    ALTER TABLE sessions ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE sessions SET bytes = (SELECT COALESCE(SUM(f.len), 0) FROM frames f WHERE f.session_id = sessions.id);
+    CREATE VIRTUAL TABLE frames_fts USING fts5(body, content = '', contentless_delete = 1);
+    INSERT INTO frames_fts (rowid, body)
+        SELECT id, CAST(substr(COALESCE(inflated, payload), 1, 1048576) AS TEXT) FROM frames
+        WHERE opcode IN (0, 1) AND (flags & 2 = 0 OR inflated IS NOT NULL);
+    "#,
 ];
 
 /// The schema version after every migration has run.

@@ -56,6 +56,17 @@ pub struct SessionSummary {
     pub frames: i64,
     /// Some connection of the session went to an upstream whose certificate was not verified.
     pub insecure: bool,
+    /// Pinned sessions come first in sorted lists.
+    pub pinned: bool,
+    pub tags: Vec<String>,
+    pub notes: String,
+    /// The session this one was made from (e.g. a replay's original), if it still exists.
+    pub origin_session_id: Option<SessionId>,
+    pub origin_connection_id: Option<ConnectionId>,
+    /// File name the session was imported from.
+    pub imported_from: Option<String>,
+    /// Sum of the frames' payload lengths on the wire (kept up to date like `frames`).
+    pub bytes: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,25 +17,51 @@ pub fn format_rfc3339(us: i64) -> String {
         .unwrap_or_else(|| us.to_string())
 }
 
-const SESSION_COLS: &str = "s.id, s.name, s.kind, s.created_at_us, s.frame_count, \
-     (SELECT COUNT(*) FROM connections c WHERE c.session_id = s.id), s.insecure";
+pub(crate) const SESSION_COLS: &str = "s.id, s.name, s.kind, s.created_at_us, s.frame_count, \
+     (SELECT COUNT(*) FROM connections c WHERE c.session_id = s.id), s.insecure, \
+     s.pinned, s.tags, s.notes, s.origin_session_id, s.origin_connection_id, s.imported_from, s.bytes";
 
-type SessionRow = (i64, String, String, i64, i64, i64, bool);
+type SessionRow = ((i64, String, String, i64, i64, i64, bool), SessionExtra);
 
-fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
+/// The organising columns of a session row (schema v3 and v4).
+type SessionExtra = (
+    bool,
+    String,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+pub(crate) fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
     Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
+        (
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ),
+        (
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+            r.get(12)?,
+            r.get(13)?,
+        ),
     ))
 }
 
-fn to_session(
-    (id, name, kind, created_at_us, frames, connections, insecure): SessionRow,
+pub(crate) fn to_session(
+    (
+        (id, name, kind, created_at_us, frames, connections, insecure),
+        (pinned, tags, notes, origin_session, origin_connection, imported_from, bytes),
+    ): SessionRow,
 ) -> Result<SessionSummary, StoreError> {
     Ok(SessionSummary {
         id: SessionId(id),
@@ -46,6 +72,14 @@ fn to_session(
         connections,
         frames,
         insecure,
+        pinned,
+        tags: serde_json::from_str(&tags)
+            .map_err(|e| StoreError::Corrupt(format!("tags of session {id}: {e}")))?,
+        notes,
+        origin_session_id: origin_session.map(SessionId),
+        origin_connection_id: origin_connection.map(ConnectionId),
+        imported_from,
+        bytes,
     })
 }
 
@@ -254,4 +288,119 @@ pub(crate) fn stored_frame(
         note: r.get(7)?,
         inflated: r.get(8)?,
     })
+}
+
+/// The messages of a connection in the order they completed: data messages reassembled from
+/// their fragments (the inflated message when compressed), control frames as they are.
+pub fn connection_messages(
+    c: &Connection,
+    conn: ConnectionId,
+) -> Result<Vec<sockscope_proto::diff::Message>, StoreError> {
+    use sockscope_proto::diff::Message;
+    use sockscope_proto::Direction;
+    // The message being reassembled per direction: its first frame's opcode and rsv1, the
+    // bytes so far, and whether any part was cut.
+    struct Partial {
+        opcode: Opcode,
+        compressed: bool,
+        data: Vec<u8>,
+        truncated: bool,
+    }
+    let mut stmt = c.prepare_cached(
+        "SELECT seq, ts_us, dir, opcode, flags, payload, inflated \
+         FROM frames WHERE connection_id = ?1 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![conn.0])?;
+    let mut out = Vec::new();
+    let mut partial: [Option<Partial>; 2] = [None, None];
+    let mut last = [(0i64, 0i64); 2];
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let ts_us: i64 = r.get(1)?;
+        let dir = dir_from_i64(r.get(2)?);
+        let opcode = opcode_from(r.get(3)?)?;
+        let flags: i64 = r.get(4)?;
+        let payload: Vec<u8> = r.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default();
+        let inflated: Option<Vec<u8>> = r.get(6)?;
+        let slot = usize::from(dir == Direction::Server);
+        last[slot] = (seq, ts_us);
+        let fin = flags & FLAG_FIN != 0;
+        let cut = flags & FLAG_TRUNCATED != 0;
+        let finish = |p: Partial, inflated: Option<Vec<u8>>, seq: i64, ts_us: i64| {
+            let (payload, truncated) = match (p.compressed, inflated) {
+                (_, Some(whole)) => (whole, p.truncated),
+                // Compressed, but the recorder could not inflate it: only the wire bytes.
+                (true, None) => (p.data, true),
+                (false, None) => (p.data, p.truncated),
+            };
+            Message {
+                dir,
+                seq,
+                ts_us,
+                opcode: p.opcode,
+                payload: payload.into(),
+                truncated,
+            }
+        };
+        match opcode {
+            Opcode::Text | Opcode::Binary => {
+                if let Some(p) = partial[slot].take() {
+                    // A new message before the previous one finished (illegal): keep its part.
+                    let mut m = finish(p, None, seq, ts_us);
+                    m.truncated = true;
+                    out.push(m);
+                }
+                let p = Partial {
+                    opcode,
+                    compressed: flags & FLAG_RSV1 != 0,
+                    data: payload,
+                    truncated: cut,
+                };
+                if fin {
+                    out.push(finish(p, inflated, seq, ts_us));
+                } else {
+                    partial[slot] = Some(p);
+                }
+            }
+            Opcode::Continuation => {
+                // A continuation with no message started is illegal and carries no type: skipped.
+                if let Some(mut p) = partial[slot].take() {
+                    p.data.extend_from_slice(&payload);
+                    p.truncated |= cut;
+                    if fin {
+                        out.push(finish(p, inflated, seq, ts_us));
+                    } else {
+                        partial[slot] = Some(p);
+                    }
+                }
+            }
+            _ => out.push(Message {
+                dir,
+                seq,
+                ts_us,
+                opcode,
+                payload: payload.into(),
+                truncated: cut,
+            }),
+        }
+    }
+    // Messages that never finished.
+    for (slot, p) in partial.into_iter().enumerate() {
+        if let Some(p) = p {
+            let dir = if slot == 0 {
+                Direction::Client
+            } else {
+                Direction::Server
+            };
+            out.push(Message {
+                dir,
+                seq: last[slot].0,
+                ts_us: last[slot].1,
+                opcode: p.opcode,
+                payload: p.data.into(),
+                truncated: true,
+            });
+        }
+    }
+    Ok(out)
 }

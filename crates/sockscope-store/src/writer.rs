@@ -25,12 +25,32 @@ pub(crate) enum WriteOp {
         kind: SessionKind,
         reply: Reply<SessionId>,
     },
+    /// A session made from another one (a replay or a mock of it).
+    CreateSessionWithOrigin {
+        name: String,
+        kind: SessionKind,
+        origin_session: SessionId,
+        origin_connection: Option<ConnectionId>,
+        reply: Reply<SessionId>,
+    },
     CreateConnection {
         conn: NewConnection,
         reply: Reply<ConnectionId>,
     },
     Connection(ConnectionEvent),
     Flush(Reply<()>),
+    /// A whole parsed import, applied in one savepoint (all or nothing).
+    Import {
+        import: Box<crate::import::ParsedImport>,
+        reply: Reply<SessionId>,
+    },
+    /// Rename, notes, tags, pin, delete.
+    Edit {
+        edit: crate::organize::SessionEdit,
+        reply: Reply<()>,
+    },
+    /// `VACUUM` after the batch commits (outside any transaction).
+    Vacuum(Reply<()>),
     Shutdown,
 }
 
@@ -51,6 +71,7 @@ struct Outcome {
     sessions: Vec<SessionId>,
     connections: Vec<ConnectionId>,
     replies: Vec<Answer>,
+    vacuums: Vec<Reply<()>>,
 }
 
 pub(crate) fn run(
@@ -83,9 +104,13 @@ pub(crate) fn run(
             Ok(()) => {
                 // Broadcast first: whoever waited (flush) then sees the events already sent.
                 let replies = std::mem::take(&mut outcome.replies);
+                let vacuums = std::mem::take(&mut outcome.vacuums);
                 broadcast_outcome(&conn, &events, outcome);
                 for reply in replies {
                     reply(Ok(()));
+                }
+                for reply in vacuums {
+                    let _ = reply.send(crate::organize::vacuum(&conn));
                 }
             }
             Err(e) => {
@@ -93,6 +118,9 @@ pub(crate) fn run(
                 seqs.clear();
                 for reply in outcome.replies.drain(..) {
                     reply(Err(e));
+                }
+                for reply in outcome.vacuums.drain(..) {
+                    let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
                 }
                 let _ = events.send(StoreEvent::WriteError(e.to_string()));
             }
@@ -106,12 +134,16 @@ fn apply_batch(
     seqs: &mut HashMap<SessionId, i64>,
     out: &mut Outcome,
 ) -> Result<(), StoreError> {
-    let mut counts: HashMap<SessionId, i64> = HashMap::new();
+    // Per session: frames added, and the sum of their lengths.
+    let mut counts: HashMap<SessionId, (i64, i64)> = HashMap::new();
     for op in batch {
         match op {
             WriteOp::Frame(f) => {
                 if let Some(summary) = insert_frame(tx, &f, seqs)? {
-                    *counts.entry(f.session).or_default() += 1;
+                    let c = counts.entry(f.session).or_default();
+                    c.0 += 1;
+                    c.1 =
+                        c.1.saturating_add(i64::try_from(f.len_wire).unwrap_or(i64::MAX));
                     out.frames.entry(f.session).or_default().push(summary);
                 }
             }
@@ -129,7 +161,35 @@ fn apply_batch(
                 out.sessions.push(id);
                 push_reply(out, reply, id);
             }
+            WriteOp::CreateSessionWithOrigin {
+                name,
+                kind,
+                origin_session,
+                origin_connection,
+                reply,
+            } => {
+                tx.prepare_cached(
+                    "INSERT INTO sessions (name, kind, created_at_us, origin_session_id, origin_connection_id) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    name,
+                    kind.as_str(),
+                    sockscope_proto::now_us(),
+                    origin_session.0,
+                    origin_connection.map(|c| c.0)
+                ])?;
+                let id = SessionId(tx.last_insert_rowid());
+                seqs.insert(id, 0);
+                out.sessions.push(id);
+                push_reply(out, reply, id);
+            }
             WriteOp::CreateConnection { conn, reply } => {
+                // The session may have been deleted meanwhile: refuse this one, not the batch.
+                if let Err(e) = crate::organize::session_exists(tx, conn.session) {
+                    let _ = reply.send(Err(e));
+                    continue;
+                }
                 let headers = headers_json(&conn.request_headers)?;
                 tx.prepare_cached(
                     "INSERT INTO connections (session_id, url, state, request_headers, created_at_us, insecure) \
@@ -150,13 +210,38 @@ fn apply_batch(
                 out.connections.push(event.id());
             }
             WriteOp::Flush(reply) => push_reply(out, reply, ()),
+            WriteOp::Import { import, reply } => {
+                match crate::import::apply_isolated(tx, *import)? {
+                    Ok((id, last_seq)) => {
+                        seqs.insert(id, last_seq);
+                        out.sessions.push(id);
+                        push_reply(out, reply, id);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            WriteOp::Edit { edit, reply } => {
+                match crate::organize::apply_isolated(tx, &edit, seqs)? {
+                    Ok(()) => {
+                        out.sessions.push(edit.session());
+                        push_reply(out, reply, ());
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            WriteOp::Vacuum(reply) => out.vacuums.push(reply),
             WriteOp::Shutdown => {}
         }
     }
-    let mut stmt =
-        tx.prepare_cached("UPDATE sessions SET frame_count = frame_count + ?2 WHERE id = ?1")?;
-    for (session, n) in counts {
-        stmt.execute(params![session.0, n])?;
+    let mut stmt = tx.prepare_cached(
+        "UPDATE sessions SET frame_count = frame_count + ?2, bytes = bytes + ?3 WHERE id = ?1",
+    )?;
+    for (session, (n, bytes)) in counts {
+        stmt.execute(params![session.0, n, bytes])?;
     }
     Ok(())
 }
@@ -241,6 +326,14 @@ fn insert_frame(
         f.issues,
         f.inflated.as_deref(),
     ])?;
+    crate::search::index_frame(
+        tx,
+        tx.last_insert_rowid(),
+        f.opcode,
+        f.rsv1,
+        &f.payload,
+        f.inflated.as_deref(),
+    )?;
     Ok(Some(summarize(
         FrameHead {
             seq,

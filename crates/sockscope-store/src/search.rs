@@ -1,0 +1,256 @@
+//! Full-text search across every session's text payloads (SQLite FTS5, schema v4).
+//!
+//! `frames_fts` is a contentless FTS5 table (`contentless_delete = 1`) whose rowid is
+//! `frames.id`. The writer adds one row per text-like frame in the transaction that inserts
+//! the frame; deleting a session deletes its rows by rowid. Snippets are cut from the stored
+//! payload, since a contentless table keeps no text.
+
+use crate::{Store, StoreError};
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use sockscope_proto::{ConnectionId, Opcode, SessionId};
+
+/// At most this many bytes of a payload are indexed (cut at a character boundary).
+pub(crate) const INDEX_BYTES: usize = 1 << 20;
+/// Snippets are looked for in the first bytes of the payload only.
+const SNIPPET_SOURCE_BYTES: i64 = 64 * 1024;
+/// Characters of context kept before and after the first match.
+const SNIPPET_BEFORE: usize = 40;
+const SNIPPET_AFTER: usize = 80;
+/// Longest query accepted (characters).
+const MAX_QUERY_CHARS: usize = 1000;
+/// Most results a search returns.
+pub const MAX_SEARCH_RESULTS: usize = 10_000;
+
+/// One frame whose text matched a search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SearchHit {
+    pub session: SessionId,
+    pub seq: i64,
+    pub connection: ConnectionId,
+    pub ts_us: i64,
+    /// Plain text around the first match (control characters replaced by spaces; `…` marks
+    /// a cut).
+    pub snippet: String,
+}
+
+/// The text a frame contributes to the index, if any: text and continuation frames, the
+/// inflated message when there is one, valid UTF-8 only (compressed bytes are never indexed).
+pub(crate) fn indexable<'a>(
+    opcode: Opcode,
+    rsv1: bool,
+    payload: &'a [u8],
+    inflated: Option<&'a [u8]>,
+) -> Option<&'a str> {
+    if !matches!(opcode, Opcode::Text | Opcode::Continuation) {
+        return None;
+    }
+    let shown = match inflated {
+        Some(bytes) => bytes,
+        None if rsv1 => return None,
+        None => payload,
+    };
+    let cut = &shown[..shown.len().min(INDEX_BYTES)];
+    let text = match std::str::from_utf8(cut) {
+        Ok(t) => t,
+        // Cut inside a character (at the cap, or a truncated payload): keep the whole ones.
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&cut[..e.valid_up_to()]).ok()?,
+        Err(_) => return None,
+    };
+    (!text.trim().is_empty()).then_some(text)
+}
+
+/// Adds a frame's text to the index (called by the writer right after inserting the frame).
+pub(crate) fn index_frame(
+    tx: &Connection,
+    rowid: i64,
+    opcode: Opcode,
+    rsv1: bool,
+    payload: &[u8],
+    inflated: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    if let Some(text) = indexable(opcode, rsv1, payload, inflated) {
+        tx.prepare_cached("INSERT INTO frames_fts (rowid, body) VALUES (?1, ?2)")?
+            .execute(params![rowid, text])?;
+    }
+    Ok(())
+}
+
+/// Turns what the user typed into an FTS5 query that cannot be a syntax error: every
+/// whitespace-separated word becomes a quoted phrase (quotes doubled) matched as a prefix,
+/// and all of them must match. Words without a letter or digit are dropped (the tokenizer
+/// would drop them too). Returns the query and the words (for snippets).
+pub(crate) fn fts_query(input: &str) -> Result<(String, Vec<String>), StoreError> {
+    if input.chars().count() > MAX_QUERY_CHARS {
+        return Err(StoreError::Invalid(format!(
+            "the search is longer than {MAX_QUERY_CHARS} characters"
+        )));
+    }
+    let words: Vec<String> = input
+        .split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphanumeric))
+        .map(str::to_owned)
+        .collect();
+    if words.is_empty() {
+        return Err(StoreError::Invalid(
+            "nothing to search for: type a word with letters or digits".into(),
+        ));
+    }
+    let query = words
+        .iter()
+        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok((query, words))
+}
+
+pub(crate) fn search(
+    c: &Connection,
+    input: &str,
+    limit: usize,
+) -> Result<Vec<SearchHit>, StoreError> {
+    let (query, words) = fts_query(input)?;
+    let limit = i64::try_from(limit.min(MAX_SEARCH_RESULTS)).unwrap_or(0);
+    let mut stmt = c.prepare_cached(
+        "SELECT f.session_id, f.seq, f.connection_id, f.ts_us, \
+                substr(COALESCE(f.inflated, f.payload), 1, ?3) \
+         FROM frames_fts JOIN frames f ON f.id = frames_fts.rowid \
+         WHERE frames_fts MATCH ?1 ORDER BY frames_fts.rowid DESC LIMIT ?2",
+    )?;
+    let mut rows = stmt
+        .query(params![query, limit, SNIPPET_SOURCE_BYTES])
+        .map_err(|e| StoreError::Invalid(format!("search failed: {e}")))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows
+        .next()
+        .map_err(|e| StoreError::Invalid(format!("search failed: {e}")))?
+    {
+        let head: Option<Vec<u8>> = r.get(4)?;
+        let text = String::from_utf8_lossy(head.as_deref().unwrap_or_default());
+        out.push(SearchHit {
+            session: SessionId(r.get(0)?),
+            seq: r.get(1)?,
+            connection: ConnectionId(r.get(2)?),
+            ts_us: r.get(3)?,
+            snippet: snippet(&text, &words),
+        });
+    }
+    Ok(out)
+}
+
+/// Byte offset of the first case-insensitive (ASCII) occurrence of any of `words`.
+fn first_match(text: &str, words: &[String]) -> Option<(usize, usize)> {
+    let hay = text.as_bytes();
+    words
+        .iter()
+        .filter_map(|w| {
+            // The tokenizer drops punctuation: look for the word's first alphanumeric run.
+            let needle = w
+                .split(|c: char| !c.is_alphanumeric())
+                .find(|p| !p.is_empty())?
+                .as_bytes();
+            hay.windows(needle.len())
+                .position(|win| win.eq_ignore_ascii_case(needle))
+                .map(|at| (at, needle.len()))
+        })
+        .min()
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn ceil_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+pub(crate) fn snippet(text: &str, words: &[String]) -> String {
+    let (at, len) = first_match(text, words).unwrap_or((0, 0));
+    let before = text[..at]
+        .char_indices()
+        .rev()
+        .nth(SNIPPET_BEFORE.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
+    let start = floor_boundary(text, before);
+    let after_match = ceil_boundary(text, at + len);
+    let end = text[after_match..]
+        .char_indices()
+        .nth(SNIPPET_AFTER)
+        .map_or(text.len(), |(i, _)| after_match + i);
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(
+        text[start..end]
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c }),
+    );
+    if end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+impl Store {
+    /// Full-text search over the text payloads of every session, newest frames first. The
+    /// query is plain words (all must match, each as a prefix); FTS5 syntax is not
+    /// interpreted, so no input makes the query fail.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
+        self.with_reader(|c| search(c, query, limit))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_quoted() {
+        let (q, w) = fts_query(r#"he"llo  OR NEAR(x) *"#).unwrap_or_default();
+        assert_eq!(q, r#""he""llo"* "OR"* "NEAR(x)"*"#);
+        assert_eq!(w.len(), 3);
+        assert!(fts_query("  {} ** ").is_err());
+        assert!(fts_query("").is_err());
+    }
+
+    #[test]
+    fn snippets_cut_around_the_match() {
+        let text = format!("{}needle{}", "a".repeat(100), "b\n".repeat(100));
+        let s = snippet(&text, &["NEEDLE".into()]);
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert!(s.contains("needle"));
+        assert!(!s.contains('\n'));
+        assert_eq!(snippet("short é text", &["zzz".into()]), "short é text");
+    }
+
+    #[test]
+    fn only_text_is_indexed() {
+        assert_eq!(
+            indexable(Opcode::Text, false, b"hi there", None),
+            Some("hi there")
+        );
+        assert_eq!(indexable(Opcode::Binary, false, b"hi", None), None);
+        assert_eq!(indexable(Opcode::Text, true, b"\x01\x02", None), None);
+        assert_eq!(
+            indexable(Opcode::Text, true, b"\x01", Some(b"yes")),
+            Some("yes")
+        );
+        assert_eq!(indexable(Opcode::Text, false, b"\xff\xfe", None), None);
+        assert_eq!(
+            indexable(
+                Opcode::Text,
+                false,
+                "ab\u{e9}".as_bytes()[..3].as_ref(),
+                None
+            ),
+            Some("ab")
+        );
+    }
+}
