@@ -25,6 +25,14 @@ const COMMANDS: &[&str] = &[
     "search_payloads",
     "import_data",
     "export_session",
+    "replay_plan",
+    "url_is_loopback",
+    "start_replay",
+    "stop_replay",
+    "start_mock",
+    "stop_mock",
+    "list_mocks",
+    "diff_connections",
 ];
 
 fn main() {

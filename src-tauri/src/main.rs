@@ -40,6 +40,14 @@ fn main() {
             commands::sessions::search_payloads,
             commands::sessions::import_data,
             commands::sessions::export_session,
+            commands::replay::replay_plan,
+            commands::replay::url_is_loopback,
+            commands::replay::start_replay,
+            commands::replay::stop_replay,
+            commands::replay::start_mock,
+            commands::replay::stop_mock,
+            commands::replay::list_mocks,
+            commands::replay::diff_connections,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(e) = result {

@@ -15,6 +15,10 @@ pub struct AppState {
     pub services: Result<Services, String>,
     /// Running capture listeners by the session they record into.
     pub proxies: Mutex<HashMap<i64, RunningProxy>>,
+    /// Running replays by the replay's session.
+    pub replays: Mutex<HashMap<i64, sockscope_engine::ReplayStopper>>,
+    /// Running mock servers by the session recording their clients.
+    pub mocks: Mutex<HashMap<i64, (sockscope_engine::Mock, crate::commands::replay::MockInfo)>>,
     /// The live subscription task of each window (a new subscription replaces the old).
     pub subscriptions: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
 }
@@ -31,6 +35,8 @@ impl AppState {
         AppState {
             services,
             proxies: Mutex::new(HashMap::new()),
+            replays: Mutex::new(HashMap::new()),
+            mocks: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
         }
     }

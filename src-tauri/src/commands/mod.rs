@@ -10,6 +10,7 @@ use tauri::ipc::{Channel, Response};
 use tauri::State;
 
 pub mod proxy;
+pub mod replay;
 pub mod sessions;
 
 pub type Res<T> = Result<T, String>;

@@ -22,7 +22,10 @@ pub async fn list_sessions_sorted(
 #[tauri::command]
 pub async fn rename_session(state: State<'_, AppState>, session_id: i64, name: String) -> Res<()> {
     let store = &state.services()?.store;
-    store.rename_session(SessionId(session_id), &name).await.map_err(|e| e.to_string())
+    store
+        .rename_session(SessionId(session_id), &name)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[tauri::command]
@@ -32,7 +35,10 @@ pub async fn set_session_notes(
     notes: String,
 ) -> Res<()> {
     let store = &state.services()?.store;
-    store.set_notes(SessionId(session_id), &notes).await.map_err(|e| e.to_string())
+    store
+        .set_notes(SessionId(session_id), &notes)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[tauri::command]
@@ -42,7 +48,10 @@ pub async fn set_session_tags(
     tags: Vec<String>,
 ) -> Res<()> {
     let store = &state.services()?.store;
-    store.set_tags(SessionId(session_id), &tags).await.map_err(|e| e.to_string())
+    store
+        .set_tags(SessionId(session_id), &tags)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[tauri::command]
@@ -52,7 +61,10 @@ pub async fn set_session_pinned(
     pinned: bool,
 ) -> Res<()> {
     let store = &state.services()?.store;
-    store.set_pinned(SessionId(session_id), pinned).await.map_err(|e| e.to_string())
+    store
+        .set_pinned(SessionId(session_id), pinned)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Deletes a session with its connections and frames. A listener still recording into it is
@@ -68,7 +80,10 @@ pub async fn delete_session(state: State<'_, AppState>, session_id: i64) -> Res<
         running.proxy.stop().await;
     }
     let store = &state.services()?.store;
-    store.delete_session(SessionId(session_id)).await.map_err(|e| e.to_string())
+    store
+        .delete_session(SessionId(session_id))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[tauri::command]
