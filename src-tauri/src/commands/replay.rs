@@ -125,6 +125,7 @@ pub async fn start_replay(
     speed: Option<f64>,
     timeout_secs: Option<f64>,
     headers: Option<Vec<(String, String)>>,
+    subprotocols: Option<Vec<String>>,
     confirmed_remote: bool,
     progress: Channel<ReplayProgressMsg>,
 ) -> Res<ReplayStarted> {
@@ -140,6 +141,9 @@ pub async fn start_replay(
     plan.url = url;
     if let Some(h) = headers {
         plan.headers = h;
+    }
+    if let Some(p) = subprotocols {
+        plan.subprotocols = p;
     }
     let engine = state.services()?.engine.clone();
     let replay = engine.replay(plan, mode).await.map_err(|e| e.to_string())?;
