@@ -4,6 +4,24 @@ import {
   caInfo,
   caRegenerate,
   connect,
+  deleteSession,
+  diffConnections,
+  exportSession,
+  headerSafe,
+  importData,
+  listMocks,
+  listSessionsSorted,
+  renameSession,
+  replayPlan,
+  searchPayloads,
+  setSessionNotes,
+  setSessionPinned,
+  setSessionTags,
+  startMock,
+  startReplay,
+  stopMock,
+  stopReplay,
+  urlIsLoopback,
   getPayload,
   injectFrame,
   injectText,
@@ -164,5 +182,106 @@ describe('injection of any frame, the local CA, inflated payloads', () => {
       message: 'control frames carry at most 125 bytes',
     });
     await expect(caRegenerate()).rejects.toMatchObject({ kind: 'command', command: 'ca_regenerate', message: 'cannot write the CA' });
+  });
+});
+
+describe('sessions, replay, mock and diff commands', () => {
+  it('pass the documented camelCase arguments', async () => {
+    const calls: [string, unknown][] = [];
+    mockIPC((cmd, args) => {
+      calls.push([cmd, args]);
+      if (cmd === 'list_sessions_sorted' || cmd === 'search_payloads' || cmd === 'list_mocks') return [];
+      if (cmd === 'export_session') return '/home/me/Downloads/sockscope-session-3.har';
+      if (cmd === 'url_is_loopback') return false;
+      return null;
+    });
+    await listSessionsSorted('size');
+    await renameSession(3, 'feed');
+    await setSessionNotes(3, 'n');
+    await setSessionTags(3, ['a', 'b']);
+    await setSessionPinned(3, true);
+    await deleteSession(3);
+    await searchPayloads('ticker btc', 50);
+    await searchPayloads('x');
+    expect(await exportSession(3, 'har')).toBe('/home/me/Downloads/sockscope-session-3.har');
+    await replayPlan(3);
+    await replayPlan(3, 7);
+    expect(await urlIsLoopback('wss://example.com/')).toBe(false);
+    await stopReplay(9);
+    await startMock({ sessionId: 3, connectionId: null, listen: '127.0.0.1:0', mode: 'conversational' });
+    await startMock({ sessionId: 3, connectionId: 7, listen: '127.0.0.1:0', mode: 'timed', speed: 2 });
+    await stopMock(10);
+    await listMocks();
+    await diffConnections(1, 2, ['ts', '$.meta.id']);
+    expect(calls).toEqual([
+      ['list_sessions_sorted', { sort: 'size' }],
+      ['rename_session', { sessionId: 3, name: 'feed' }],
+      ['set_session_notes', { sessionId: 3, notes: 'n' }],
+      ['set_session_tags', { sessionId: 3, tags: ['a', 'b'] }],
+      ['set_session_pinned', { sessionId: 3, pinned: true }],
+      ['delete_session', { sessionId: 3 }],
+      ['search_payloads', { query: 'ticker btc', limit: 50 }],
+      ['search_payloads', { query: 'x' }],
+      ['export_session', { sessionId: 3, format: 'har' }],
+      ['replay_plan', { sessionId: 3 }],
+      ['replay_plan', { sessionId: 3, connectionId: 7 }],
+      ['url_is_loopback', { url: 'wss://example.com/' }],
+      ['stop_replay', { sessionId: 9 }],
+      ['start_mock', { sessionId: 3, listen: '127.0.0.1:0', mode: 'conversational' }],
+      ['start_mock', { sessionId: 3, connectionId: 7, listen: '127.0.0.1:0', mode: 'timed', speed: 2 }],
+      ['stop_mock', { sessionId: 10 }],
+      ['list_mocks', {}],
+      ['diff_connections', { left: 1, right: 2, ignore: ['ts', '$.meta.id'] }],
+    ]);
+  });
+
+  it('import_data sends the raw bytes with the file name in a header', async () => {
+    const seen: { cmd: string; args: unknown; options: unknown }[] = [];
+    mockIPC(() => ({ session: 12, format: 'har', connections: 1, frames: 3 }));
+    const internals = (globalThis as unknown as { __TAURI_INTERNALS__: { invoke: (c: string, a: unknown, o?: unknown) => Promise<unknown> } })
+      .__TAURI_INTERNALS__;
+    const base = internals.invoke;
+    internals.invoke = (cmd, args, options) => {
+      seen.push({ cmd, args, options });
+      return base(cmd, args, options);
+    };
+    const bytes = new TextEncoder().encode('{"log":{}}');
+    expect(await importData(bytes, 'chrome.har')).toEqual({ session: 12, format: 'har', connections: 1, frames: 3 });
+    await importData(bytes, 'café – 日本.jsonl');
+    expect(seen[0].cmd).toBe('import_data');
+    expect(seen[0].args).toBe(bytes);
+    expect(seen[0].options).toEqual({ headers: { 'x-file-name': 'chrome.har' } });
+    // Header values are printable ASCII: anything else would make the request fail.
+    expect(seen[1].options).toEqual({ headers: { 'x-file-name': 'caf_ _ __.jsonl' } });
+  });
+
+  it('headerSafe keeps printable ASCII only', () => {
+    expect(headerSafe('a.har')).toBe('a.har');
+    expect(headerSafe('  x\r\ny.jsonl ')).toBe('x__y.jsonl');
+    expect(headerSafe('日本')).toBe('__');
+    expect(headerSafe('')).toBe('import');
+  });
+
+  it('startReplay passes a progress Channel and delivers its messages', async () => {
+    let channelId = -1;
+    let got: Record<string, unknown> = {};
+    mockIPC((cmd, args) => {
+      expect(cmd).toBe('start_replay');
+      got = { ...(args as Record<string, unknown>) };
+      channelId = (got.progress as { id: number }).id;
+      return { session_id: 5, connection_id: 9, total: 4 };
+    });
+    const msgs: unknown[] = [];
+    const started = await startReplay(
+      { sessionId: 1, connectionId: 2, url: 'ws://127.0.0.1:9/', mode: 'timed', speed: 2, headers: [['Origin', 'x']], confirmedRemote: false },
+      (m) => msgs.push(m),
+    );
+    expect(started).toEqual({ session_id: 5, connection_id: 9, total: 4 });
+    const { progress: _p, ...rest } = got;
+    expect(rest).toEqual({ sessionId: 1, connectionId: 2, url: 'ws://127.0.0.1:9/', mode: 'timed', speed: 2, headers: [['Origin', 'x']], confirmedRemote: false });
+    const internals = (globalThis as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, d: unknown): void } }).__TAURI_INTERNALS__;
+    const msg = { sent: 1, total: 4, received: 0, state: 'running', error: null };
+    internals.runCallback(channelId, { index: 0, message: msg });
+    expect(msgs).toEqual([msg]);
   });
 });

@@ -4,10 +4,22 @@ import { Channel, invoke } from '@tauri-apps/api/core';
 import type {
   CaInfo,
   ConnectionInfo,
+  DiffView,
+  ExportFormat,
+  ImportSummary,
   InjectOpcode,
   InjectToward,
+  MockInfo,
   ProxyInfo,
+  ReplayPlan,
+  ReplayProgressMsg,
+  ReplayStarted,
+  SearchHit,
+  SessionSort,
   SessionSummary,
+  StartMockArgs,
+  StartReplayArgs,
+  StorageInfo,
   StreamMsg,
 } from './types';
 
@@ -61,6 +73,16 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
   } catch (err) {
     throw toIpcError(command, err);
   }
+}
+
+/**
+ * An HTTP header value carrying `text`: IPC requests travel with headers, which take
+ * printable ASCII only (anything else makes the request fail before it is sent), so other
+ * characters are replaced by "_". The shell keeps only the file name's last component.
+ */
+export function headerSafe(text: string): string {
+  const out = text.replace(/[^\x20-\x7e]/g, '_').trim();
+  return out || 'import';
 }
 
 export function listSessions(): Promise<SessionSummary[]> {
@@ -194,4 +216,133 @@ export function caInfo(): Promise<CaInfo> {
 /** Replaces the local CA; running forward listeners keep the old one until restarted. */
 export function caRegenerate(): Promise<CaInfo> {
   return call<CaInfo>('ca_regenerate');
+}
+
+// Sessions: organise, search, import, export
+
+/** Sessions, pinned first, then newest (date) or largest (size) first. */
+export function listSessionsSorted(sort: SessionSort): Promise<SessionSummary[]> {
+  return call<SessionSummary[]>('list_sessions_sorted', { sort });
+}
+
+export async function renameSession(sessionId: number, name: string): Promise<void> {
+  await call<null>('rename_session', { sessionId, name });
+}
+
+export async function setSessionNotes(sessionId: number, notes: string): Promise<void> {
+  await call<null>('set_session_notes', { sessionId, notes });
+}
+
+export async function setSessionTags(sessionId: number, tags: string[]): Promise<void> {
+  await call<null>('set_session_tags', { sessionId, tags });
+}
+
+export async function setSessionPinned(sessionId: number, pinned: boolean): Promise<void> {
+  await call<null>('set_session_pinned', { sessionId, pinned });
+}
+
+/** Deletes a session with its connections and frames (a listener recording into it stops first). */
+export async function deleteSession(sessionId: number): Promise<void> {
+  await call<null>('delete_session', { sessionId });
+}
+
+export function storageInfo(): Promise<StorageInfo> {
+  return call<StorageInfo>('storage_info');
+}
+
+/** Full-text search over every session's text payloads, newest first. */
+export function searchPayloads(query: string, limit?: number): Promise<SearchHit[]> {
+  const args: Record<string, unknown> = { query };
+  if (limit !== undefined) args.limit = limit;
+  return call<SearchHit[]>('search_payloads', args);
+}
+
+/**
+ * Imports a JSONL or HAR file: the bytes are the raw request body, the file's name
+ * travels in the `x-file-name` header. Nothing is written unless the whole file is valid.
+ */
+export async function importData(bytes: Uint8Array, fileName: string): Promise<ImportSummary> {
+  try {
+    return await invoke<ImportSummary>('import_data', bytes, {
+      headers: { 'x-file-name': headerSafe(fileName) },
+    });
+  } catch (err) {
+    throw toIpcError('import_data', err);
+  }
+}
+
+/** Writes the session as JSONL or HAR (into Downloads unless `dir` is given); returns the file's path. */
+export function exportSession(sessionId: number, format: ExportFormat, dir?: string): Promise<string> {
+  const args: Record<string, unknown> = { sessionId, format };
+  if (dir !== undefined) args.dir = dir;
+  return call<string>('export_session', args);
+}
+
+// Replay, mock, diff
+
+/** What a replay of a connection (default: the session's first) would send, and where. */
+export function replayPlan(sessionId: number, connectionId?: number | null): Promise<ReplayPlan> {
+  const args: Record<string, unknown> = { sessionId };
+  if (connectionId != null) args.connectionId = connectionId;
+  return call<ReplayPlan>('replay_plan', args);
+}
+
+/** True for ws(s) URLs whose host is loopback (no confirmation needed). */
+export function urlIsLoopback(url: string): Promise<boolean> {
+  return call<boolean>('url_is_loopback', { url });
+}
+
+/**
+ * Starts a replay into a new session; its progress arrives through `onProgress` until it
+ * ends (finished, stopped or failed). Resolves once the replay's session and connection exist.
+ */
+export async function startReplay(
+  args: StartReplayArgs,
+  onProgress: (msg: ReplayProgressMsg) => void,
+): Promise<ReplayStarted> {
+  let progress: Channel<ReplayProgressMsg>;
+  try {
+    progress = new Channel<ReplayProgressMsg>(onProgress);
+  } catch (err) {
+    throw toIpcError('start_replay', err);
+  }
+  const payload: Record<string, unknown> = {
+    sessionId: args.sessionId,
+    url: args.url,
+    mode: args.mode,
+    confirmedRemote: args.confirmedRemote,
+    progress,
+  };
+  if (args.connectionId != null) payload.connectionId = args.connectionId;
+  if (args.speed !== undefined) payload.speed = args.speed;
+  if (args.timeoutSecs !== undefined) payload.timeoutSecs = args.timeoutSecs;
+  if (args.headers !== undefined) payload.headers = args.headers;
+  return call<ReplayStarted>('start_replay', payload);
+}
+
+/** Stops the replay recording into `sessionId` (the replay's session). */
+export async function stopReplay(sessionId: number): Promise<void> {
+  await call<null>('stop_replay', { sessionId });
+}
+
+/** Starts a WebSocket server playing the recorded server side to every client. */
+export function startMock(args: StartMockArgs): Promise<MockInfo> {
+  const payload: Record<string, unknown> = { sessionId: args.sessionId, listen: args.listen, mode: args.mode };
+  if (args.connectionId != null) payload.connectionId = args.connectionId;
+  if (args.speed !== undefined) payload.speed = args.speed;
+  return call<MockInfo>('start_mock', payload);
+}
+
+/** Stops the mock recording into `sessionId` (the mock's session). */
+export async function stopMock(sessionId: number): Promise<void> {
+  await call<null>('stop_mock', { sessionId });
+}
+
+export function listMocks(): Promise<MockInfo[]> {
+  return call<MockInfo[]>('list_mocks');
+}
+
+/** Side-by-side comparison of two connections' data messages, leaving out `ignore` keys or paths. */
+export function diffConnections(left: number, right: number, ignore: string[]): Promise<DiffView> {
+  return call<DiffView>('diff_connections', { left, right, ignore });
 }

@@ -11,6 +11,19 @@ export interface SessionSummary {
   created_at: string;
   connections: number;
   frames: number;
+  /** Some connection went to an upstream whose certificate was not verified. */
+  insecure: boolean;
+  /** Pinned sessions come first in sorted lists. */
+  pinned: boolean;
+  tags: string[];
+  notes: string;
+  /** The session this one was made from (a replay's or mock's original), if it still exists. */
+  origin_session_id: number | null;
+  origin_connection_id: number | null;
+  /** File name the session was imported from. */
+  imported_from: string | null;
+  /** Sum of the frames' payload lengths on the wire. */
+  bytes: number;
 }
 
 export type ConnState = 'connecting' | 'open' | 'closed' | 'failed';
@@ -100,4 +113,147 @@ export interface CaInfo {
   spki_sha256: string;
   /** The certificate, PEM */
   pem: string;
+}
+
+// Sessions: organise, search, import, export
+
+export type SessionSort = 'date' | 'size';
+
+export interface SearchHit {
+  session: number;
+  seq: number;
+  connection: number;
+  ts_us: number;
+  /** Plain text around the first match (control characters replaced by spaces; "…" marks a cut). */
+  snippet: string;
+}
+
+export type ImportFormat = 'jsonl' | 'har';
+
+export interface ImportSummary {
+  /** The new session. */
+  session: number;
+  format: ImportFormat;
+  connections: number;
+  frames: number;
+}
+
+export type ExportFormat = 'jsonl' | 'har';
+
+/** `storage_info`: space used by the database file. */
+export interface StorageInfo {
+  page_size: number;
+  page_count: number;
+  /** Pages free inside the file. */
+  free_pages: number;
+  incremental_vacuum: boolean;
+}
+
+// Replay, mock, diff
+
+export interface ReplayPlan {
+  origin_session_id: number;
+  origin_connection_id: number;
+  url: string;
+  url_is_loopback: boolean;
+  /** The recorded handshake headers the replay sends (editable). */
+  headers: [string, string][];
+  subprotocols: string[];
+  /** Messages the replay sends (the client's recorded messages). */
+  client_messages: number;
+  server_messages: number;
+}
+
+export type ReplayMode = 'timed' | 'max' | 'conversational';
+export type ReplayRunState = 'connecting' | 'running' | 'closing' | 'finished' | 'stopped' | 'failed';
+
+export interface ReplayProgressMsg {
+  sent: number;
+  total: number;
+  received: number;
+  state: ReplayRunState;
+  error: string | null;
+}
+
+export interface ReplayStarted {
+  /** The replay's new session (kind "replay"). */
+  session_id: number;
+  connection_id: number;
+  total: number;
+}
+
+export interface StartReplayArgs {
+  sessionId: number;
+  connectionId?: number | null;
+  url: string;
+  mode: ReplayMode;
+  /** Timed mode: 0.1–100. */
+  speed?: number;
+  /** Conversational mode (default 10). */
+  timeoutSecs?: number;
+  headers?: [string, string][];
+  confirmedRemote: boolean;
+}
+
+export type MockMode = 'timed' | 'conversational';
+
+export interface MockInfo {
+  /** The session recording the mock's client connections. */
+  session_id: number;
+  origin_session_id: number;
+  listen: string;
+  /** ws://ADDR:PORT/ */
+  url: string;
+  mode: MockMode;
+}
+
+export interface StartMockArgs {
+  sessionId: number;
+  connectionId?: number | null;
+  listen: string;
+  mode: MockMode;
+  speed?: number;
+}
+
+export type DiffStatus = 'identical' | 'changed' | 'missing' | 'extra';
+export type ChangeKind = 'changed' | 'added' | 'removed';
+
+export interface PathChange {
+  /** e.g. "$.data[3].price" */
+  path: string;
+  kind: ChangeKind;
+  /** Compact JSON, cut. */
+  left: string | null;
+  right: string | null;
+}
+
+export interface DiffSide {
+  seq: number;
+  ts_us: number;
+  opcode: string;
+  preview: string;
+}
+
+export interface DiffRow {
+  dir: Dir;
+  status: DiffStatus;
+  /** Both sides are JSON and were compared structurally. */
+  json: boolean;
+  changes: PathChange[];
+  left: DiffSide | null;
+  right: DiffSide | null;
+}
+
+export interface DiffSummary {
+  identical: number;
+  changed: number;
+  missing: number;
+  extra: number;
+  left_messages: number;
+  right_messages: number;
+}
+
+export interface DiffView {
+  summary: DiffSummary;
+  rows: DiffRow[];
 }

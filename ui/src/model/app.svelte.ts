@@ -5,13 +5,34 @@ import { IpcError, toIpcError, type PayloadOptions, type Subscription } from '..
 import type {
   CaInfo,
   ConnectionInfo,
+  DiffView,
+  ExportFormat,
   FrameSummary,
+  ImportSummary,
   InjectOpcode,
   InjectToward,
+  MockInfo,
   ProxyInfo,
+  ReplayPlan,
+  ReplayProgressMsg,
+  ReplayStarted,
+  SearchHit,
+  SessionSort,
   SessionSummary,
+  StartMockArgs,
+  StartReplayArgs,
   StreamMsg,
 } from '../ipc/types';
+import { DiffState } from './diffState.svelte';
+import { MockState } from './mockState.svelte';
+import { ReplayState } from './replayState.svelte';
+import { checkQuery, SEARCH_LIMIT } from './search';
+import {
+  checkImportFile,
+  checkName,
+  checkNotes,
+  patchSession,
+} from './sessions';
 import { FrameQueue, throttle, type Scheduler } from './frameQueue';
 import type { BinaryEncoding, InjectKind } from './inject';
 import {
@@ -55,6 +76,23 @@ export interface Api {
   ): Promise<void>;
   caInfo(): Promise<CaInfo>;
   caRegenerate(): Promise<CaInfo>;
+  listSessionsSorted(sort: SessionSort): Promise<SessionSummary[]>;
+  renameSession(sessionId: number, name: string): Promise<void>;
+  setSessionNotes(sessionId: number, notes: string): Promise<void>;
+  setSessionTags(sessionId: number, tags: string[]): Promise<void>;
+  setSessionPinned(sessionId: number, pinned: boolean): Promise<void>;
+  deleteSession(sessionId: number): Promise<void>;
+  searchPayloads(query: string, limit?: number): Promise<SearchHit[]>;
+  importData(bytes: Uint8Array, fileName: string): Promise<ImportSummary>;
+  exportSession(sessionId: number, format: ExportFormat): Promise<string>;
+  replayPlan(sessionId: number, connectionId?: number | null): Promise<ReplayPlan>;
+  urlIsLoopback(url: string): Promise<boolean>;
+  startReplay(args: StartReplayArgs, onProgress: (msg: ReplayProgressMsg) => void): Promise<ReplayStarted>;
+  stopReplay(sessionId: number): Promise<void>;
+  startMock(args: StartMockArgs): Promise<MockInfo>;
+  stopMock(sessionId: number): Promise<void>;
+  listMocks(): Promise<MockInfo[]>;
+  diffConnections(left: number, right: number, ignore: string[]): Promise<DiffView>;
 }
 
 export const tauriApi: Api = {
@@ -72,7 +110,44 @@ export const tauriApi: Api = {
   injectFrame: ipc.injectFrame,
   caInfo: ipc.caInfo,
   caRegenerate: ipc.caRegenerate,
+  listSessionsSorted: ipc.listSessionsSorted,
+  renameSession: ipc.renameSession,
+  setSessionNotes: ipc.setSessionNotes,
+  setSessionTags: ipc.setSessionTags,
+  setSessionPinned: ipc.setSessionPinned,
+  deleteSession: ipc.deleteSession,
+  searchPayloads: ipc.searchPayloads,
+  importData: ipc.importData,
+  exportSession: (sessionId, format) => ipc.exportSession(sessionId, format),
+  replayPlan: ipc.replayPlan,
+  urlIsLoopback: ipc.urlIsLoopback,
+  startReplay: ipc.startReplay,
+  stopReplay: ipc.stopReplay,
+  startMock: ipc.startMock,
+  stopMock: ipc.stopMock,
+  listMocks: ipc.listMocks,
+  diffConnections: ipc.diffConnections,
 };
+
+/** What the right-hand pane shows in place of the frame detail. */
+export type PanelKind = 'proxy' | 'session' | 'replay' | 'mock';
+
+/** The sidebar's status card: an import or an export, running or done. */
+export type Notice =
+  | { kind: 'import-progress'; name: string; size: number }
+  | { kind: 'import-done'; name: string; summary: ImportSummary }
+  | { kind: 'import-error'; name: string; error: string }
+  | { kind: 'export-progress'; sessionId: number; format: ExportFormat }
+  | { kind: 'export-done'; sessionId: number; format: ExportFormat; path: string }
+  | { kind: 'export-error'; sessionId: number; format: ExportFormat; error: string }
+  | { kind: 'error'; error: string };
+
+/** A File, or anything else with a name, a size and bytes (tests). */
+export interface ImportFile {
+  readonly name: string;
+  readonly size: number;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
 
 /**
  * The selected frame's payload. `inflated`: it was asked for as the inflated message
@@ -132,8 +207,10 @@ export class AppState {
   /** How the composer's text spells a binary payload. */
   binaryEncoding = $state<BinaryEncoding>('hex');
 
+  /** The panel shown in the right-hand pane instead of the frame detail (null: the detail). */
+  panel = $state<PanelKind | null>(null);
+
   // Proxy panel
-  proxyOpen = $state(false);
   proxies = $state.raw<ProxyInfo[]>([]);
   proxiesLoaded = $state(false);
   proxyListen = $state(DEFAULT_LISTEN);
@@ -147,6 +224,39 @@ export class AppState {
   caLoading = $state(false);
   caRegenerating = $state(false);
   caError = $state<string | null>(null);
+
+  // Sessions: organise
+  sessionSort = $state<SessionSort>('date');
+  /** Session whose name is edited inline in the sidebar. */
+  renamingId = $state<number | null>(null);
+  renamePending = $state(false);
+  renameError = $state<string | null>(null);
+  /** Session whose deletion is being confirmed inline. */
+  deleteAskId = $state<number | null>(null);
+  deletePending = $state(false);
+  deleteError = $state<string | null>(null);
+  /** The session the details panel shows. */
+  detailsId = $state<number | null>(null);
+  detailsError = $state<string | null>(null);
+  /** What the details panel focuses when it opens (the menu's "Tags…" goes to the tag input). */
+  detailsFocus = $state<'notes' | 'tags' | null>(null);
+  /** Import or export status (the sidebar's card). */
+  notice = $state.raw<Notice | null>(null);
+
+  // Search across sessions
+  searchQuery = $state('');
+  /** null: no search shown (the sessions list is). */
+  searchHits = $state.raw<SearchHit[] | null>(null);
+  /** The query the hits answer. */
+  searchedFor = $state('');
+  searchPending = $state(false);
+  searchError = $state<string | null>(null);
+  /** A frame the timeline scrolls to once its row is there (a search hit); null when none. */
+  revealSeq = $state<number | null>(null);
+
+  readonly replay: ReplayState;
+  readonly mock: MockState;
+  readonly diff: DiffState;
 
   /** Set once any call found no Tauri IPC (page opened in a plain browser). */
   backendError = $state<string | null>(null);
@@ -176,6 +286,7 @@ export class AppState {
   #epoch = 0;
   #payloadToken = 0;
   #caToken = 0;
+  #searchToken = 0;
   readonly #queue: FrameQueue<StreamMsg>;
   readonly #refreshSoon: ReturnType<typeof throttle>;
 
@@ -183,6 +294,19 @@ export class AppState {
     this.api = opts.api ?? tauriApi;
     this.#queue = new FrameQueue<StreamMsg>((msgs) => this.#applyBatch(msgs), opts.scheduler);
     this.#refreshSoon = throttle(() => void this.refreshSessions(), opts.refreshMs ?? 1000);
+    this.replay = new ReplayState(this);
+    this.mock = new MockState(this);
+    this.diff = new DiffState(this);
+  }
+
+  /** The Proxy panel is shown (in place of the frame detail). */
+  get proxyOpen(): boolean {
+    return this.panel === 'proxy';
+  }
+
+  /** Records an error of `command` (raising the banner when there is no backend); returns its text. */
+  fail(command: string, err: unknown): string {
+    return this.#fail(command, err);
   }
 
   /** Records an error; returns its text. IPC-unavailable errors also raise the banner. */
@@ -193,12 +317,13 @@ export class AppState {
   }
 
   async init(): Promise<void> {
-    await Promise.all([this.refreshSessions(), this.loadProxies()]);
+    await Promise.all([this.refreshSessions(), this.loadProxies(), this.mock.load()]);
   }
 
+  /** Reads the sessions list again, in the chosen order (pinned first). */
   async refreshSessions(): Promise<void> {
     try {
-      const list = await this.api.listSessions();
+      const list = await this.api.listSessionsSorted(this.sessionSort);
       this.sessions = list;
       this.sessionsError = null;
     } catch (err) {
@@ -225,6 +350,7 @@ export class AppState {
     this.payload = null;
     this.subscribeError = null;
     this.sendError = null;
+    this.revealSeq = null;
 
     try {
       const conns = await this.api.listConnections(sessionId);
@@ -259,6 +385,8 @@ export class AppState {
    * in the URL box, ready for a reconnect.
    */
   async pickSession(sessionId: number): Promise<void> {
+    // Picking a session shows its frames: the comparison covering them goes.
+    this.diff.close();
     if (sessionId === this.selectedSessionId) return;
     await this.selectSession(sessionId);
     if (this.selectedSessionId === sessionId && !this.isProxy && this.current) {
@@ -269,6 +397,11 @@ export class AppState {
   /** Frames of a listed session, counting what already streamed in when it is selected. */
   sessionFrames(s: SessionSummary): number {
     return s.id === this.selectedSessionId ? Math.max(s.frames, this.frameCount) : s.frames;
+  }
+
+  /** Frames of one connection of the selected session received so far (read `frameCount` to react). */
+  framesOfConnection(connectionId: number): number {
+    return this.#view?.connFrames.get(connectionId) ?? 0;
   }
 
   sessionConnections(s: SessionSummary): number {
@@ -395,9 +528,15 @@ export class AppState {
   /** Shows or hides the Proxy panel; opening it reloads the running listeners. */
   toggleProxy(open = !this.proxyOpen): void {
     const opening = open && !this.proxyOpen;
-    this.proxyOpen = open;
+    if (open) this.panel = 'proxy';
+    else if (this.panel === 'proxy') this.panel = null;
     if (open) void this.loadProxies();
     if (opening) void this.loadCa();
+  }
+
+  /** Shows the frame detail again in the right-hand pane. */
+  closePanel(): void {
+    this.panel = null;
   }
 
   /** Reads the local CA (the shell makes it on first use). */
@@ -492,7 +631,7 @@ export class AppState {
   async selectFrame(seq: number | null): Promise<void> {
     // The Proxy panel shares the right-hand pane with the frame detail: picking a
     // frame shows its detail.
-    if (seq !== null) this.proxyOpen = false;
+    if (seq !== null) this.panel = null;
     if (seq === this.selectedSeq && this.payload?.status !== 'error') return;
     this.selectedSeq = seq;
     await this.#loadPayload();
@@ -562,7 +701,263 @@ export class AppState {
     void this.selectFrame(this.frames[i].seq);
   }
 
+  /** Deselects the session: no subscription, an empty timeline. */
+  clearSelection(): void {
+    this.#epoch++;
+    this.#sub?.close();
+    this.#sub = null;
+    this.#queue.clear();
+    this.#view = null;
+    this.selectedSessionId = null;
+    this.frames = [];
+    this.frameCount = 0;
+    this.connections = [];
+    this.pinnedConnectionId = null;
+    this.selectedSeq = null;
+    this.payload = null;
+    this.subscribeError = null;
+    this.sendError = null;
+    this.revealSeq = null;
+  }
+
+  // Sessions: organise
+
+  async setSort(sort: SessionSort): Promise<void> {
+    if (sort === this.sessionSort) return;
+    this.sessionSort = sort;
+    await this.refreshSessions();
+  }
+
+  startRename(sessionId: number): void {
+    this.deleteAskId = null;
+    this.renameError = null;
+    this.renamingId = sessionId;
+  }
+
+  cancelRename(): void {
+    this.renamingId = null;
+    this.renameError = null;
+  }
+
+  /** Renames a session; resolves true once done (or when nothing changed). */
+  async rename(sessionId: number, raw: string): Promise<boolean> {
+    const checked = checkName(raw);
+    if (!checked.ok) {
+      this.renameError = checked.error;
+      return false;
+    }
+    const current = this.sessions.find((s) => s.id === sessionId);
+    if (current && current.name === checked.name) {
+      if (this.renamingId === sessionId) this.cancelRename();
+      return true;
+    }
+    if (this.renamePending) return false;
+    this.renamePending = true;
+    this.renameError = null;
+    try {
+      await this.api.renameSession(sessionId, checked.name);
+      this.sessions = patchSession(this.sessions, sessionId, { name: checked.name });
+      if (this.renamingId === sessionId) this.renamingId = null;
+      void this.refreshSessions();
+      return true;
+    } catch (err) {
+      this.renameError = this.#fail('rename_session', err);
+      return false;
+    } finally {
+      this.renamePending = false;
+    }
+  }
+
+  async setPinned(sessionId: number, pinned: boolean): Promise<boolean> {
+    try {
+      await this.api.setSessionPinned(sessionId, pinned);
+      this.sessions = patchSession(this.sessions, sessionId, { pinned });
+      await this.refreshSessions();
+      return true;
+    } catch (err) {
+      this.notice = { kind: 'error', error: this.#fail('set_session_pinned', err) };
+      return false;
+    }
+  }
+
+  /** Saves a session's notes (the details panel); errors show there. */
+  async saveNotes(sessionId: number, notes: string): Promise<boolean> {
+    const problem = checkNotes(notes);
+    this.detailsError = problem;
+    if (problem) return false;
+    try {
+      await this.api.setSessionNotes(sessionId, notes);
+      this.sessions = patchSession(this.sessions, sessionId, { notes });
+      return true;
+    } catch (err) {
+      this.detailsError = this.#fail('set_session_notes', err);
+      return false;
+    }
+  }
+
+  async saveTags(sessionId: number, tags: string[]): Promise<boolean> {
+    this.detailsError = null;
+    try {
+      await this.api.setSessionTags(sessionId, tags);
+      this.sessions = patchSession(this.sessions, sessionId, { tags });
+      return true;
+    } catch (err) {
+      this.detailsError = this.#fail('set_session_tags', err);
+      return false;
+    }
+  }
+
+  askDelete(sessionId: number): void {
+    this.renamingId = null;
+    this.deleteError = null;
+    this.deleteAskId = sessionId;
+  }
+
+  cancelDelete(): void {
+    this.deleteAskId = null;
+    this.deleteError = null;
+  }
+
+  /** Deletes a session with its connections and frames; resolves true once it is gone. */
+  async deleteSession(sessionId: number): Promise<boolean> {
+    if (this.deletePending) return false;
+    this.deletePending = true;
+    this.deleteError = null;
+    try {
+      await this.api.deleteSession(sessionId);
+      if (this.selectedSessionId === sessionId) this.clearSelection();
+      if (this.detailsId === sessionId && this.panel === 'session') this.panel = null;
+      if (this.detailsId === sessionId) this.detailsId = null;
+      this.sessions = this.sessions.filter((s) => s.id !== sessionId);
+      this.proxies = this.proxies.filter((p) => p.session_id !== sessionId);
+      this.deleteAskId = null;
+      if (this.searchHits) this.searchHits = this.searchHits.filter((h) => h.session !== sessionId);
+      await Promise.all([this.refreshSessions(), this.mock.load()]);
+      return true;
+    } catch (err) {
+      this.deleteError = this.#fail('delete_session', err);
+      return false;
+    } finally {
+      this.deletePending = false;
+    }
+  }
+
+  /** Opens the session details (name, notes, tags, connections) in the right-hand pane. */
+  openDetails(sessionId: number, focus: 'notes' | 'tags' | null = null): void {
+    this.detailsId = sessionId;
+    this.detailsError = null;
+    this.detailsFocus = focus;
+    this.panel = 'session';
+  }
+
+  // Search across sessions
+
+  /** Runs the search box's query over every session's text payloads. */
+  async runSearch(query = this.searchQuery): Promise<void> {
+    const problem = checkQuery(query);
+    const token = ++this.#searchToken;
+    this.searchedFor = query.trim();
+    if (problem) {
+      this.searchError = problem;
+      this.searchHits = [];
+      this.searchPending = false;
+      return;
+    }
+    this.searchPending = true;
+    this.searchError = null;
+    try {
+      const hits = await this.api.searchPayloads(query.trim(), SEARCH_LIMIT);
+      if (token !== this.#searchToken) return;
+      this.searchHits = hits;
+    } catch (err) {
+      if (token !== this.#searchToken) return;
+      this.searchHits = [];
+      this.searchError = this.#fail('search_payloads', err);
+    } finally {
+      if (token === this.#searchToken) this.searchPending = false;
+    }
+  }
+
+  /** Back to the sessions list. */
+  clearSearch(): void {
+    this.#searchToken++;
+    this.searchQuery = '';
+    this.searchHits = null;
+    this.searchedFor = '';
+    this.searchPending = false;
+    this.searchError = null;
+  }
+
+  /**
+   * Shows a search hit: selects its session (the timeline fills through the subscription),
+   * selects the frame, and asks the timeline to scroll to it once its row is there.
+   */
+  async openHit(hit: SearchHit): Promise<void> {
+    this.diff.close();
+    if (this.selectedSessionId !== hit.session) await this.selectSession(hit.session);
+    if (this.selectedSessionId !== hit.session) return;
+    this.revealSeq = hit.seq;
+    await this.selectFrame(hit.seq);
+  }
+
+  /** The timeline scrolled to `revealSeq`. */
+  revealed(seq: number): void {
+    if (this.revealSeq === seq) this.revealSeq = null;
+  }
+
+  // Import and export
+
+  /** Imports a JSONL or HAR file as a new session, then selects it. */
+  async importFile(file: ImportFile): Promise<ImportSummary | null> {
+    if (this.notice?.kind === 'import-progress') return null;
+    const name = file.name || 'import';
+    const problem = checkImportFile(name, file.size);
+    if (problem) {
+      this.notice = { kind: 'import-error', name, error: problem };
+      return null;
+    }
+    this.notice = { kind: 'import-progress', name, size: file.size };
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await file.arrayBuffer());
+    } catch (err) {
+      const why = err instanceof Error && err.message ? err.message : String(err);
+      this.notice = { kind: 'import-error', name, error: `The file could not be read: ${why}` };
+      return null;
+    }
+    try {
+      const summary = await this.api.importData(bytes, name);
+      this.notice = { kind: 'import-done', name, summary };
+      if (this.searchHits !== null) this.clearSearch();
+      await this.refreshSessions();
+      void this.selectSession(summary.session);
+      return summary;
+    } catch (err) {
+      this.notice = { kind: 'import-error', name, error: this.#fail('import_data', err) };
+      return null;
+    }
+  }
+
+  /** Writes a session as JSONL or HAR into the Downloads folder. */
+  async exportSession(sessionId: number, format: ExportFormat): Promise<string | null> {
+    if (this.notice?.kind === 'export-progress' || this.notice?.kind === 'import-progress') return null;
+    this.notice = { kind: 'export-progress', sessionId, format };
+    try {
+      const path = await this.api.exportSession(sessionId, format);
+      this.notice = { kind: 'export-done', sessionId, format, path };
+      return path;
+    } catch (err) {
+      this.notice = { kind: 'export-error', sessionId, format, error: this.#fail('export_session', err) };
+      return null;
+    }
+  }
+
+  dismissNotice(): void {
+    if (this.notice?.kind !== 'import-progress' && this.notice?.kind !== 'export-progress') this.notice = null;
+  }
+
   dispose(): void {
+    this.replay.dispose();
     this.#epoch++;
     this.#sub?.close();
     this.#sub = null;

@@ -22,7 +22,22 @@ function manualScheduler(): Scheduler & { tick(): void; pending(): number } {
 }
 
 function session(id: number, kind: SessionSummary['kind'] = 'client'): SessionSummary {
-  return { id, name: `s${id}`, kind, created_at: '2026-11-26T15:20:13.123Z', connections: 1, frames: 0 };
+  return {
+    id,
+    name: `s${id}`,
+    kind,
+    created_at: '2026-11-26T15:20:13.123Z',
+    connections: 1,
+    frames: 0,
+    insecure: false,
+    pinned: false,
+    tags: [],
+    notes: '',
+    origin_session_id: null,
+    origin_connection_id: null,
+    imported_from: null,
+    bytes: 0,
+  };
 }
 
 /** A fake shell: records calls; the test pushes stream messages through `emit`. */
@@ -88,6 +103,31 @@ function fakeApi() {
       ca.fingerprint = 'NE:W0';
       ca.common_name = 'Sockscope Local CA (00000002)';
       return { ...ca };
+    }),
+    listSessionsSorted: vi.fn(async () => sessions.slice()),
+    renameSession: vi.fn(async () => {}),
+    setSessionNotes: vi.fn(async () => {}),
+    setSessionTags: vi.fn(async () => {}),
+    setSessionPinned: vi.fn(async () => {}),
+    deleteSession: vi.fn(async () => {}),
+    searchPayloads: vi.fn(async () => []),
+    importData: vi.fn(async () => ({ session: 99, format: 'jsonl' as const, connections: 1, frames: 1 })),
+    exportSession: vi.fn(async () => '/home/me/Downloads/sockscope-session-1.jsonl'),
+    replayPlan: vi.fn(async () => {
+      throw new IpcError('replay_plan', 'command', 'not in this fake');
+    }),
+    urlIsLoopback: vi.fn(async () => true),
+    startReplay: vi.fn(async () => {
+      throw new IpcError('start_replay', 'command', 'not in this fake');
+    }),
+    stopReplay: vi.fn(async () => {}),
+    startMock: vi.fn(async () => {
+      throw new IpcError('start_mock', 'command', 'not in this fake');
+    }),
+    stopMock: vi.fn(async () => {}),
+    listMocks: vi.fn(async () => []),
+    diffConnections: vi.fn(async () => {
+      throw new IpcError('diff_connections', 'command', 'not in this fake');
     }),
   };
   return { api, subs, conns, running, sessions, ca };
@@ -157,7 +197,7 @@ describe('AppState', () => {
     expect(subs.at(-1)?.sessionId).toBe(3);
     expect(app.current?.state).toBe('connecting');
     expect(app.currentLive).toBe(true);
-    expect(api.listSessions).toHaveBeenCalled();
+    expect(api.listSessionsSorted).toHaveBeenCalled();
     expect(app.connectError).toBeNull();
   });
 
@@ -229,8 +269,8 @@ describe('AppState', () => {
 
   it('raises the banner when there is no Tauri IPC', async () => {
     const { app, api } = setup();
-    vi.mocked(api.listSessions).mockRejectedValueOnce(
-      new IpcError('list_sessions', 'unavailable', 'backend not reachable'),
+    vi.mocked(api.listSessionsSorted).mockRejectedValueOnce(
+      new IpcError('list_sessions_sorted', 'unavailable', 'backend not reachable'),
     );
     await app.init();
     expect(app.backendError).toBe('backend not reachable');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProxyInfo, SessionSummary } from '../ipc/types';
-import { mkConn } from '../test/fixtures';
+import { mkConn, mkSession } from '../test/fixtures';
 import {
   composerInfo,
   isProxySession,
@@ -20,7 +20,7 @@ function proxy(p: Partial<ProxyInfo> = {}): ProxyInfo {
 }
 
 function session(id: number, kind: SessionSummary['kind']): SessionSummary {
-  return { id, name: `s${id}`, kind, created_at: '2026-11-26T15:20:13.123Z', connections: 0, frames: 0 };
+  return mkSession(id, { kind });
 }
 
 describe('proxy helpers', () => {

@@ -10,6 +10,17 @@ import {
 import { connMsg, framesMsg, mkConn, mkFrame } from '../test/fixtures';
 
 describe('applyStreamMsgs', () => {
+  it('counts frames per connection, skipping replayed ones', () => {
+    const v = createSessionView(1);
+    applyStreamMsgs(v, [
+      { kind: 'frames', frames: [mkFrame(1, { connection: 1 }), mkFrame(2, { connection: 2 }), mkFrame(3, { connection: 1 })] },
+      { kind: 'frames', frames: [mkFrame(3, { connection: 1 }), mkFrame(4, { connection: 2 })] },
+    ]);
+    expect(v.connFrames.get(1)).toBe(2);
+    expect(v.connFrames.get(2)).toBe(2);
+    expect(v.connFrames.get(3)).toBeUndefined();
+  });
+
   it('appends frame batches in seq order', () => {
     const v = createSessionView(1);
     const r = applyStreamMsgs(v, [framesMsg(1, 2, 3), framesMsg(4, 5)]);

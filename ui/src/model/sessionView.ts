@@ -9,6 +9,8 @@ export interface SessionView {
   connections: ConnectionInfo[];
   /** Highest seq applied so far (0 before any frame). */
   lastSeq: number;
+  /** Frames applied per connection id. */
+  readonly connFrames: Map<number, number>;
 }
 
 export interface ApplyResult {
@@ -23,7 +25,7 @@ export interface ApplyResult {
 export function createSessionView(sessionId: number, connections: ConnectionInfo[] = []): SessionView {
   let list: ConnectionInfo[] = [];
   for (const c of connections) if (c.session_id === sessionId) list = upsertConnection(list, c);
-  return { sessionId, frames: [], connections: list, lastSeq: 0 };
+  return { sessionId, frames: [], connections: list, lastSeq: 0, connFrames: new Map() };
 }
 
 /** Returns a new list with `conn` inserted or replacing the entry of the same id, sorted by id. */
@@ -54,6 +56,7 @@ export function applyStreamMsgs(view: SessionView, msgs: readonly StreamMsg[]): 
       for (const f of msg.frames) {
         if (f.seq > last) {
           frames.push(f);
+          view.connFrames.set(f.connection, (view.connFrames.get(f.connection) ?? 0) + 1);
           last = f.seq;
           res.framesAdded++;
         } else {

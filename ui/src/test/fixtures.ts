@@ -1,5 +1,5 @@
 // Builders for unit tests (never imported by the app).
-import type { ConnectionInfo, FrameSummary, StreamMsg } from '../ipc/types';
+import type { ConnectionInfo, FrameSummary, SessionSummary, StreamMsg } from '../ipc/types';
 
 export function mkFrame(seq: number, p: Partial<FrameSummary> = {}): FrameSummary {
   return {
@@ -47,4 +47,24 @@ export function framesMsg(...seqs: number[]): StreamMsg {
 
 export function connMsg(c: ConnectionInfo): StreamMsg {
   return { kind: 'connection', connection: c };
+}
+
+export function mkSession(id: number, p: Partial<SessionSummary> = {}): SessionSummary {
+  return {
+    id,
+    name: `s${id}`,
+    kind: 'client',
+    created_at: '2026-11-26T15:20:13.123Z',
+    connections: 0,
+    frames: 0,
+    insecure: false,
+    pinned: false,
+    tags: [],
+    notes: '',
+    origin_session_id: null,
+    origin_connection_id: null,
+    imported_from: null,
+    bytes: 0,
+    ...p,
+  };
 }

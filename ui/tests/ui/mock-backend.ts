@@ -5,10 +5,18 @@ import { mockIPC } from '@tauri-apps/api/mocks';
 import type {
   CaInfo,
   ConnectionInfo,
+  DiffRow,
+  DiffSide,
   FrameSummary,
+  ImportSummary,
   InjectToward,
+  MockInfo,
   Opcode,
+  PathChange,
   ProxyInfo,
+  ReplayPlan,
+  ReplayProgressMsg,
+  SearchHit,
   SessionSummary,
   StreamMsg,
 } from '../../src/ipc/types';
@@ -22,6 +30,8 @@ interface Stored {
 
 interface Session {
   info: SessionSummary;
+  /** unix ms, for sorting by date */
+  createdMs: number;
   conns: ConnectionInfo[];
   frames: Stored[];
 }
@@ -144,6 +154,7 @@ function addFrame(
   }
   s.frames.push({ summary, bytes, inflated });
   s.info.frames = s.frames.length;
+  s.info.bytes += summary.len;
   return summary;
 }
 
@@ -159,16 +170,41 @@ function updateConn(s: Session, c: ConnectionInfo) {
   send(s.info.id, { kind: 'connection', connection: { ...c } });
 }
 
-function newSession(name: string, kind: SessionSummary['kind'], createdMs: number): Session {
+function newSession(
+  name: string,
+  kind: SessionSummary['kind'],
+  createdMs: number,
+  extra: Partial<SessionSummary> = {},
+): Session {
   const id = nextSession++;
   const s: Session = {
-    info: { id, name, kind, created_at: new Date(createdMs).toISOString(), connections: 0, frames: 0 },
+    info: {
+      id,
+      name,
+      kind,
+      created_at: new Date(createdMs).toISOString(),
+      connections: 0,
+      frames: 0,
+      insecure: false,
+      pinned: false,
+      tags: [],
+      notes: '',
+      origin_session_id: null,
+      origin_connection_id: null,
+      imported_from: null,
+      bytes: 0,
+      ...extra,
+    },
+    createdMs,
     conns: [],
     frames: [],
   };
   sessions.set(id, s);
   return s;
 }
+
+/** Handshake request headers of connections, as the store keeps them. */
+const requestHeaders = new Map<number, [string, string][]>();
 
 function newConn(s: Session, url: string, p: Partial<ConnectionInfo> = {}): ConnectionInfo {
   const c: ConnectionInfo = {
@@ -193,7 +229,7 @@ function newConn(s: Session, url: string, p: Partial<ConnectionInfo> = {}): Conn
 /** A recorded session: a trading feed with text, binary, control and close frames. */
 function seed(frameCount: number) {
   const now = Date.now();
-  const feed = newSession('market-feed.example.test', 'client', now - 26 * 60_000);
+  const feed = newSession('market-feed.example.test', 'client', now - 2 * 86_400_000);
   const c = newConn(feed, 'wss://stream.example.test/v2/market?symbols=BTC-USD,ETH-USD', {
     state: 'closed',
     opened_at_us: BASE_US,
@@ -203,6 +239,16 @@ function seed(frameCount: number) {
     closed_by: 'server',
     response_status: 101,
   });
+  requestHeaders.set(c.id, [
+    ['Host', 'stream.example.test'],
+    ['Upgrade', 'websocket'],
+    ['Connection', 'Upgrade'],
+    ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+    ['Sec-WebSocket-Version', '13'],
+    ['Origin', 'https://app.example.test'],
+    ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0'],
+    ['Authorization', 'Bearer eyJhbGciOiJIUzI1NiJ9.demo'],
+  ]);
   let t = BASE_US + 1_000;
   addFrame(feed, c.id, 'client', 'text', enc.encode('{"op":"subscribe","channels":["ticker","trades"],"symbols":["BTC-USD","ETH-USD"]}'), t);
   addFrame(feed, c.id, 'server', 'text', enc.encode('{"type":"subscribed","channels":["ticker","trades"]}'), (t += 18_400));
@@ -248,7 +294,7 @@ function seed(frameCount: number) {
   addFrame(evil, ec.id, 'server', 'text', enc.encode('<img src=x onerror="document.title=\'pwned\'"><b>not bold</b>\u0000\ttab'), BASE_US);
   addFrame(evil, ec.id, 'server', 'text', new Uint8Array([0x68, 0x69, 0xff, 0xfe, 0x00, 0x41]), BASE_US + 5_000);
 
-  newSession('replay of market-feed', 'replay', now - 5 * 86_400_000);
+  newSession('replay of market-feed', 'replay', now - 26 * 60_000, { origin_session_id: feed.info.id, origin_connection_id: c.id });
 }
 
 function toArrayBuffer(b: Uint8Array): ArrayBuffer {
@@ -270,6 +316,16 @@ function open(s: Session, c: ConnectionInfo) {
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The shell's is_loopback_url: ws(s) URLs whose host is localhost, 127.0.0.0/8 or ::1. */
+function urlIsLoopback(url: string): boolean {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/(\[[^\]]*\]|[^/:?#\s]*)/i.exec(url.trim());
+  if (!m) return false;
+  let host = m[1].replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
+  if (host === 'localhost' || host === '::1') return true;
+  if (/^::ffff:127\./.test(host)) host = host.slice(7);
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** What start_proxy does, with the shell's error texts. */
@@ -303,6 +359,599 @@ function wireBytes(n: number, salt: number): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = 0x80 | ((i * 73 + salt * 29) & 0x7f);
   return b;
+}
+
+
+// Sessions: organise, search, import, export (the store's rules and texts)
+
+function sessionOr(id: unknown): Session {
+  const s = sessions.get(id as number);
+  if (!s) throw `session ${String(id)} not found`;
+  return s;
+}
+
+function sortedSessions(sort: string): SessionSummary[] {
+  if (sort !== 'date' && sort !== 'size') throw `unknown variant \`${sort}\`, expected \`date\` or \`size\``;
+  const list = [...sessions.values()];
+  list.sort((a, b) => {
+    if (a.info.pinned !== b.info.pinned) return a.info.pinned ? -1 : 1;
+    if (sort === 'size') return b.info.bytes - a.info.bytes || b.info.frames - a.info.frames || b.info.id - a.info.id;
+    return b.createdMs - a.createdMs || b.info.id - a.info.id;
+  });
+  return list.map((x) => ({ ...x.info, tags: x.info.tags.slice() }));
+}
+
+function cleanTags(tags: unknown): string[] {
+  if (!Array.isArray(tags)) throw 'invalid type: expected a sequence';
+  const out: string[] = [];
+  for (const raw of tags) {
+    const tag = String(raw).trim();
+    if (!tag) throw 'a tag cannot be empty';
+    if ([...tag].length > 64) throw 'a tag is at most 64 characters';
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f-\u009f]/.test(tag)) throw 'a tag cannot contain control characters';
+    if (!out.includes(tag)) out.push(tag);
+  }
+  if (out.length > 64) throw 'a session has at most 64 tags';
+  return out;
+}
+
+function deleteSession(id: number) {
+  sessionOr(id);
+  proxies.delete(id);
+  mocks.delete(id);
+  const s = sessions.get(id)!;
+  for (const c of s.conns) requestHeaders.delete(c.id);
+  sessions.delete(id);
+  if (sub?.sessionId === id) sub = null;
+  for (const other of sessions.values()) {
+    if (other.info.origin_session_id === id) {
+      other.info.origin_session_id = null;
+      other.info.origin_connection_id = null;
+    }
+  }
+}
+
+const ALNUM = /[\p{L}\p{N}]/u;
+
+/** search_payloads: every word must match a word start (case-insensitive); newest first. */
+function search(query: string, limit: number): SearchHit[] {
+  if ([...query].length > 1000) throw 'the search is longer than 1000 characters';
+  const words = query.split(/\s+/).filter((w) => ALNUM.test(w));
+  if (!words.length) throw 'nothing to search for: type a word with letters or digits';
+  const needles = words.map((w) => (w.match(/[\p{L}\p{N}]+/gu) ?? []).map((x) => x.toLowerCase()));
+  const hits: SearchHit[] = [];
+  const all = [...sessions.values()].sort((a, b) => b.info.id - a.info.id);
+  for (const s of all) {
+    for (let i = s.frames.length - 1; i >= 0; i--) {
+      const f = s.frames[i];
+      if (f.summary.opcode !== 'text' && f.summary.opcode !== 'continuation') continue;
+      const bytes = f.inflated ?? f.bytes;
+      if (!isUtf8(bytes)) continue;
+      const text = new TextDecoder().decode(bytes);
+      const tokens = (text.match(/[\p{L}\p{N}]+/gu) ?? []).map((x) => x.toLowerCase());
+      const ok = needles.every((parts) => parts.every((n) => tokens.some((t) => t.startsWith(n))));
+      if (!ok) continue;
+      hits.push({ session: s.info.id, seq: f.summary.seq, connection: f.summary.connection, ts_us: f.summary.ts_us, snippet: snippet(text, needles.flat()) });
+      if (hits.length >= limit) return hits;
+    }
+  }
+  return hits;
+}
+
+function snippet(text: string, needles: string[]): string {
+  const lower = text.toLowerCase();
+  let at = -1;
+  let len = 0;
+  for (const n of needles) {
+    const i = lower.indexOf(n);
+    if (i >= 0 && (at < 0 || i < at)) {
+      at = i;
+      len = n.length;
+    }
+  }
+  if (at < 0) at = 0;
+  const chars = [...text];
+  const start = Math.max(0, [...text.slice(0, at)].length - 40);
+  const end = Math.min(chars.length, [...text.slice(0, at + len)].length + 80);
+  // eslint-disable-next-line no-control-regex
+  const body = chars.slice(start, end).join('').replace(/[\u0000-\u001f\u007f]/g, ' ');
+  return (start > 0 ? '…' : '') + body + (end < chars.length ? '…' : '');
+}
+
+function importError(line: number | null, field: string | null, message: string): string {
+  return `${line != null ? `line ${line}: ` : ''}${field != null ? `field ${JSON.stringify(field)}: ` : ''}${message}`;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'boolean') return 'a boolean';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'an integer' : 'a number';
+  if (typeof v === 'string') return 'a string';
+  if (Array.isArray(v)) return 'an array';
+  return 'an object';
+}
+
+interface ParsedFrame {
+  conn: number;
+  ts: number;
+  dir: 'client' | 'server';
+  opcode: Opcode;
+  fin: boolean;
+  bytes: Uint8Array;
+  extra: Partial<FrameSummary>;
+}
+interface ParsedConn {
+  key: number;
+  url: string;
+  headers: [string, string][];
+  opened: number | null;
+  closed: { ts: number; code: number | null; reason: string; by: 'client' | 'server' | 'error' } | null;
+}
+
+function b64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+const OPCODES: Opcode[] = ['text', 'binary', 'continuation', 'ping', 'pong', 'close'];
+
+function parseJsonl(text: string): { name: string; kind: SessionSummary['kind']; notes: string; tags: string[]; conns: ParsedConn[]; frames: ParsedFrame[] } {
+  const lines = text.split('\n');
+  let head: Record<string, unknown>;
+  try {
+    head = JSON.parse(lines[0]);
+  } catch (e) {
+    throw importError(1, null, `not valid JSON: ${(e as Error).message}`);
+  }
+  if (head.format !== 'sockscope-session') throw importError(1, 'format', `expected "sockscope-session", found ${JSON.stringify(head.format)}`);
+  if (head.version !== 1) throw importError(1, 'version', `unsupported version ${JSON.stringify(head.version)} (this build reads version 1)`);
+  const sess = head.session as Record<string, unknown> | undefined;
+  if (!sess || typeof sess !== 'object') throw importError(1, 'session', 'missing');
+  const kind = (sess.kind ?? 'client') as SessionSummary['kind'];
+  if (!['client', 'proxy', 'replay'].includes(kind)) throw importError(1, 'session.kind', `unknown session kind ${JSON.stringify(kind)}`);
+  const conns: ParsedConn[] = [];
+  const frames: ParsedFrame[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const n = i + 1;
+    const raw = lines[i].trim();
+    if (!raw) continue;
+    let o: Record<string, unknown>;
+    try {
+      o = JSON.parse(raw);
+    } catch (e) {
+      throw importError(n, null, `not valid JSON: ${(e as Error).message}`);
+    }
+    if (o.type === 'connection') {
+      if (typeof o.url !== 'string') throw importError(n, 'url', `expected a string, found ${describe(o.url)}`);
+      conns.push({ key: Number(o.id), url: o.url, headers: (o.request_headers as [string, string][]) ?? [], opened: (o.opened_at_us as number) ?? null, closed: null });
+    } else if (o.type === 'frame') {
+      const conn = conns.find((c) => c.key === o.connection);
+      if (!conn) throw importError(n, 'connection', `no connection ${JSON.stringify(o.connection)} before this line`);
+      if (o.dir !== 'client' && o.dir !== 'server') throw importError(n, 'dir', `expected "client" or "server", found ${JSON.stringify(o.dir)}`);
+      if (!OPCODES.includes(o.opcode as Opcode)) throw importError(n, 'opcode', `unknown opcode ${JSON.stringify(o.opcode)}`);
+      if (typeof o.fin !== 'boolean') throw importError(n, 'fin', `expected true or false, found ${describe(o.fin)}`);
+      if (typeof o.ts_us !== 'number') throw importError(n, 'ts_us', `expected an integer, found ${describe(o.ts_us)}`);
+      let bytes: Uint8Array;
+      if (typeof o.text === 'string') bytes = enc.encode(o.text);
+      else if (typeof o.base64 === 'string') {
+        try {
+          bytes = b64(o.base64);
+        } catch {
+          throw importError(n, 'base64', 'not valid base64');
+        }
+      } else throw importError(n, 'text', 'a frame needs "text" or "base64"');
+      frames.push({ conn: conn.key, ts: o.ts_us, dir: o.dir, opcode: o.opcode as Opcode, fin: o.fin, bytes, extra: { injected: o.injected === true, masked: o.masked === true, rsv1: o.rsv1 === true } });
+    } else if (o.type === 'close') {
+      const conn = conns.find((c) => c.key === o.connection);
+      if (!conn) throw importError(n, 'connection', `no connection ${JSON.stringify(o.connection)} before this line`);
+      conn.closed = { ts: Number(o.ts_us), code: (o.code as number) ?? null, reason: String(o.reason ?? ''), by: (o.by as 'client') ?? 'client' };
+    } else {
+      throw importError(n, 'type', `unknown line type ${JSON.stringify(o.type)}`);
+    }
+  }
+  return { name: String(sess.name ?? 'imported'), kind, notes: String(sess.notes ?? ''), tags: (sess.tags as string[]) ?? [], conns, frames };
+}
+
+function parseHar(text: string, fileName: string) {
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw importError(1, null, `not valid JSON: ${(e as Error).message}`);
+  }
+  const log = doc.log as Record<string, unknown> | undefined;
+  if (!log || typeof log !== 'object') throw importError(null, 'log', 'missing: not a HAR file');
+  if (!Array.isArray(log.entries)) throw importError(null, 'log.entries', `expected an array, found ${describe(log.entries)}`);
+  const conns: ParsedConn[] = [];
+  const frames: ParsedFrame[] = [];
+  log.entries.forEach((e: Record<string, unknown>, i: number) => {
+    const msgs = e._webSocketMessages;
+    if (e._resourceType !== 'websocket' && !Array.isArray(msgs)) return;
+    const req = e.request as { url?: unknown; headers?: { name: string; value: string }[] } | undefined;
+    if (typeof req?.url !== 'string') throw importError(null, `log.entries[${i}].request.url`, `expected a string, found ${describe(req?.url)}`);
+    const key = conns.length + 1;
+    conns.push({ key, url: req.url, headers: (req.headers ?? []).map((h) => [h.name, h.value]), opened: Date.parse(String(e.startedDateTime)) * 1000 || BASE_US, closed: null });
+    (Array.isArray(msgs) ? msgs : []).forEach((m: Record<string, unknown>, j: number) => {
+      const f = `log.entries[${i}]._webSocketMessages[${j}]`;
+      if (m.type !== 'send' && m.type !== 'receive') throw importError(null, `${f}.type`, `expected "send" or "receive", found ${JSON.stringify(m.type)}`);
+      if (typeof m.time !== 'number') throw importError(null, `${f}.time`, `expected a number, found ${describe(m.time)}`);
+      if (typeof m.data !== 'string') throw importError(null, `${f}.data`, `expected a string, found ${describe(m.data)}`);
+      const opcode: Opcode = m.opcode === 2 ? 'binary' : 'text';
+      frames.push({ conn: key, ts: Math.round(m.time * 1_000_000), dir: m.type === 'send' ? 'client' : 'server', opcode, fin: true, bytes: opcode === 'binary' ? b64(m.data) : enc.encode(m.data), extra: {} });
+    });
+  });
+  if (!conns.length) throw importError(null, 'log.entries', 'no WebSocket entries (_resourceType "websocket" or _webSocketMessages)');
+  return { name: fileName, kind: 'client' as const, notes: '', tags: [] as string[], conns, frames };
+}
+
+/** import_data: the raw body is the file; nothing is written unless all of it is valid. */
+function importData(body: unknown, headers: Record<string, string>): ImportSummary {
+  if (!(body instanceof Uint8Array)) throw "import_data expects the file's bytes as the request body";
+  const name = (headers['x-file-name'] ?? 'import').split(/[/\\]/).pop() || 'import';
+  if (control.failImport) throw control.failImport;
+  if (body.length === 0) throw importError(null, null, 'the file is empty');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw importError(null, null, 'the file is not UTF-8 text');
+  }
+  const trimmed = text.replace(/^\ufeff/, '').trimStart();
+  if (!trimmed.startsWith('{')) throw importError(1, null, "not a Sockscope JSONL session or a HAR file (it does not start with '{')");
+  const firstLine = trimmed.split('\n', 1)[0];
+  let jsonl = false;
+  try {
+    jsonl = 'format' in JSON.parse(firstLine);
+  } catch {
+    jsonl = firstLine.startsWith('{"format"');
+  }
+  const parsed = jsonl ? parseJsonl(trimmed) : parseHar(trimmed, name);
+  // Valid: write it all.
+  const s = newSession(parsed.name, parsed.kind, Date.now(), { imported_from: name, notes: parsed.notes, tags: parsed.tags.slice() });
+  const ids = new Map<number, number>();
+  for (const pc of parsed.conns) {
+    const c = newConn(s, pc.url, {
+      state: pc.closed ? 'closed' : 'closed',
+      opened_at_us: pc.opened,
+      closed_at_us: pc.closed?.ts ?? null,
+      close_code: pc.closed?.code ?? null,
+      close_reason: pc.closed?.reason ?? null,
+      closed_by: pc.closed?.by ?? null,
+      response_status: 101,
+    });
+    ids.set(pc.key, c.id);
+    requestHeaders.set(c.id, pc.headers);
+  }
+  for (const f of parsed.frames) addFrame(s, ids.get(f.conn)!, f.dir, f.opcode, f.bytes, f.ts, { fin: f.fin, ...f.extra });
+  return { session: s.info.id, format: jsonl ? 'jsonl' : 'har', connections: parsed.conns.length, frames: parsed.frames.length };
+}
+
+const exported = new Set<string>();
+
+function exportSession(args: Record<string, unknown>): string {
+  const s = sessionOr(args.sessionId);
+  const format = String(args.format);
+  if (format !== 'jsonl' && format !== 'har') throw `unknown export format ${JSON.stringify(format)} (jsonl or har)`;
+  if (control.failExport) throw control.failExport;
+  const dir = args.dir == null ? '/home/tester/Downloads' : String(args.dir);
+  let path = `${dir}/sockscope-session-${s.info.id}.${format}`;
+  for (let n = 2; exported.has(path); n++) path = `${dir}/sockscope-session-${s.info.id} (${n}).${format}`;
+  exported.add(path);
+  return path;
+}
+
+// Replay, mock, diff
+
+function connOf(id: unknown): { s: Session; c: ConnectionInfo } {
+  for (const s of sessions.values()) {
+    const c = s.conns.find((x) => x.id === id);
+    if (c) return { s, c };
+  }
+  throw `connection ${String(id)} not found`;
+}
+
+const HOP = ['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length'];
+
+function planOf(args: Record<string, unknown>): { s: Session; c: ConnectionInfo; plan: ReplayPlan; steps: Stored[] } {
+  const s = sessionOr(args.sessionId);
+  let c: ConnectionInfo | undefined;
+  if (args.connectionId != null) {
+    c = s.conns.find((x) => x.id === args.connectionId);
+    if (!c) throw `connection ${String(args.connectionId)} is not in session ${s.info.id}`;
+  } else c = s.conns[0];
+  if (!c) throw `session ${s.info.id} has no connection to replay`;
+  const mine = s.frames.filter((f) => f.summary.connection === c!.id);
+  const steps = mine.filter((f) => f.summary.dir === 'client' && ['text', 'binary', 'ping'].includes(f.summary.opcode));
+  const server = mine.filter((f) => f.summary.dir === 'server' && (f.summary.opcode === 'text' || f.summary.opcode === 'binary'));
+  const all = requestHeaders.get(c.id) ?? [];
+  const protocols = all.filter(([k]) => k.toLowerCase() === 'sec-websocket-protocol').flatMap(([, v]) => v.split(',').map((x) => x.trim()));
+  return {
+    s,
+    c,
+    steps,
+    plan: {
+      origin_session_id: s.info.id,
+      origin_connection_id: c.id,
+      url: c.url,
+      url_is_loopback: urlIsLoopback(c.url),
+      headers: all.filter(([k]) => !HOP.includes(k.toLowerCase())),
+      subprotocols: protocols,
+      client_messages: steps.length,
+      server_messages: server.length,
+    },
+  };
+}
+
+function channelSend(channel: { id: number }, counter: { index: number }, message: unknown) {
+  const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, d: unknown): void } }).__TAURI_INTERNALS__;
+  internals.runCallback(channel.id, { index: counter.index++, message });
+}
+
+interface RunningReplay {
+  stop(): void;
+}
+const replays = new Map<number, RunningReplay>();
+
+/** What the replayed server answers: the recording, with one field changed and one message more. */
+function replayedServer(text: string, index: number): string {
+  if (index !== 4) return text;
+  try {
+    const o = JSON.parse(text);
+    if (typeof o.bid === 'number') o.bid = +(o.bid + 1.25).toFixed(2);
+    else if (typeof o.price === 'number') o.price = +(o.price + 1.25).toFixed(2);
+    else o.changed = true;
+    return JSON.stringify(o);
+  } catch {
+    return text + '!';
+  }
+}
+
+function startReplay(args: Record<string, unknown>) {
+  const mode = String(args.mode);
+  if (!['timed', 'max', 'conversational'].includes(mode)) throw `unknown replay mode ${JSON.stringify(mode)} (timed, max or conversational)`;
+  if (mode === 'timed') {
+    const speed = args.speed == null ? 1 : Number(args.speed);
+    if (!(speed >= 0.1 && speed <= 100)) throw `speed ${speed} is outside 0.1–100`;
+  }
+  if (mode === 'conversational' && args.timeoutSecs != null) {
+    const t = Number(args.timeoutSecs);
+    if (!(t > 0 && t <= 3600)) throw `invalid timeout ${t} s (0–3600)`;
+  }
+  const url = String(args.url ?? '').trim();
+  if (!urlIsLoopback(url) && args.confirmedRemote !== true) throw `${url} is not on this machine: confirm before sending to it`;
+  if (!/^wss?:\/\/[^/\s]+/i.test(url)) throw `invalid URL ${JSON.stringify(url)}: the URL must start with ws:// or wss://`;
+  const headers = args.headers as [string, string][] | undefined;
+  for (const [k, v] of headers ?? []) {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(k.trim()) || !/^[\t\x20-\x7e]*$/.test(v)) throw `invalid header ${k}: ${v}`;
+  }
+  const { s: origin, c: oc, steps } = planOf(args);
+  const host = url.replace(/^wss?:\/\//i, '').replace(/[/?#].*$/, '');
+  const rs = newSession(`replay of #${origin.info.id}: ${host}`, 'replay', Date.now(), {
+    origin_session_id: origin.info.id,
+    origin_connection_id: oc.id,
+  });
+  const c = newConn(rs, url);
+  requestHeaders.set(c.id, headers ?? []);
+  const channel = args.progress as { id: number };
+  const counter = { index: 0 };
+  const total = steps.length;
+  const p: ReplayProgressMsg = { sent: 0, total, received: 0, state: 'connecting', error: null };
+  const emit = () => channelSend(channel, counter, { ...p });
+  let stopped = false;
+  let done = false;
+  const finish = (state: ReplayProgressMsg['state'], error: string | null = null) => {
+    if (done) return;
+    done = true;
+    replays.delete(rs.info.id);
+    p.state = state;
+    p.error = error;
+    emit();
+  };
+  replays.set(rs.info.id, { stop: () => (stopped = true) });
+  // The recording's frames in order, grouped: each client step with the server frames after it.
+  const mine = origin.frames.filter((f) => f.summary.connection === oc.id);
+  let serverIndex = 0;
+  let i = 0;
+  later(0, emit);
+  later(60, () => {
+    if (url.includes('refused')) {
+      Object.assign(c, { state: 'failed', error: 'connection refused', closed_by: 'error' });
+      updateConn(rs, { ...c });
+      finish('failed', `cannot connect to ${url}: connection refused`);
+      return;
+    }
+    const t0 = Date.now() * 1000;
+    Object.assign(c, { state: 'open', opened_at_us: t0, response_status: 101 });
+    updateConn(rs, { ...c });
+    p.state = 'running';
+    emit();
+    const tick = () => {
+      if (stopped) {
+        const t = Date.now() * 1000;
+        emitFrames(rs, [addFrame(rs, c.id, 'client', 'close', closeBytes(1000, ''), t), addFrame(rs, c.id, 'server', 'close', closeBytes(1000, ''), t + 500)]);
+        Object.assign(c, { state: 'closed', closed_at_us: t + 600, close_code: 1000, close_reason: '', closed_by: 'client' });
+        updateConn(rs, { ...c });
+        finish('stopped');
+        return;
+      }
+      // The next client step, then the server frames up to the following one.
+      const out: FrameSummary[] = [];
+      const now = Date.now() * 1000;
+      let sentThisTick = false;
+      while (i < mine.length) {
+        const f = mine[i];
+        if (f.summary.dir === 'client') {
+          if (sentThisTick) break;
+          if (f.summary.opcode === 'close') {
+            i++;
+            continue;
+          }
+          out.push(addFrame(rs, c.id, 'client', f.summary.opcode, f.bytes, now, { masked: true }));
+          if (['text', 'binary', 'ping'].includes(f.summary.opcode)) {
+            p.sent++;
+            sentThisTick = true;
+          }
+        } else if (f.summary.opcode === 'text') {
+          const text = replayedServer(new TextDecoder().decode(f.bytes), serverIndex++);
+          out.push(addFrame(rs, c.id, 'server', 'text', enc.encode(text), now + 100));
+          p.received++;
+        } else if (f.summary.opcode === 'binary' || f.summary.opcode === 'pong') {
+          out.push(addFrame(rs, c.id, 'server', f.summary.opcode, f.bytes, now + 100));
+          if (f.summary.opcode === 'binary') p.received++;
+        }
+        i++;
+      }
+      emitFrames(rs, out);
+      if (i >= mine.length) {
+        p.state = 'closing';
+        emit();
+        const t = Date.now() * 1000;
+        const extra = addFrame(rs, c.id, 'server', 'text', enc.encode('{"type":"heartbeat","replayed":true}'), t);
+        p.received++;
+        emitFrames(rs, [extra, addFrame(rs, c.id, 'client', 'close', closeBytes(1000, ''), t + 200), addFrame(rs, c.id, 'server', 'close', closeBytes(1000, ''), t + 700)]);
+        Object.assign(c, { state: 'closed', closed_at_us: t + 800, close_code: 1000, close_reason: '', closed_by: 'client' });
+        updateConn(rs, { ...c });
+        later(control.replayTickMs, () => finish('finished'));
+        return;
+      }
+      emit();
+      later(mode === 'max' ? 5 : control.replayTickMs, tick);
+    };
+    later(control.replayTickMs, tick);
+  });
+  return { session_id: rs.info.id, connection_id: c.id, total };
+}
+
+const mocks = new Map<number, MockInfo & { origin: number; conn: number }>();
+
+function startMock(args: Record<string, unknown>): MockInfo {
+  const mode = String(args.mode);
+  if (mode !== 'timed' && mode !== 'conversational') throw `unknown mock mode ${JSON.stringify(mode)} (timed or conversational)`;
+  if (mode === 'timed' && args.speed != null && !(Number(args.speed) >= 0.1 && Number(args.speed) <= 100)) throw `speed ${String(args.speed)} is outside 0.1–100`;
+  const listen = String(args.listen ?? '').trim();
+  const m = /^(\[[^\]]+\]|\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) throw `listen address ${JSON.stringify(listen)} is not IP:PORT`;
+  if (!isLoopback(m[1])) throw `${listen} is not a loopback address (allow it explicitly to listen there)`;
+  const { s, c } = planOf(args);
+  const bound = Number(m[2]) === 0 ? `${m[1]}:${nextPort++}` : listen;
+  if ([...mocks.values()].some((x) => x.listen === bound) || [...proxies.values()].some((x) => x.listen === bound) || control.busyAddresses.includes(bound)) {
+    throw `cannot listen on ${bound}: Address already in use (os error 98)`;
+  }
+  const ms = newSession(`mock of #${s.info.id} on ${bound}`, 'replay', Date.now(), { origin_session_id: s.info.id, origin_connection_id: c.id });
+  const info = { session_id: ms.info.id, origin_session_id: s.info.id, listen: bound, url: `ws://${bound}/`, mode: mode as MockInfo['mode'] };
+  mocks.set(ms.info.id, { ...info, origin: s.info.id, conn: c.id });
+  return info;
+}
+
+function publicMock(m: MockInfo): MockInfo {
+  return { session_id: m.session_id, origin_session_id: m.origin_session_id, listen: m.listen, url: m.url, mode: m.mode };
+}
+
+// diff_connections: data messages aligned per direction by order; JSON compared structurally.
+
+function checkIgnore(ignore: unknown): string[] {
+  if (!Array.isArray(ignore)) throw 'invalid type: expected a sequence';
+  for (const p of ignore) {
+    const t = String(p);
+    if (!t.trim()) throw 'an ignore entry cannot be empty';
+    if (t.startsWith('$') && !/^\$(\.[A-Za-z_][\w-]*|\[\*\]|\[\d+\]|\["(?:[^"\\]|\\.)*"\])*$/.test(t)) {
+      throw `invalid ignore path ${JSON.stringify(t)}: use $.key, $[0], $[*] or $["key"]`;
+    }
+  }
+  return ignore.map(String);
+}
+
+function cut(v: unknown): string {
+  const t = JSON.stringify(v);
+  return t.length > 80 ? `${t.slice(0, 79)}…` : t;
+}
+
+function jsonChanges(l: unknown, r: unknown, path: string, ignore: string[], out: PathChange[]) {
+  if (out.length >= 50) return;
+  const ignored = (p: string, key: string | null) => ignore.includes(p) || (key !== null && ignore.includes(key));
+  const isObj = (v: unknown) => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (isObj(l) && isObj(r)) {
+    const lo = l as Record<string, unknown>;
+    const ro = r as Record<string, unknown>;
+    const keys = [...new Set([...Object.keys(lo), ...Object.keys(ro)])];
+    for (const k of keys) {
+      const p = /^[A-Za-z_][\w]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`;
+      if (ignored(p, k)) continue;
+      if (!(k in lo)) out.push({ path: p, kind: 'added', left: null, right: cut(ro[k]) });
+      else if (!(k in ro)) out.push({ path: p, kind: 'removed', left: cut(lo[k]), right: null });
+      else jsonChanges(lo[k], ro[k], p, ignore, out);
+    }
+    return;
+  }
+  if (Array.isArray(l) && Array.isArray(r)) {
+    for (let i = 0; i < Math.max(l.length, r.length); i++) {
+      const p = `${path}[${i}]`;
+      if (ignored(p, null) || ignored(`${path}[*]`, null)) continue;
+      if (i >= l.length) out.push({ path: p, kind: 'added', left: null, right: cut(r[i]) });
+      else if (i >= r.length) out.push({ path: p, kind: 'removed', left: cut(l[i]), right: null });
+      else jsonChanges(l[i], r[i], p, ignore, out);
+    }
+    return;
+  }
+  if (JSON.stringify(l) !== JSON.stringify(r)) out.push({ path, kind: 'changed', left: cut(l), right: cut(r) });
+}
+
+function parseJson(b: Uint8Array): { ok: true; v: unknown } | { ok: false } {
+  if (!isUtf8(b)) return { ok: false };
+  try {
+    return { ok: true, v: JSON.parse(new TextDecoder().decode(b)) };
+  } catch {
+    return { ok: false };
+  }
+}
+
+function side(f: Stored): DiffSide {
+  return { seq: f.summary.seq, ts_us: f.summary.ts_us, opcode: f.summary.opcode, preview: f.summary.preview };
+}
+
+function diff(args: Record<string, unknown>) {
+  const ignore = checkIgnore(args.ignore ?? []);
+  const L = connOf(args.left);
+  const R = connOf(args.right);
+  const data = (s: Session, c: ConnectionInfo) => s.frames.filter((f) => f.summary.connection === c.id && (f.summary.opcode === 'text' || f.summary.opcode === 'binary'));
+  const left = data(L.s, L.c);
+  const right = data(R.s, R.c);
+  const rows: (DiffRow & { order: number })[] = [];
+  const summary = { identical: 0, changed: 0, missing: 0, extra: 0, left_messages: left.length, right_messages: right.length };
+  for (const dir of ['client', 'server'] as const) {
+    const l = left.filter((f) => f.summary.dir === dir);
+    const r = right.filter((f) => f.summary.dir === dir);
+    let lastOrder = 0;
+    for (let i = 0; i < Math.max(l.length, r.length); i++) {
+      const a = l[i];
+      const b = r[i];
+      if (a && b) {
+        const ja = parseJson(a.bytes);
+        const jb = parseJson(b.bytes);
+        const changes: PathChange[] = [];
+        let same: boolean;
+        if (ja.ok && jb.ok) {
+          jsonChanges(ja.v, jb.v, '$', ignore, changes);
+          same = changes.length === 0;
+        } else {
+          same = a.bytes.length === b.bytes.length && a.bytes.every((x, k) => x === b.bytes[k]);
+        }
+        summary[same ? 'identical' : 'changed']++;
+        lastOrder = a.summary.seq;
+        rows.push({ dir, status: same ? 'identical' : 'changed', json: ja.ok && jb.ok, changes, left: side(a), right: side(b), order: a.summary.seq });
+      } else if (a) {
+        summary.missing++;
+        lastOrder = a.summary.seq;
+        rows.push({ dir, status: 'missing', json: false, changes: [], left: side(a), right: null, order: a.summary.seq });
+      } else {
+        summary.extra++;
+        lastOrder += 0.001;
+        rows.push({ dir, status: 'extra', json: false, changes: [], left: null, right: side(b), order: lastOrder });
+      }
+    }
+  }
+  rows.sort((x, y) => x.order - y.order);
+  return { summary, rows: rows.map(({ order: _o, ...r }) => r) };
 }
 
 const control = {
@@ -376,16 +1025,136 @@ const control = {
   },
   /** Makes the next `get_payload` calls fail. */
   failPayloads: false,
+  /** When set, import_data rejects with this text (after checking the body). */
+  failImport: null as string | null,
+  /** When set, export_session rejects with this text. */
+  failExport: null as string | null,
+  /** When set, delete_session rejects with this text. */
+  failDelete: null as string | null,
+  /** Milliseconds between the messages of a replay (timed and conversational). */
+  replayTickMs: 40,
+  /** Headers of the last import_data call. */
+  lastImportHeaders: null as Record<string, string> | null,
+  /** A client connects to the mock recording into `sessionId` and receives its first server messages. */
+  mockClient(sessionId: number): number {
+    const m = mocks.get(sessionId);
+    const s = sessions.get(sessionId);
+    const origin = m && sessions.get(m.origin);
+    if (!m || !s || !origin) throw new Error(`no mock records into session ${sessionId}`);
+    const c = newConn(s, m.url);
+    send(s.info.id, { kind: 'connection', connection: { ...c } });
+    later(20, () => {
+      const t = Date.now() * 1000;
+      Object.assign(c, { state: 'open', opened_at_us: t, response_status: 101 });
+      updateConn(s, { ...c });
+      const served = origin.frames.filter((f) => f.summary.connection === m.conn && f.summary.dir === 'server' && f.summary.opcode === 'text').slice(0, 3);
+      emitFrames(s, served.map((f, i) => addFrame(s, c.id, 'server', 'text', f.bytes, t + 100 * (i + 1))));
+    });
+    return c.id;
+  },
   /** Milliseconds that `connect` takes to answer. */
   connectDelayMs: 0,
   calls: [] as { cmd: string; args: Record<string, unknown> }[],
 };
 
+/** Headers of the invoke being handled (mockIPC does not pass them on). */
+let currentHeaders: Record<string, string> | null = null;
+
+function logged(cmd: string, args: unknown): Record<string, unknown> {
+  if (cmd === 'import_data') {
+    const body = args instanceof Uint8Array;
+    return { body: body ? 'Uint8Array' : typeof args, bytes: body ? (args as Uint8Array).length : null, headers: { ...(currentHeaders ?? {}) } };
+  }
+  const a = args as Record<string, unknown>;
+  if (cmd === 'subscribe_session') return { ...a, channel: '[Channel]' };
+  if (cmd === 'start_replay') return { ...a, progress: '[Channel]' };
+  return a;
+}
+
 function handle(cmd: string, args: Record<string, unknown>): unknown {
-  control.calls.push({ cmd, args: cmd === 'subscribe_session' ? { ...args, channel: '[Channel]' } : args });
+  control.calls.push({ cmd, args: logged(cmd, args) });
+  if (cmd === 'import_data') control.lastImportHeaders = { ...(currentHeaders ?? {}) };
   switch (cmd) {
     case 'list_sessions':
-      return [...sessions.values()].map((s) => ({ ...s.info })).sort((a, b) => b.id - a.id);
+      return sortedSessions('date');
+    case 'list_sessions_sorted':
+      return sortedSessions(String(args.sort));
+    case 'rename_session': {
+      const s = sessionOr(args.sessionId);
+      const name = String(args.name ?? '').trim();
+      if (!name) throw 'a session name cannot be empty';
+      if ([...name].length > 1000) throw 'a session name is at most 1000 characters';
+      s.info.name = name;
+      return null;
+    }
+    case 'set_session_notes': {
+      const s = sessionOr(args.sessionId);
+      const notes = String(args.notes ?? '');
+      if ([...notes].length > 100_000) throw 'notes are at most 100000 characters';
+      s.info.notes = notes;
+      return null;
+    }
+    case 'set_session_tags': {
+      const s = sessionOr(args.sessionId);
+      s.info.tags = cleanTags(args.tags);
+      return null;
+    }
+    case 'set_session_pinned': {
+      const s = sessionOr(args.sessionId);
+      if (typeof args.pinned !== 'boolean') throw 'invalid type: expected a boolean';
+      s.info.pinned = args.pinned;
+      return null;
+    }
+    case 'delete_session': {
+      if (control.failDelete) throw control.failDelete;
+      deleteSession(args.sessionId as number);
+      return null;
+    }
+    case 'storage_info': {
+      const bytes = [...sessions.values()].reduce((n, x) => n + x.info.bytes, 0);
+      return { page_size: 4096, page_count: 64 + Math.ceil(bytes / 4096), free_pages: 0, incremental_vacuum: true };
+    }
+    case 'search_payloads': {
+      const limit = args.limit == null ? 200 : Math.min(10_000, Math.max(1, Number(args.limit)));
+      return search(String(args.query ?? ''), limit);
+    }
+    case 'import_data':
+      return importData(args, currentHeaders ?? {});
+    case 'export_session':
+      return exportSession(args);
+    case 'replay_plan':
+      return planOf(args).plan;
+    case 'url_is_loopback':
+      return urlIsLoopback(String(args.url ?? ''));
+    case 'start_replay':
+      return startReplay(args);
+    case 'stop_replay': {
+      const id = args.sessionId as number;
+      const r = replays.get(id);
+      if (!r) throw `no replay is running into session ${id}`;
+      r.stop();
+      return null;
+    }
+    case 'start_mock':
+      return startMock(args);
+    case 'stop_mock': {
+      const id = args.sessionId as number;
+      if (!mocks.has(id)) throw `no mock records into session ${id}`;
+      mocks.delete(id);
+      const s = sessions.get(id);
+      for (const c of s?.conns ?? []) {
+        if (c.state !== 'open' && c.state !== 'connecting') continue;
+        const t = Date.now() * 1000;
+        emitFrames(s!, [addFrame(s!, c.id, 'server', 'close', closeBytes(1001, 'the mock was stopped'), t)]);
+        Object.assign(c, { state: 'closed', closed_at_us: t, close_code: 1001, close_reason: 'the mock was stopped', closed_by: 'server' });
+        updateConn(s!, { ...c });
+      }
+      return null;
+    }
+    case 'list_mocks':
+      return [...mocks.values()].sort((a, b) => a.session_id - b.session_id).map(publicMock);
+    case 'diff_connections':
+      return diff(args);
     case 'list_connections': {
       const s = sessions.get(args.sessionId as number);
       if (!s) throw `no such session: ${String(args.sessionId)}`;
@@ -551,5 +1320,22 @@ mockIPC(async (cmd, args) => {
   }
   return handle(cmd, (args ?? {}) as Record<string, unknown>);
 });
+
+// mockIPC drops invoke's options: keep the headers for the command being handled
+// (the handler runs synchronously inside invoke).
+{
+  const internals = (window as unknown as {
+    __TAURI_INTERNALS__: { invoke(cmd: string, args: unknown, options?: { headers?: HeadersInit }): Promise<unknown> };
+  }).__TAURI_INTERNALS__;
+  const base = internals.invoke;
+  internals.invoke = (cmd, args, options) => {
+    currentHeaders = options?.headers ? Object.fromEntries(new Headers(options.headers).entries()) : null;
+    try {
+      return base(cmd, args, options);
+    } finally {
+      currentHeaders = null;
+    }
+  };
+}
 
 (window as unknown as { __sockscopeMock: typeof control }).__sockscopeMock = control;

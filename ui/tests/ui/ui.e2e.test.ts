@@ -1028,3 +1028,679 @@ describe('local CA, injecting any frame, inflated payloads', () => {
     expect(problems).toEqual([]);
   });
 });
+
+// Sessions: organise, search, import, export; replay, mock, diff.
+
+interface SessionsControl extends MockControl {
+  failImport: string | null;
+  failExport: string | null;
+  failDelete: string | null;
+  replayTickMs: number;
+  mockClient(sessionId: number): number;
+}
+
+const mockCtl = (page: Page, fn: (c: SessionsControl) => void) =>
+  page.evaluate(`(${fn.toString()})(window.__sockscopeMock)`);
+
+const item = (page: Page, id: number) => page.locator(`[data-testid="session-item"][data-session-id="${id}"]`);
+const order = (page: Page) =>
+  tid(page, 'session-item').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-session-id'))));
+
+async function menuAction(page: Page, sessionId: number, action: string) {
+  await item(page, sessionId).hover();
+  await item(page, sessionId).locator('[data-testid="session-menu"]').click();
+  const popup = tid(page, 'session-menu-popup');
+  await expect.poll(() => popup.isVisible()).toBe(true);
+  await popup.locator(`[data-action="${action}"]`).click();
+  await expect.poll(() => popup.count()).toBe(0);
+}
+
+async function writeTmp(name: string, text: string): Promise<string> {
+  const { mkdtemp, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'sockscope-ui-'));
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+const T0 = 1795706413000000;
+const JSONL_OK = [
+  JSON.stringify({ format: 'sockscope-session', version: 1, session: { id: 41, name: '<b>capture</b>', kind: 'proxy', created_at_us: T0 } }),
+  JSON.stringify({ type: 'connection', id: 5, url: 'ws://127.0.0.1:9000/feed', request_headers: [['Host', '127.0.0.1:9000']], response_status: 101, response_headers: [], opened_at_us: T0 + 100, created_at_us: T0 }),
+  JSON.stringify({ type: 'frame', connection: 5, seq: 1, ts_us: T0 + 200, dir: 'client', opcode: 'text', fin: true, rsv1: false, len: 5, text: 'hello', masked: true }),
+  JSON.stringify({ type: 'frame', connection: 5, seq: 2, ts_us: T0 + 300, dir: 'server', opcode: 'text', fin: true, rsv1: false, len: 12, text: '{"quokka":1}' }),
+  JSON.stringify({ type: 'frame', connection: 5, seq: 3, ts_us: T0 + 400, dir: 'server', opcode: 'binary', fin: true, rsv1: false, len: 4, base64: 'AAEC/w==' }),
+  JSON.stringify({ type: 'close', connection: 5, ts_us: T0 + 500, code: 1000, reason: 'bye', by: 'client' }),
+  JSON.stringify({ type: 'connection', id: 6, url: 'ws://127.0.0.1:9001/other', request_headers: [], response_status: 101, response_headers: [], opened_at_us: T0 + 600, created_at_us: T0 + 600 }),
+  JSON.stringify({ type: 'frame', connection: 6, seq: 4, ts_us: T0 + 700, dir: 'client', opcode: 'ping', fin: true, rsv1: false, len: 1, base64: 'cA==' }),
+  JSON.stringify({ type: 'frame', connection: 6, seq: 5, ts_us: T0 + 800, dir: 'server', opcode: 'pong', fin: true, rsv1: false, len: 1, base64: 'cA==' }),
+].join('\n') + '\n';
+
+describe('sessions: organise, search, import, export', () => {
+  it('renames, pins, sorts and deletes sessions (with an inline confirmation)', async () => {
+    const { page, problems } = await open({ mock: true });
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    expect(await order(page)).toEqual([3, 2, 1]);
+    expect(await item(page, 3).locator('[data-testid="session-origin"]').textContent()).toBe('replay of #1');
+    expect(await item(page, 1).locator('[data-testid="session-size"]').textContent()).toMatch(/^\d+(\.\d)? KiB$/);
+
+    // Rename from the menu: inline, Enter saves.
+    await menuAction(page, 1, 'rename');
+    const input = tid(page, 'session-rename-input');
+    expect(await input.inputValue()).toBe('market-feed.example.test');
+    expect(await input.evaluate((el) => el === document.activeElement)).toBe(true);
+    await input.fill('  BTC feed <prod>  ');
+    await input.press('Enter');
+    await expect.poll(() => input.count()).toBe(0);
+    expect(await callsOf(page, 'rename_session')).toEqual([{ sessionId: 1, name: 'BTC feed <prod>' }]);
+    expect(await item(page, 1).locator('[data-testid="session-name"]').textContent()).toBe('BTC feed <prod>');
+
+    // F2 renames the selected session; an empty name is refused inline, Esc cancels.
+    await item(page, 2).click();
+    await page.keyboard.press('F2');
+    await expect.poll(() => input.isVisible()).toBe(true);
+    await input.fill('   ');
+    await input.press('Enter');
+    await expect.poll(() => tid(page, 'session-rename-error').textContent()).toBe('A session name cannot be empty.');
+    await input.press('Escape');
+    await expect.poll(() => input.count()).toBe(0);
+    expect(await callsOf(page, 'rename_session')).toHaveLength(1);
+    expect(await item(page, 2).textContent()).toContain('<img src=x onerror=alert(1)>');
+
+    // Pin: pinned sessions come first, with a pin.
+    await menuAction(page, 2, 'pin');
+    await expect.poll(() => order(page)).toEqual([2, 3, 1]);
+    expect(await callsOf(page, 'set_session_pinned')).toEqual([{ sessionId: 2, pinned: true }]);
+    expect(await item(page, 2).getAttribute('data-pinned')).toBe('true');
+    expect(await item(page, 2).locator('[data-testid="session-pin"]').count()).toBe(1);
+    expect(await item(page, 3).locator('[data-testid="session-pin"]').count()).toBe(0);
+
+    // Sort by size (pinned still first).
+    await tid(page, 'session-sort').locator('[data-sort="size"]').click();
+    await expect.poll(() => order(page)).toEqual([2, 1, 3]);
+    expect((await callsOf(page, 'list_sessions_sorted')).at(-1)).toEqual({ sort: 'size' });
+
+    await item(page, 1).click();
+    await item(page, 1).hover();
+    await item(page, 1).locator('[data-testid="session-menu"]').click();
+    await page.screenshot({ path: '/tmp/ui-s6-sessions-menu-dark.png' });
+    await page.keyboard.press('Escape');
+    await expect.poll(() => tid(page, 'session-menu-popup').count()).toBe(0);
+    expect(await item(page, 1).locator('[data-testid="session-menu"]').evaluate((el) => el === document.activeElement)).toBe(true);
+
+    // Delete (the key, from the sidebar) asks first, naming the frames; Esc cancels.
+    await page.keyboard.press('Delete');
+    const confirm = tid(page, 'delete-confirm');
+    await expect.poll(() => confirm.isVisible()).toBe(true);
+    expect(await tid(page, 'delete-question').textContent()).toBe("Delete session 'BTC feed <prod>' and its 400 frames?");
+    expect(await tid(page, 'delete-cancel').evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.keyboard.press('Escape');
+    await expect.poll(() => confirm.count()).toBe(0);
+    expect(await callsOf(page, 'delete_session')).toEqual([]);
+
+    // A failing delete says why, and keeps the session.
+    await mockCtl(page, (c) => (c.failDelete = 'database is locked'));
+    await menuAction(page, 1, 'delete');
+    await tid(page, 'delete-confirm-button').click();
+    await expect.poll(() => tid(page, 'delete-error').textContent()).toBe('database is locked');
+    expect(await tid(page, 'session-item').count()).toBe(3);
+    await mockCtl(page, (c) => (c.failDelete = null));
+    await tid(page, 'delete-confirm-button').click();
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(2);
+    expect(await callsOf(page, 'delete_session')).toEqual([{ sessionId: 1 }, { sessionId: 1 }]);
+    expect(await item(page, 1).count()).toBe(0);
+    // The deleted session was selected: the timeline is empty again.
+    expect(await tid(page, 'timeline-empty').textContent()).toContain('No session selected');
+    // The replay lost its original.
+    await expect.poll(() => item(page, 3).locator('[data-testid="session-origin"]').count()).toBe(0);
+    expect(dialogs).toEqual([]);
+    expect(problems).toEqual([]);
+  });
+
+  it('edits notes and tags in the session details', async () => {
+    const { page, problems } = await open({ mock: true, colorScheme: 'light' });
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    await item(page, 1).click();
+    const timeline = await box(page, 'timeline');
+    await menuAction(page, 1, 'tags');
+    const details = tid(page, 'session-details');
+    await expect.poll(() => details.isVisible()).toBe(true);
+    expect(await box(page, 'timeline')).toEqual(timeline); // the pane swaps in place
+    const tagInput = tid(page, 'session-tag-input');
+    expect(await tagInput.evaluate((el) => el === document.activeElement)).toBe(true);
+    await tagInput.fill('prod');
+    await tagInput.press('Enter');
+    await tagInput.fill('btc, ws ,prod');
+    await tagInput.press('Enter');
+    await expect.poll(() => tid(page, 'session-tag').count()).toBe(3);
+    expect((await callsOf(page, 'set_session_tags')).at(-1)).toEqual({ sessionId: 1, tags: ['prod', 'btc', 'ws'] });
+    await details.locator('[data-tag="btc"] [data-testid="session-tag-remove"]').click();
+    await expect.poll(() => tid(page, 'session-tag').count()).toBe(2);
+    expect((await callsOf(page, 'set_session_tags')).at(-1)).toEqual({ sessionId: 1, tags: ['prod', 'ws'] });
+    expect(await item(page, 1).locator('.tag').allTextContents()).toEqual(['prod', 'ws']);
+    await tagInput.fill('x'.repeat(65));
+    await tagInput.press('Enter');
+    expect(await tid(page, 'session-tag-error').textContent()).toBe('A tag is at most 64 characters.');
+
+    const notes = tid(page, 'session-notes');
+    await notes.fill('Spike at 15:20 <b>after</b> the deploy');
+    expect(await tid(page, 'session-notes-state').textContent()).toContain('Not saved');
+    await tid(page, 'session-notes-save').click();
+    await expect.poll(() => tid(page, 'session-notes-state').textContent()).toContain('Saved');
+    expect(await callsOf(page, 'set_session_notes')).toEqual([{ sessionId: 1, notes: 'Spike at 15:20 <b>after</b> the deploy' }]);
+    expect(await page.locator('b').count()).toBe(0);
+    expect(await tid(page, 'details-counts').textContent()).toMatch(/1 connection · 400 frames · \d/);
+    await page.screenshot({ path: '/tmp/ui-s6-details-light.png' });
+    await notes.press('Escape');
+    await expect.poll(() => details.count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('searches every session and opens a hit at its frame', async () => {
+    const { page, problems } = await open({ mock: true });
+    page.setDefaultTimeout(5000);
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    // Start from another session: the hit's session is selected, then scrolled to.
+    await item(page, 2).click();
+    await expect.poll(() => rows(page).count()).toBe(2);
+    const search = tid(page, 'global-search');
+    await search.fill('--');
+    await search.press('Enter');
+    await expect.poll(() => tid(page, 'search-error').textContent()).toBe('Type a word with letters or digits.');
+    expect(await callsOf(page, 'search_payloads')).toEqual([]);
+
+    await search.fill('trade BUY');
+    await search.press('Enter');
+    const hits = tid(page, 'search-hit');
+    await expect.poll(() => hits.count()).toBeGreaterThan(5);
+    expect(await callsOf(page, 'search_payloads')).toEqual([{ query: 'trade BUY', limit: 200 }]);
+    expect(await tid(page, 'sessions-list').count()).toBe(0);
+    const first = hits.first();
+    expect(await first.getAttribute('data-session-id')).toBe('1');
+    expect(await first.textContent()).toContain('market-feed.example.test');
+    const marks = await first.locator('mark').allTextContents();
+    expect(marks.map((m) => m.toLowerCase()).sort()).toEqual(expect.arrayContaining(['buy', 'trade']));
+    // Newest first: seqs go down.
+    const seqs = await hits.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-seq'))));
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+
+    // A hit in the middle of the recording, far from its end (where the timeline tails):
+    // it is scrolled into the middle of the view and selected.
+    const target = hits.nth(Math.floor(seqs.length / 2));
+    const seq = Number(await target.getAttribute('data-seq'));
+    expect(seq).toBeGreaterThan(50);
+    expect(seq).toBeLessThan(300);
+    await target.click();
+    // The hit's session is selected (the results stay listed).
+    await expect.poll(() => tid(page, 'status-bar').textContent()).toContain('market-feed.example.test');
+    expect(await callsOf(page, 'subscribe_session').then((c) => c.at(-1))).toMatchObject({ sessionId: 1 });
+    await expect.poll(() => row(page, seq).count()).toBe(1);
+    await expect.poll(() => row(page, seq).getAttribute('aria-selected')).toBe('true');
+    expect(await row(page, seq).isVisible()).toBe(true);
+    await expect.poll(() => tid(page, 'detail-header').locator('.seq').textContent()).toBe(`#${seq}`);
+    await expect.poll(() => tid(page, 'detail-text').textContent()).toMatch(/"type":"trade".*"side":"buy"/);
+    const tl = await box(page, 'timeline');
+    const r = (await row(page, seq).boundingBox())!;
+    expect(r.y).toBeGreaterThan(tl.y + tl.height / 4);
+    expect(r.y + r.height).toBeLessThan(tl.y + (tl.height * 3) / 4);
+    expect(await target.getAttribute('aria-current')).toBe('true');
+    await page.screenshot({ path: '/tmp/ui-s6-search-dark.png' });
+
+    // Hostile text in a snippet stays text.
+    await search.fill('onerror');
+    await search.press('Enter');
+    await expect.poll(() => hits.count()).toBe(1);
+    expect(await hits.first().getAttribute('data-session-id')).toBe('2');
+    expect(await hits.first().locator('.hit-snippet').textContent()).toContain('<img src=x onerror="document.title=\'pwned\'">');
+    expect(await page.locator('img').count()).toBe(0);
+    await search.fill('zzzqqq');
+    await search.press('Enter');
+    await expect.poll(() => tid(page, 'search-summary').textContent()).toContain('No matches for “zzzqqq”');
+
+    // Esc goes back to the sessions.
+    await search.press('Escape');
+    await expect.poll(() => tid(page, 'sessions-list').isVisible()).toBe(true);
+    expect(await search.inputValue()).toBe('');
+    expect(problems).toEqual([]);
+  });
+
+  it('imports a JSONL file through the file input, and shows a bad file\'s line and field', async () => {
+    const { page, problems } = await open({ mock: true });
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    // The input stays in the DOM, hidden; it takes the app's formats.
+    const input = tid(page, 'import-input');
+    expect(await input.getAttribute('type')).toBe('file');
+    expect(await input.getAttribute('accept')).toBe('.jsonl,.har,.json');
+    // Visually hidden (not display: none, which some WebDriver clients refuse to type into).
+    expect(await input.evaluate((el) => getComputedStyle(el).display)).not.toBe('none');
+    expect(await input.evaluate((el) => getComputedStyle(el).opacity)).toBe('0');
+    expect((await input.boundingBox())!.width).toBeLessThanOrEqual(1);
+
+    const good = await writeTmp('capture.jsonl', JSONL_OK);
+    await input.setInputFiles(good);
+    await expect.poll(() => tid(page, 'import-result').textContent()).toBe('Imported 2 connections, 5 frames');
+    expect(await tid(page, 'sidebar-notice').textContent()).toContain('from capture.jsonl · JSONL · session #4');
+    const calls = await callsOf(page, 'import_data');
+    expect(calls).toEqual([{ body: 'Uint8Array', bytes: Buffer.byteLength(JSONL_OK), headers: { 'x-file-name': 'capture.jsonl' } }]);
+    // The new session is listed and selected, its frames in the timeline.
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(4);
+    await expect.poll(() => item(page, 4).getAttribute('aria-current')).toBe('true');
+    await expect.poll(() => rows(page).count()).toBe(5);
+    expect(await item(page, 4).locator('[data-testid="session-name"]').textContent()).toBe('<b>capture</b>');
+    expect(await item(page, 4).locator('[data-testid="session-origin"]').textContent()).toBe('imported from capture.jsonl');
+    expect(await page.locator('b').count()).toBe(0);
+    await page.screenshot({ path: '/tmp/ui-s6-import-dark.png' });
+    await tid(page, 'notice-dismiss').click();
+    expect(await tid(page, 'sidebar-notice').count()).toBe(0);
+
+    // A bad file: the error names the line and the field; nothing is imported.
+    const lines = JSONL_OK.split('\n');
+    lines[2] = lines[2].replace('"opcode":"text"', '"opcode":"foo"');
+    await input.setInputFiles(await writeTmp('broken.jsonl', lines.join('\n')));
+    await expect.poll(() => tid(page, 'import-error').textContent()).toBe('line 3: field "opcode": unknown opcode "foo"');
+    expect(await tid(page, 'sidebar-notice').getAttribute('role')).toBe('alert');
+    expect(await tid(page, 'sidebar-notice').textContent()).toContain('Could not import broken.jsonl');
+    expect(await tid(page, 'session-item').count()).toBe(4);
+    await page.screenshot({ path: '/tmp/ui-s6-import-error-dark.png' });
+
+    // Ctrl+O opens the dialog; a HAR file imports the same way.
+    const har = JSON.stringify({
+      log: {
+        version: '1.2',
+        creator: { name: 'WebInspector', version: '537.36' },
+        entries: [
+          {
+            startedDateTime: '2026-11-26T15:20:13.123Z',
+            _resourceType: 'websocket',
+            request: { method: 'GET', url: 'wss://chat.example.test/socket', headers: [{ name: 'Origin', value: 'https://chat.example.test' }] },
+            response: { status: 101 },
+            _webSocketMessages: [
+              { type: 'send', time: 1795706413.1, opcode: 1, data: '{"join":"room-1"}' },
+              { type: 'receive', time: 1795706413.2, opcode: 1, data: '{"joined":true}' },
+              { type: 'receive', time: 1795706413.3, opcode: 2, data: 'AAEC' },
+            ],
+          },
+        ],
+      },
+    });
+    const harPath = await writeTmp('chrome.har', har);
+    await page.locator('body').click();
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Control+o')]);
+    await chooser.setFiles(harPath);
+    await expect.poll(() => tid(page, 'import-result').textContent()).toBe('Imported 1 connection, 3 frames');
+    expect((await callsOf(page, 'import_data')).at(-1)).toMatchObject({ headers: { 'x-file-name': 'chrome.har' } });
+    await expect.poll(() => item(page, 5).getAttribute('aria-current')).toBe('true');
+    expect(await item(page, 5).locator('[data-testid="session-name"]').textContent()).toBe('chrome.har');
+    expect(problems).toEqual([]);
+  });
+
+  it('imports a file dropped on the window', async () => {
+    const { page, problems } = await open({ mock: true });
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    const drag = (type: string) =>
+      page.evaluate(
+        ([t, text]) => {
+          const dt = new DataTransfer();
+          dt.items.add(new File([text], 'dropped.jsonl', { type: 'application/jsonl' }));
+          document.querySelector('main')!.dispatchEvent(new DragEvent(t, { dataTransfer: dt, bubbles: true, cancelable: true }));
+        },
+        [type, JSONL_OK] as const,
+      );
+    await drag('dragenter');
+    await drag('dragover');
+    const overlay = tid(page, 'drop-overlay');
+    await expect.poll(() => overlay.isVisible()).toBe(true);
+    expect(await overlay.textContent()).toContain('Drop a .jsonl or .har file to import');
+    await page.screenshot({ path: '/tmp/ui-s6-drop-dark.png' });
+    await drag('drop');
+    await expect.poll(() => overlay.count()).toBe(0);
+    await expect.poll(() => tid(page, 'import-result').textContent()).toBe('Imported 2 connections, 5 frames');
+    expect((await callsOf(page, 'import_data'))[0]).toMatchObject({ headers: { 'x-file-name': 'dropped.jsonl' } });
+    // A drag that leaves without dropping takes the overlay with it.
+    await drag('dragenter');
+    await expect.poll(() => overlay.isVisible()).toBe(true);
+    await drag('dragleave');
+    await expect.poll(() => overlay.count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('sessions menu, search results and import result in the light theme (screenshots)', async () => {
+    const { page, problems } = await open({ mock: true, colorScheme: 'light' });
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    // Arrow keys move between sessions; Enter selects.
+    await item(page, 3).locator('.session').focus();
+    await page.keyboard.press('ArrowDown');
+    expect(await item(page, 2).locator('.session').evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => item(page, 1).getAttribute('aria-current')).toBe('true');
+    await menuAction(page, 1, 'pin');
+    await item(page, 1).hover();
+    await item(page, 1).locator('[data-testid="session-menu"]').click();
+    await page.screenshot({ path: '/tmp/ui-s6-sessions-menu-light.png' });
+    await page.keyboard.press('ArrowDown');
+    expect(await tid(page, 'session-menu-popup').locator('[data-action="details"]').evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.keyboard.press('Escape');
+
+    await page.keyboard.press('Control+Shift+F');
+    expect(await tid(page, 'global-search').evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.keyboard.type('ticker');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => tid(page, 'search-hit').count()).toBeGreaterThan(5);
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    const second = tid(page, 'search-hit').nth(1);
+    expect(await second.evaluate((el) => el === document.activeElement)).toBe(true);
+    await page.keyboard.press('Enter');
+    const seq = Number(await second.getAttribute('data-seq'));
+    await expect.poll(() => row(page, seq).getAttribute('aria-selected')).toBe('true');
+    await page.screenshot({ path: '/tmp/ui-s6-search-light.png' });
+    await tid(page, 'search-clear').click();
+
+    await tid(page, 'import-input').setInputFiles(await writeTmp('capture.jsonl', JSONL_OK));
+    await expect.poll(() => tid(page, 'import-result').textContent()).toBe('Imported 2 connections, 5 frames');
+    await page.screenshot({ path: '/tmp/ui-s6-import-light.png' });
+    expect(problems).toEqual([]);
+  });
+
+  it('exports JSONL and HAR into Downloads and offers the path', async () => {
+    const { page, context, problems } = await open({ mock: true, colorScheme: 'light' });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    await menuAction(page, 1, 'export-har');
+    const result = tid(page, 'export-result');
+    await expect.poll(() => result.textContent()).toBe('Saved to /home/tester/Downloads/sockscope-session-1.har');
+    expect(await callsOf(page, 'export_session')).toEqual([{ sessionId: 1, format: 'har' }]);
+    await tid(page, 'export-copy-path').click();
+    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe('/home/tester/Downloads/sockscope-session-1.har');
+    await page.screenshot({ path: '/tmp/ui-s6-export-light.png' });
+
+    await menuAction(page, 1, 'export-jsonl');
+    await expect.poll(() => result.textContent()).toBe('Saved to /home/tester/Downloads/sockscope-session-1.jsonl');
+    await menuAction(page, 1, 'export-jsonl');
+    await expect.poll(() => result.textContent()).toBe('Saved to /home/tester/Downloads/sockscope-session-1 (2).jsonl');
+
+    await mockCtl(page, (c) => (c.failExport = '/home/tester/Downloads: Permission denied (os error 13)'));
+    await menuAction(page, 2, 'export-har');
+    await expect.poll(() => tid(page, 'export-error').textContent()).toBe('/home/tester/Downloads: Permission denied (os error 13)');
+    expect(await result.count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('replay, mock, diff', () => {
+  it('replays to a remote host after confirming it, with progress, then compares', async () => {
+    const { page, problems } = await open({ mock: true });
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    await item(page, 1).click();
+    await expect.poll(() => rows(page).count()).toBeGreaterThan(10);
+    const timeline = await box(page, 'timeline');
+    await menuAction(page, 1, 'replay');
+    const panel = tid(page, 'replay-panel');
+    await expect.poll(() => panel.isVisible()).toBe(true);
+    expect(await box(page, 'timeline')).toEqual(timeline);
+    expect(await callsOf(page, 'replay_plan')).toEqual([{ sessionId: 1 }]);
+    const url = tid(page, 'replay-url');
+    await expect.poll(() => url.inputValue()).toBe('wss://stream.example.test/v2/market?symbols=BTC-USD,ETH-USD');
+    expect(await tid(page, 'replay-source').textContent()).toContain('20 client messages to send');
+    expect(await tid(page, 'replay-host').getAttribute('data-loopback')).toBe('false');
+    expect(await tid(page, 'replay-host').textContent()).toContain('Remote host stream.example.test');
+
+    // The recorded headers (the handshake's own left out), editable.
+    const keys = () => tid(page, 'replay-header-key').evaluateAll((els) => els.map((e) => (e as HTMLInputElement).value));
+    expect(await keys()).toEqual(['Origin', 'User-Agent', 'Authorization']);
+    await tid(page, 'replay-header-row').nth(2).locator('[data-testid="replay-header-remove"]').click();
+    await tid(page, 'replay-header-add').click();
+    const newKey = tid(page, 'replay-header-key').nth(2);
+    expect(await newKey.evaluate((el) => el === document.activeElement)).toBe(true);
+    await newKey.fill('X Replay');
+    await tid(page, 'replay-header-value').nth(2).fill('1');
+    await tid(page, 'replay-mode').locator('[data-mode="timed"]').click();
+    await tid(page, 'replay-speed').fill('2');
+    await tid(page, 'replay-start').click();
+    await expect.poll(() => tid(page, 'replay-form-error').textContent()).toContain('Header name "X Replay" (row 3) has a space at position 2');
+    await newKey.fill('X-Replay');
+    expect(await tid(page, 'replay-form-error').count()).toBe(0);
+
+    // Not this machine: asks first, naming the host; nothing is sent before.
+    await mockCtl(page, (c) => (c.replayTickMs = 120));
+    await tid(page, 'replay-start').click();
+    const confirm = tid(page, 'replay-confirm');
+    await expect.poll(() => confirm.isVisible()).toBe(true);
+    expect(await tid(page, 'replay-confirm-text').textContent()).toBe('Send 20 recorded messages to stream.example.test?');
+    expect(await tid(page, 'replay-confirm-send').evaluate((el) => el === document.activeElement)).toBe(true);
+    expect(await callsOf(page, 'url_is_loopback')).toEqual([{ url: 'wss://stream.example.test/v2/market?symbols=BTC-USD,ETH-USD' }]);
+    expect(await callsOf(page, 'start_replay')).toEqual([]);
+    await page.screenshot({ path: '/tmp/ui-s6-replay-confirm-dark.png' });
+    await tid(page, 'replay-confirm-cancel').click();
+    await expect.poll(() => confirm.count()).toBe(0);
+    expect(await callsOf(page, 'start_replay')).toEqual([]);
+
+    await tid(page, 'replay-start').click();
+    await tid(page, 'replay-confirm-send').click();
+    await expect.poll(() => callsOf(page, 'start_replay').then((c) => c.length)).toBe(1);
+    expect((await callsOf(page, 'start_replay'))[0]).toEqual({
+      sessionId: 1,
+      connectionId: 1,
+      url: 'wss://stream.example.test/v2/market?symbols=BTC-USD,ETH-USD',
+      mode: 'timed',
+      speed: 2,
+      headers: [
+        ['Origin', 'https://app.example.test'],
+        ['User-Agent', 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0'],
+        ['X-Replay', '1'],
+      ],
+      confirmedRemote: true,
+      progress: '[Channel]',
+    });
+
+    // Running: the replay's new session is selected and fills live; progress moves.
+    const state = tid(page, 'replay-state');
+    await expect.poll(() => state.getAttribute('data-state')).toBe('running');
+    await expect.poll(() => item(page, 4).getAttribute('aria-current')).toBe('true');
+    expect(await item(page, 4).locator('[data-testid="session-origin"]').textContent()).toBe('replay of #1');
+    const progress = tid(page, 'replay-progress');
+    await expect.poll(async () => Number(await progress.getAttribute('aria-valuenow'))).toBeGreaterThan(2);
+    expect(await progress.getAttribute('aria-valuemax')).toBe('20');
+    expect(await tid(page, 'replay-stop').isEnabled()).toBe(true);
+    expect(await tid(page, 'replay-start').isDisabled()).toBe(true);
+    expect(await rows(page).count()).toBeGreaterThan(0);
+    await page.screenshot({ path: '/tmp/ui-s6-replay-running-dark.png' });
+
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 15_000 }).toBe('finished');
+    expect(await tid(page, 'replay-progress-text').textContent()).toMatch(/^20 \/ 20 sent · \d+ received$/);
+    expect(await tid(page, 'replay-stop').count()).toBe(0);
+    expect(await tid(page, 'replay-error').count()).toBe(0);
+
+    // Compare with the original: the diff of connection #1 and the replay's.
+    await tid(page, 'replay-compare').click();
+    const diff = tid(page, 'diff-view');
+    await expect.poll(() => diff.isVisible()).toBe(true);
+    expect(await callsOf(page, 'diff_connections')).toEqual([{ left: 1, right: 3, ignore: [] }]);
+    const count = (s: string) => tid(page, 'diff-count').and(page.locator(`[data-status="${s}"]`)).getAttribute('data-count');
+    await expect.poll(() => count('changed')).toBe('1');
+    expect(await count('missing')).toBe('0');
+    expect(await count('extra')).toBe('1');
+    expect(Number(await count('identical'))).toBeGreaterThan(300);
+    await page.screenshot({ path: '/tmp/ui-s6-replay-finished-dark.png' });
+    expect(problems).toEqual([]);
+  });
+
+  it('replays to this machine without asking; Stop stops; a refused connection fails inline', async () => {
+    const { page, problems } = await open({ mock: true, colorScheme: 'light' });
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    await item(page, 1).click();
+    // From the connection's own replay button.
+    await page.locator('[data-testid="connection-replay"][data-connection-id="1"]').click();
+    const url = tid(page, 'replay-url');
+    await expect.poll(() => url.inputValue()).toContain('wss://stream.example.test');
+    expect(await callsOf(page, 'replay_plan')).toEqual([{ sessionId: 1, connectionId: 1 }]);
+    await url.fill('ws://127.0.0.1:9000/feed');
+    expect(await tid(page, 'replay-host').getAttribute('data-loopback')).toBe('true');
+    await tid(page, 'replay-mode').locator('[data-mode="conversational"]').click();
+    await tid(page, 'replay-timeout').fill('2.5');
+    await mockCtl(page, (c) => (c.replayTickMs = 400));
+    await url.press('Enter');
+    await expect.poll(() => tid(page, 'replay-state').getAttribute('data-state')).toBe('running');
+    expect(await tid(page, 'replay-confirm').count()).toBe(0);
+    expect((await callsOf(page, 'start_replay'))[0]).toMatchObject({
+      url: 'ws://127.0.0.1:9000/feed',
+      mode: 'conversational',
+      timeoutSecs: 2.5,
+      confirmedRemote: false,
+    });
+    await expect.poll(async () => Number(await tid(page, 'replay-progress').getAttribute('aria-valuenow')), { timeout: 5000 }).toBeGreaterThan(1);
+    await page.screenshot({ path: '/tmp/ui-s6-replay-running-light.png' });
+    await tid(page, 'replay-stop').click();
+    await expect.poll(() => tid(page, 'replay-state').getAttribute('data-state')).toBe('stopped');
+    expect(await callsOf(page, 'stop_replay')).toEqual([{ sessionId: 4 }]);
+    expect(Number(await tid(page, 'replay-progress').getAttribute('aria-valuenow'))).toBeLessThan(20);
+
+    // A server that refuses: the failure shows in the panel.
+    await url.fill('ws://127.0.0.1:1/refused');
+    await tid(page, 'replay-start').click();
+    await expect.poll(() => tid(page, 'replay-state').getAttribute('data-state')).toBe('failed');
+    expect(await tid(page, 'replay-error').textContent()).toBe('cannot connect to ws://127.0.0.1:1/refused: connection refused');
+    // A shell rejection (bad speed) shows inline too.
+    await tid(page, 'replay-mode').locator('[data-mode="timed"]').click();
+    await tid(page, 'replay-speed').fill('500');
+    await tid(page, 'replay-start').click();
+    expect(await tid(page, 'replay-form-error').textContent()).toBe('Speed is a factor from 0.1 to 100 (1 = the original pace).');
+    expect(await callsOf(page, 'start_replay')).toHaveLength(2);
+    expect(problems).toEqual([]);
+  });
+
+  it('starts a mock server, counts its clients and stops it', async () => {
+    const { page, context, problems } = await open({ mock: true });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    await menuAction(page, 1, 'mock');
+    const panel = tid(page, 'mock-panel');
+    await expect.poll(() => panel.isVisible()).toBe(true);
+    const listen = tid(page, 'mock-listen');
+    expect(await listen.inputValue()).toBe('127.0.0.1:0');
+    expect(await tid(page, 'mock-list').textContent()).toContain('No mock running');
+
+    await listen.fill('0.0.0.0:9000');
+    await tid(page, 'mock-start').click();
+    await expect.poll(() => tid(page, 'mock-error').textContent()).toBe('0.0.0.0:9000 is not a loopback address (allow it explicitly to listen there)');
+    await listen.fill('127.0.0.1:0');
+    expect(await tid(page, 'mock-error').count()).toBe(0);
+    await tid(page, 'mock-mode').locator('[data-mode="conversational"]').click();
+    await tid(page, 'mock-start').click();
+    await expect.poll(() => tid(page, 'mock-url').textContent()).toBe('ws://127.0.0.1:41000/');
+    expect((await callsOf(page, 'start_mock')).at(-1)).toEqual({ sessionId: 1, listen: '127.0.0.1:0', mode: 'conversational' });
+    expect(await tid(page, 'mock-item').count()).toBe(1);
+    // Its session is selected; a client connects and is counted.
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(4);
+    await expect.poll(() => item(page, 4).getAttribute('aria-current')).toBe('true');
+    expect(await item(page, 4).locator('[data-testid="session-origin"]').textContent()).toBe('mock of #1');
+    expect(await tid(page, 'mock-clients').textContent()).toBe('0 clients so far');
+    await mockCtl(page, (c) => c.mockClient(4));
+    await expect.poll(() => tid(page, 'mock-clients').textContent(), { timeout: 6000 }).toBe('1 client so far');
+    await expect.poll(() => rows(page).count()).toBe(3);
+    await tid(page, 'mock-copy-url').click();
+    await expect.poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe('ws://127.0.0.1:41000/');
+    await page.screenshot({ path: '/tmp/ui-s6-mock-dark.png' });
+
+    await tid(page, 'mock-stop').click();
+    await expect.poll(() => tid(page, 'mock-item').count()).toBe(0);
+    expect(await callsOf(page, 'stop_mock')).toEqual([{ sessionId: 4 }]);
+    await expect.poll(() => page.locator('[data-testid="connection-item"]').first().getAttribute('data-state')).toBe('closed');
+    expect(await tid(page, 'mock-url').count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  async function finishedReplay(page: Page): Promise<void> {
+    await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
+    await mockCtl(page, (c) => (c.replayTickMs = 5));
+    await menuAction(page, 1, 'replay');
+    await expect.poll(() => tid(page, 'replay-url').isVisible()).toBe(true);
+    await tid(page, 'replay-url').fill('ws://localhost:9000/');
+    await tid(page, 'replay-mode').locator('[data-mode="max"]').click();
+    await tid(page, 'replay-start').click();
+    await expect.poll(() => tid(page, 'replay-state').getAttribute('data-state'), { timeout: 15_000 }).toBe('finished');
+  }
+
+  it('compares two connections: summary, aligned rows, changed paths, ignore list, only differences', async () => {
+    const { page, problems } = await open({ mock: true });
+    await finishedReplay(page);
+    // From the replay session's menu: its original on the left, the replay on the right.
+    await menuAction(page, 4, 'diff');
+    const diff = tid(page, 'diff-view');
+    await expect.poll(() => diff.isVisible()).toBe(true);
+    await expect.poll(() => callsOf(page, 'diff_connections')).toEqual([{ left: 1, right: 3, ignore: [] }]);
+    expect(await tid(page, 'diff-left').inputValue()).toBe('1');
+    expect(await tid(page, 'diff-right').inputValue()).toBe('3');
+    await expect.poll(() => tid(page, 'diff-left').locator('option', { hasText: '#1 / #1 wss://stream.example.test' }).count()).toBe(1);
+    expect(await tid(page, 'diff-right').locator('option', { hasText: '#4 / #3 ws://localhost:9000/' }).count()).toBe(1);
+
+    const summary = tid(page, 'diff-summary');
+    await expect.poll(() => summary.textContent()).toContain('1 changed');
+    const counts = await tid(page, 'diff-count').evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-status'), Number(e.getAttribute('data-count'))])));
+    expect(counts).toMatchObject({ changed: 1, missing: 0, extra: 1 });
+    expect(await summary.textContent()).toMatch(/\d+ vs \d+ messages/);
+    // Long: virtualised (far fewer rows in the DOM than compared).
+    const rowsInDom = await tid(page, 'diff-row').count();
+    expect(rowsInDom).toBeGreaterThan(5);
+    expect(rowsInDom).toBeLessThan(counts.identical);
+    const first = tid(page, 'diff-row').first();
+    expect(await first.getAttribute('data-status')).toBe('identical');
+    expect(await first.textContent()).toContain('{"op":"subscribe"');
+    await page.screenshot({ path: '/tmp/ui-s6-diff-dark.png' });
+
+    // Only differences: the changed row with its path and values, the extra row empty on the left.
+    await tid(page, 'diff-only').check();
+    await expect.poll(() => tid(page, 'diff-row').count()).toBe(2);
+    const changed = tid(page, 'diff-row').and(page.locator('[data-status="changed"]'));
+    const change = changed.locator('[data-testid="diff-change"]');
+    expect(await change.count()).toBe(1);
+    expect(await change.getAttribute('data-path')).toBe('$.price');
+    expect(await change.textContent()).toMatch(/\$\.price\s*[\d.]+ → [\d.]+/);
+    const extra = tid(page, 'diff-row').and(page.locator('[data-status="extra"]'));
+    expect(await extra.locator('[data-testid="diff-left-cell"]').textContent()).toBe('');
+    expect(await extra.locator('[data-testid="diff-left-cell"]').getAttribute('class')).toContain('empty-side');
+    expect(await extra.locator('[data-testid="diff-right-cell"]').textContent()).toContain('"type":"heartbeat"');
+    const tint = await extra.locator('[data-testid="diff-left-cell"]').evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(tint).not.toBe('rgba(0, 0, 0, 0)');
+    await page.screenshot({ path: '/tmp/ui-s6-diff-only-dark.png' });
+
+    // Ignoring the changed key makes the message identical.
+    await tid(page, 'diff-ignore').fill('ts, price, $.meta.id');
+    await tid(page, 'diff-compare').click();
+    await expect.poll(() => callsOf(page, 'diff_connections').then((c) => c.at(-1))).toEqual({ left: 1, right: 3, ignore: ['ts', 'price', '$.meta.id'] });
+    await expect.poll(() => tid(page, 'diff-row').count()).toBe(1);
+    expect(await tid(page, 'diff-row').first().getAttribute('data-status')).toBe('extra');
+    // A bad path: the shell's error, inline.
+    await tid(page, 'diff-ignore').fill('$.[');
+    await tid(page, 'diff-ignore').press('Enter');
+    await expect.poll(() => tid(page, 'diff-error').textContent()).toContain('invalid ignore path "$.["');
+
+    // Other connections of any session can be picked; Esc closes.
+    await tid(page, 'diff-ignore').fill('');
+    await tid(page, 'diff-right').selectOption('2');
+    await tid(page, 'diff-compare').click();
+    await expect.poll(() => callsOf(page, 'diff_connections').then((c) => c.at(-1))).toEqual({ left: 1, right: 2, ignore: [] });
+    await diff.press('Escape');
+    await expect.poll(() => diff.count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
+  it('diff view in the light theme (screenshot)', async () => {
+    const { page, problems } = await open({ mock: true, colorScheme: 'light' });
+    await finishedReplay(page);
+    await tid(page, 'replay-compare').click();
+    await expect.poll(() => tid(page, 'diff-summary').textContent()).toContain('1 changed');
+    await tid(page, 'diff-row').and(page.locator('[data-status="changed"]')).scrollIntoViewIfNeeded();
+    await page.screenshot({ path: '/tmp/ui-s6-diff-light.png' });
+    await page.locator('[data-testid="session-item"][data-session-id="1"]').hover();
+    expect(problems).toEqual([]);
+  });
+});
