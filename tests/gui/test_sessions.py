@@ -65,6 +65,12 @@ def test_import_replay_and_diff(app, echo_url):
     # The imported session is selected and its frames are in the timeline.
     wait(app).until(lambda d: len(rows_containing(d, '"op":"price"')) == 2)
 
+    # Its details show each connection's handshake as recorded.
+    open_session_action(app, "details")
+    hs = wait(app).until(lambda d: d.find_element(*by_testid("connection-handshake")))
+    hs.find_element("css selector", "summary").click()
+    wait(app).until(lambda d: "sec-websocket-accept" in hs.text.lower() and "HTTP 101" in hs.text)
+
     # Replay it against the live echo server.
     open_session_action(app, "replay")
     panel = wait(app).until(lambda d: d.find_element(*by_testid("replay-panel")))

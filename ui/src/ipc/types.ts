@@ -43,6 +43,13 @@ export interface ConnectionInfo {
   /** failure text for state "failed" (e.g. "connection refused") */
   error: string | null;
   response_status: number | null;
+  /** The handshake as sent and received (headers in order, as on the wire). */
+  request_headers?: [string, string][];
+  response_headers?: [string, string][];
+  subprotocol?: string | null;
+  created_at_us?: number;
+  /** the upstream's certificate was not verified */
+  insecure?: boolean;
 }
 
 /** client = client-to-server (sent), server = server-to-client (received) */
