@@ -11,6 +11,7 @@ mod mock;
 mod proxy;
 mod replay;
 mod sessions;
+mod signal;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use sockscope_store::Store;

@@ -37,24 +37,9 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
         eprintln!("warning: listening on {addr}, reachable from other machines");
     }
     eprintln!("listening {addr}");
-    wait_for_signal().await;
+    crate::signal::wait_for_signal().await;
     eprintln!("stopping");
     mock.stop().await;
     store.flush().await?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -54,24 +54,9 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
                 .map_or_else(String::new, |c| c.fingerprint_sha256())
         ),
     }
-    wait_for_signal().await;
+    crate::signal::wait_for_signal().await;
     eprintln!("stopping");
     proxy.stop().await;
     store.flush().await?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -263,21 +263,17 @@ fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreErro
         let conn = ids
             .get(f.conn)
             .ok_or_else(|| StoreError::Invalid("frame of an unknown connection".into()))?;
-        let mut flags = 0;
-        for (on, bit) in [
-            (f.fin, FLAG_FIN),
-            (f.rsv1, FLAG_RSV1),
-            (f.rsv2, FLAG_RSV2),
-            (f.rsv3, FLAG_RSV3),
-            (f.injected, FLAG_INJECTED),
-            (f.masked, FLAG_MASKED),
-            (f.truncated, FLAG_TRUNCATED),
-            (f.note.is_some(), FLAG_INVALID),
-        ] {
-            if on {
-                flags |= bit;
-            }
+        let flags = FrameBits {
+            fin: f.fin,
+            rsv1: f.rsv1,
+            rsv2: f.rsv2,
+            rsv3: f.rsv3,
+            injected: f.injected,
+            masked: f.masked,
+            truncated: f.truncated,
+            invalid: f.note.is_some(),
         }
+        .pack();
         stmt.execute(params![
             session.0,
             seq,

@@ -264,6 +264,36 @@ pub(crate) const FLAG_MASKED: i64 = 1 << 5;
 pub(crate) const FLAG_TRUNCATED: i64 = 1 << 6;
 pub(crate) const FLAG_INVALID: i64 = 1 << 7;
 
+/// The boolean facts of a frame, packed into the `frames.flags` column.
+pub(crate) struct FrameBits {
+    pub fin: bool,
+    pub rsv1: bool,
+    pub rsv2: bool,
+    pub rsv3: bool,
+    pub injected: bool,
+    pub masked: bool,
+    pub truncated: bool,
+    pub invalid: bool,
+}
+
+impl FrameBits {
+    pub fn pack(&self) -> i64 {
+        [
+            (self.fin, FLAG_FIN),
+            (self.rsv1, FLAG_RSV1),
+            (self.rsv2, FLAG_RSV2),
+            (self.rsv3, FLAG_RSV3),
+            (self.injected, FLAG_INJECTED),
+            (self.masked, FLAG_MASKED),
+            (self.truncated, FLAG_TRUNCATED),
+            (self.invalid, FLAG_INVALID),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .fold(0, |acc, (_, bit)| acc | bit)
+    }
+}
+
 pub(crate) fn dir_to_i64(d: Direction) -> i64 {
     match d {
         Direction::Client => 0,

@@ -293,21 +293,17 @@ fn insert_frame(
     let Some(seq) = next_seq(tx, seqs, f.session)? else {
         return Ok(None);
     };
-    let mut flags = 0;
-    for (on, bit) in [
-        (f.fin, FLAG_FIN),
-        (f.rsv1, FLAG_RSV1),
-        (f.rsv2, FLAG_RSV2),
-        (f.rsv3, FLAG_RSV3),
-        (f.injected, FLAG_INJECTED),
-        (f.masked, FLAG_MASKED),
-        (f.truncated, FLAG_TRUNCATED),
-        (f.issues.is_some(), FLAG_INVALID),
-    ] {
-        if on {
-            flags |= bit;
-        }
+    let flags = FrameBits {
+        fin: f.fin,
+        rsv1: f.rsv1,
+        rsv2: f.rsv2,
+        rsv3: f.rsv3,
+        injected: f.injected,
+        masked: f.masked,
+        truncated: f.truncated,
+        invalid: f.issues.is_some(),
     }
+    .pack();
     let len = i64::try_from(f.len_wire).unwrap_or(i64::MAX);
     tx.prepare_cached(
         "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated) \
