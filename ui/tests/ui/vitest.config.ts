@@ -9,6 +9,8 @@ export default defineConfig({
     environment: 'node',
     fileParallelism: false,
     testTimeout: 30_000,
+    // A busy 2-core CI machine can stall a browser test; a real failure fails every try.
+    retry: 2,
     hookTimeout: 120_000,
   },
 });
