@@ -117,6 +117,7 @@ fn parse_replay_mode(mode: &str, speed: Option<f64>, timeout_secs: Option<f64>) 
 #[tauri::command]
 #[allow(clippy::too_many_arguments)]
 pub async fn start_replay(
+    app: tauri::AppHandle,
     state: State<'_, AppState>,
     session_id: i64,
     connection_id: Option<i64>,
@@ -153,6 +154,7 @@ pub async fn start_replay(
         total: replay.progress().borrow().total,
     };
     let mut rx = replay.progress();
+    let started_session = started.session_id;
     state
         .replays
         .lock()
@@ -182,6 +184,11 @@ pub async fn start_replay(
         }
         // The report (and its error, already streamed) is not needed beyond this point.
         let _ = replay.wait().await;
+        // A finished replay can no longer be stopped: forget its handle.
+        use tauri::Manager as _;
+        if let Ok(mut replays) = app.state::<AppState>().replays.lock() {
+            replays.remove(&started_session);
+        }
     });
     Ok(started)
 }
