@@ -71,7 +71,9 @@ def db_path():
 def driver_url(db_path):
     tauri_driver = shutil.which("tauri-driver") or str(Path.home() / ".cargo/bin/tauri-driver")
     port, native_port = free_port(), free_port()
-    env = dict(os.environ, SOCKSCOPE_DB=str(db_path))
+    # The app's database and local CA live in the test's temporary folder, never in $HOME.
+    env = dict(os.environ, SOCKSCOPE_DB=str(db_path),
+               SOCKSCOPE_CA_DIR=str(db_path.parent / "ca"))
     proc = subprocess.Popen(
         [tauri_driver, "--port", str(port), "--native-port", str(native_port),
          "--native-driver", WEBKIT_DRIVER],
