@@ -15,6 +15,28 @@ fn user_version(path: &std::path::Path) -> i64 {
         .expect("user_version")
 }
 
+/// A client session with one connection to a port nothing listens on.
+async fn session_with_connection(
+    store: &Store,
+    name: &str,
+) -> (sockscope_proto::SessionId, sockscope_proto::ConnectionId) {
+    let s = store
+        .create_session(name, SessionKind::Client)
+        .await
+        .expect("session");
+    let c = store
+        .create_connection(NewConnection {
+            session: s,
+            url: "ws://127.0.0.1:1/".into(),
+            request_headers: vec![],
+            insecure: false,
+            created_at_us: 1,
+        })
+        .await
+        .expect("conn");
+    (s, c)
+}
+
 #[test]
 fn migrates_an_empty_file_to_the_latest_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -175,20 +197,7 @@ async fn reopening_a_file_keeps_its_data_and_continues_seq() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("keep.db");
     let store = Store::open(&path).expect("open");
-    let s = store
-        .create_session("keep", SessionKind::Client)
-        .await
-        .expect("session");
-    let c = store
-        .create_connection(NewConnection {
-            session: s,
-            url: "ws://127.0.0.1:1/".into(),
-            request_headers: vec![],
-            insecure: false,
-            created_at_us: 1,
-        })
-        .await
-        .expect("conn");
+    let (s, c) = session_with_connection(&store, "keep").await;
     for i in 0..10 {
         store.record_frame(frame(s, c, i)).await.expect("record");
     }
@@ -215,20 +224,7 @@ async fn reopening_a_file_keeps_its_data_and_continues_seq() {
 async fn frames_of_a_missing_session_are_dropped_not_fatal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().join("m.db")).expect("open");
-    let s = store
-        .create_session("ok", SessionKind::Client)
-        .await
-        .expect("session");
-    let c = store
-        .create_connection(NewConnection {
-            session: s,
-            url: "ws://127.0.0.1:1/".into(),
-            request_headers: vec![],
-            insecure: false,
-            created_at_us: 1,
-        })
-        .await
-        .expect("conn");
+    let (s, c) = session_with_connection(&store, "ok").await;
     let ghost = sockscope_proto::SessionId(999);
     store
         .record_frame(frame(ghost, c, 0))
@@ -243,20 +239,7 @@ async fn frames_of_a_missing_session_are_dropped_not_fatal() {
 async fn export_writes_the_jsonl_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().join("e.db")).expect("open");
-    let s = store
-        .create_session("exp", SessionKind::Client)
-        .await
-        .expect("session");
-    let c = store
-        .create_connection(NewConnection {
-            session: s,
-            url: "ws://127.0.0.1:1/".into(),
-            request_headers: vec![],
-            insecure: false,
-            created_at_us: 1,
-        })
-        .await
-        .expect("conn");
+    let (s, c) = session_with_connection(&store, "exp").await;
     let mut close = 1000u16.to_be_bytes().to_vec();
     close.extend_from_slice(b"bye");
     for (dir, op, p) in [
