@@ -78,36 +78,63 @@ impl Relay {
         let first_close: FirstClose = Arc::new(Mutex::new(Closes::default()));
         // After both Close frames passed, one side's EOF ends the connection: no lingering.
         let done_closing = |c: &FirstClose| c.lock().is_ok_and(|c| c.client && c.server);
-        let up = self.pump(
-            Direction::Client,
-            cr,
-            uw,
-            client_pending,
-            to_server,
-            first_close.clone(),
-        );
-        let down = self.pump(
-            Direction::Server,
-            ur,
-            cw,
-            upstream_pending,
-            to_client,
-            first_close.clone(),
-        );
-        tokio::pin!(up, down);
-        // When one direction ends, the other gets a short while to finish, then both stop.
-        let error = tokio::select! {
-            r = &mut up => {
-                let linger = if done_closing(&first_close) { Duration::ZERO } else { LINGER };
-                let other = tokio::time::timeout(linger, &mut down).await;
-                r.err().or_else(|| other.ok().and_then(Result::err))
-            }
-            r = &mut down => {
-                let linger = if done_closing(&first_close) { Duration::ZERO } else { LINGER };
-                let other = tokio::time::timeout(linger, &mut up).await;
-                r.err().or_else(|| other.ok().and_then(Result::err))
+        let observer = |dir| {
+            Observer::new(
+                dir,
+                self.deflate,
+                self.limits.frame_cap,
+                self.limits.message_cap,
+            )
+        };
+        let (mut up_observer, mut down_observer) =
+            (observer(Direction::Client), observer(Direction::Server));
+        let (mut up_unrecorded, mut down_unrecorded) = (VecDeque::new(), VecDeque::new());
+        let error = {
+            let up = self.pump(
+                Direction::Client,
+                cr,
+                uw,
+                client_pending,
+                to_server,
+                first_close.clone(),
+                &mut up_observer,
+                &mut up_unrecorded,
+            );
+            let down = self.pump(
+                Direction::Server,
+                ur,
+                cw,
+                upstream_pending,
+                to_client,
+                first_close.clone(),
+                &mut down_observer,
+                &mut down_unrecorded,
+            );
+            tokio::pin!(up, down);
+            // When one direction ends, the other gets a short while to finish, then both stop.
+            tokio::select! {
+                r = &mut up => {
+                    let linger = if done_closing(&first_close) { Duration::ZERO } else { LINGER };
+                    let other = tokio::time::timeout(linger, &mut down).await;
+                    r.err().or_else(|| other.ok().and_then(Result::err))
+                }
+                r = &mut down => {
+                    let linger = if done_closing(&first_close) { Duration::ZERO } else { LINGER };
+                    let other = tokio::time::timeout(linger, &mut up).await;
+                    r.err().or_else(|| other.ok().and_then(Result::err))
+                }
             }
         };
+        // Frames seen but not yet queued when a pump was stopped, then a frame cut off by the
+        // end of the connection (as far as it got).
+        self.record_unrecorded(Direction::Client, &mut up_unrecorded)
+            .await;
+        self.record_unrecorded(Direction::Server, &mut down_unrecorded)
+            .await;
+        self.record_partial(Direction::Client, &mut up_observer)
+            .await;
+        self.record_partial(Direction::Server, &mut down_observer)
+            .await;
         let first = first_close.lock().ok().and_then(|g| g.first.clone());
         match first {
             Some((dir, code, reason)) => Ending {
@@ -151,6 +178,7 @@ impl Relay {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn pump(
         &self,
         dir: Direction,
@@ -159,15 +187,10 @@ impl Relay {
         pending: BytesMut,
         mut injections: mpsc::Receiver<Injection>,
         first_close: FirstClose,
+        observer: &mut Observer,
+        unrecorded: &mut VecDeque<ObservedFrame>,
     ) -> std::io::Result<()> {
-        let mut observer = Observer::new(
-            dir,
-            self.deflate,
-            self.limits.frame_cap,
-            self.limits.message_cap,
-        );
         let mut queued: VecDeque<Injection> = VecDeque::new();
-        let mut frames = Vec::new();
         let mut buf = vec![0u8; 64 << 10];
         let mut injections_open = true;
         if !pending.is_empty() {
@@ -175,9 +198,9 @@ impl Relay {
                 dir,
                 &pending,
                 &mut dst,
-                &mut observer,
+                observer,
                 &mut queued,
-                &mut frames,
+                unrecorded,
                 &first_close,
             )
             .await?;
@@ -190,7 +213,7 @@ impl Relay {
                         let _ = dst.shutdown().await;
                         return Ok(());
                     }
-                    self.forward(dir, &buf[..n], &mut dst, &mut observer, &mut queued, &mut frames, &first_close).await?;
+                    self.forward(dir, &buf[..n], &mut dst, observer, &mut queued, unrecorded, &first_close).await?;
                 }
                 inj = injections.recv(), if injections_open => match inj {
                     Some(i) => {
@@ -205,8 +228,17 @@ impl Relay {
         }
     }
 
+    /// The stream ended inside a frame: record what arrived of it.
+    async fn record_partial(&self, dir: Direction, observer: &mut Observer) {
+        if let Some(f) = observer.end_of_stream() {
+            let rec = self.record_of(dir, f);
+            let _ = self.store.record_frame(rec).await;
+        }
+    }
+
     /// Writes a chunk on unchanged (with queued injections at the first message boundary),
-    /// then records its frames.
+    /// then records its frames. The frames wait in `unrecorded` (owned by [`Relay::run`]) until
+    /// each is queued to the store, so a pump stopped half-way loses none of them.
     #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
@@ -215,24 +247,20 @@ impl Relay {
         dst: &mut WriteHalf<BoxIo>,
         observer: &mut Observer,
         queued: &mut VecDeque<Injection>,
-        frames: &mut Vec<ObservedFrame>,
+        unrecorded: &mut VecDeque<ObservedFrame>,
         first_close: &FirstClose,
     ) -> std::io::Result<()> {
-        frames.clear();
-        observer.feed(chunk, frames);
-        let mut written = 0;
-        if !queued.is_empty() {
-            for f in frames.iter() {
-                if f.at_message_boundary {
-                    dst.write_all(&chunk[written..f.frame.end]).await?;
-                    written = f.frame.end;
-                    self.inject_queued(dir, dst, queued).await?;
-                    break;
-                }
-            }
-        }
-        dst.write_all(&chunk[written..]).await?;
-        for f in frames.drain(..) {
+        let mut frames = Vec::new();
+        observer.feed(chunk, &mut frames);
+        let split = if queued.is_empty() {
+            None
+        } else {
+            frames
+                .iter()
+                .find(|f| f.at_message_boundary)
+                .map(|f| f.frame.end)
+        };
+        for f in &frames {
             if f.frame.header.opcode == Opcode::Close {
                 if let Ok(mut closes) = first_close.lock() {
                     if closes.first.is_none() {
@@ -245,11 +273,27 @@ impl Relay {
                     }
                 }
             }
-            let rec = self.record_of(dir, f);
+        }
+        unrecorded.extend(frames);
+        let mut written = 0;
+        if let Some(end) = split {
+            dst.write_all(&chunk[..end]).await?;
+            written = end;
+            self.inject_queued(dir, dst, queued).await?;
+        }
+        dst.write_all(&chunk[written..]).await?;
+        self.record_unrecorded(dir, unrecorded).await;
+        Ok(())
+    }
+
+    /// Queues frames to the store in order, each removed only once it is queued.
+    async fn record_unrecorded(&self, dir: Direction, unrecorded: &mut VecDeque<ObservedFrame>) {
+        while let Some(f) = unrecorded.front() {
+            let rec = self.record_of(dir, f.clone());
             // Fails only when the store has shut down; forwarding goes on regardless.
             let _ = self.store.record_frame(rec).await;
+            unrecorded.pop_front();
         }
-        Ok(())
     }
 
     async fn inject_queued(
