@@ -18,6 +18,7 @@ mod organize;
 mod paths;
 mod read;
 mod search;
+mod workbench;
 mod writer;
 
 pub use error::StoreError;
@@ -33,6 +34,9 @@ pub use organize::{
 };
 pub use paths::{default_db_path, resolve_db_path, DB_ENV};
 pub use search::SearchHit;
+pub use workbench::{
+    history_target, HistoryEntry, TemplateRow, HISTORY_KEEP, HISTORY_MAX_BODY, TEMPLATE_MAX_BODY,
+};
 pub use writer::{BATCH_MAX, BATCH_WINDOW};
 
 use rusqlite::Connection;
@@ -217,6 +221,10 @@ impl Store {
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
+    pub(crate) async fn send_op(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.send_async(op).await
+    }
+
     async fn send_async(&self, op: WriteOp) -> Result<(), StoreError> {
         self.inner
             .tx
@@ -227,7 +235,7 @@ impl Store {
 
     // ---- reads (own connection; synchronous: call from a blocking context) ----
 
-    fn with_reader<T>(
+    pub(crate) fn with_reader<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

@@ -49,6 +49,11 @@ pub(crate) enum WriteOp {
         edit: crate::organize::SessionEdit,
         reply: Reply<()>,
     },
+    /// A workbench write (history, templates), applied in its own savepoint.
+    Exec {
+        f: crate::workbench::ExecFn,
+        reply: Reply<()>,
+    },
     /// `VACUUM` after the batch commits (outside any transaction).
     Vacuum(Reply<()>),
     Shutdown,
@@ -233,6 +238,12 @@ fn apply_batch(
                     }
                 }
             }
+            WriteOp::Exec { f, reply } => match crate::organize::isolated(tx, || f(tx))? {
+                Ok(()) => push_reply(out, reply, ()),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             WriteOp::Vacuum(reply) => out.vacuums.push(reply),
             WriteOp::Shutdown => {}
         }
@@ -402,6 +413,17 @@ fn update_connection(tx: &Transaction<'_>, event: &ConnectionEvent) -> Result<()
                 response_status,
                 headers_json(response_headers)?
             ])?;
+        }
+        ConnectionEvent::Details {
+            id,
+            options,
+            handshake,
+        } => {
+            tx.prepare_cached(
+                "UPDATE connections SET options = COALESCE(?2, options), \
+                 handshake = COALESCE(?3, handshake) WHERE id = ?1",
+            )?
+            .execute(params![id.0, options, handshake])?;
         }
     }
     Ok(())
