@@ -181,12 +181,10 @@ impl Store {
     /// The handshake details recorded for a workbench connection (JSON text), if any.
     pub fn connection_handshake(&self, id: ConnectionId) -> Result<Option<String>, StoreError> {
         self.with_reader(|c| {
-            Ok(
-                c.prepare_cached("SELECT handshake FROM connections WHERE id = ?1")?
-                    .query_row(params![id.0], |r| r.get::<_, Option<String>>(0))
-                    .optional()?
-                    .ok_or_else(|| StoreError::NotFound(format!("connection {id}")))?,
-            )
+            c.prepare_cached("SELECT handshake FROM connections WHERE id = ?1")?
+                .query_row(params![id.0], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("connection {id}")))
         })
     }
 }
