@@ -172,7 +172,26 @@ pub fn check_close(code: u16, reason: &str) -> Result<(), EngineError> {
 impl Engine {
     /// Opens a link: a connection with keep-alive and optional auto-reconnect
     /// (`opts.reconnect`). Option errors are returned here; network errors become states.
-    pub async fn open_link(&self, mut opts: ConnectOptions) -> Result<LinkInfo, EngineError> {
+    pub async fn open_link(&self, opts: ConnectOptions) -> Result<LinkInfo, EngineError> {
+        self.start_link(opts, None).await
+    }
+
+    /// [`Engine::open_link`], also handing every attempt's [`ConnEvent`]s to the caller (who
+    /// must read them); the channel ends when the link has ended.
+    pub async fn open_link_with_events(
+        &self,
+        opts: ConnectOptions,
+    ) -> Result<(LinkInfo, tokio::sync::mpsc::Receiver<ConnEvent>), EngineError> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        let info = self.start_link(opts, Some(tx)).await?;
+        Ok((info, rx))
+    }
+
+    async fn start_link(
+        &self,
+        mut opts: ConnectOptions,
+        forward: Option<tokio::sync::mpsc::Sender<ConnEvent>>,
+    ) -> Result<LinkInfo, EngineError> {
         let stats = Arc::new(ConnStats::default());
         opts.stats = Some(Arc::clone(&stats));
         opts.events = true;
@@ -221,7 +240,7 @@ impl Engine {
             );
         }
         let _ = self.links.changes.send(info.clone());
-        tokio::spawn(supervise(self.clone(), id, opts, events, stop_rx));
+        tokio::spawn(supervise(self.clone(), id, opts, events, stop_rx, forward));
         Ok(info)
     }
 
@@ -295,6 +314,7 @@ async fn supervise(
     mut opts: ConnectOptions,
     mut events: tokio::sync::mpsc::Receiver<ConnEvent>,
     mut stop: watch::Receiver<bool>,
+    forward: Option<tokio::sync::mpsc::Sender<ConnEvent>>,
 ) {
     let links = engine.links.clone();
     let policy = opts.reconnect;
@@ -306,7 +326,11 @@ async fn supervise(
         // Follow the current attempt until it ends.
         let ended: Option<String> = loop {
             tokio::select! {
-                ev = events.recv() => match ev {
+                ev = events.recv() => {
+                if let (Some(f), Some(ev)) = (&forward, &ev) {
+                    let _ = f.send(ev.clone()).await;
+                }
+                match ev {
                     Some(ConnEvent::Open { subprotocol, .. }) => {
                         in_a_row = 0;
                         links.update(id, |i| {
@@ -334,7 +358,7 @@ async fn supervise(
                     }
                     Some(ConnEvent::Failed { error }) => break Some(error),
                     None => break Some("the connection task ended".into()),
-                },
+                }},
                 _ = tick.tick() => {
                     let counts = links.map.lock().ok().and_then(|m| m.get(&id).map(|e| (
                         e.stats.messages_sent.load(Ordering::Relaxed) + e.stats.messages_received.load(Ordering::Relaxed),
