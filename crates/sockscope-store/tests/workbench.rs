@@ -1,5 +1,7 @@
 //! Schema v5: sent-message history per target and templates survive a restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
 use sockscope_store::{Store, TemplateRow, HISTORY_KEEP};
 
 fn rt() -> tokio::runtime::Runtime {
