@@ -31,15 +31,21 @@ pub struct AppState {
     pub next_id: std::sync::atomic::AtomicU64,
     /// Workbench events raised by the shell (send on save, demo servers).
     pub workbench_events: tokio::sync::broadcast::Sender<crate::commands::workbench::WorkbenchMsg>,
+    /// Told to the user once at start: the database was damaged and moved aside.
+    pub store_notice: Option<String>,
 }
 
 impl AppState {
     pub fn open(db: Option<PathBuf>) -> AppState {
         let path = sockscope_store::resolve_db_path(db);
-        let services = Store::open(&path)
-            .map(|store| Services {
-                engine: Engine::new(store.clone()),
-                store,
+        let mut store_notice = None;
+        let services = Store::open_or_recover(&path, sockscope_store::StoreOptions::default())
+            .map(|(store, recovered)| {
+                store_notice = recovered.map(|r| format!("{}: {r}", path.display()));
+                Services {
+                    engine: Engine::new(store.clone()),
+                    store,
+                }
             })
             .map_err(|e| e.to_string());
         AppState {
@@ -54,6 +60,7 @@ impl AppState {
             demos: Mutex::new(HashMap::new()),
             next_id: std::sync::atomic::AtomicU64::new(1),
             workbench_events: tokio::sync::broadcast::channel(256).0,
+            store_notice,
         }
     }
 

@@ -6,7 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sockscope_proto::ConnectionId;
 
-pub(crate) type ExecFn = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+/// A workbench write; `Fn` because a batch that failed (disk full) is applied again.
+pub(crate) type ExecFn = Box<dyn Fn(&Connection) -> Result<(), StoreError> + Send>;
 
 /// Entries kept per target; older ones are removed when a new one is added.
 pub const HISTORY_KEEP: i64 = 1000;
@@ -135,7 +136,7 @@ impl Store {
             )));
         }
         self.exec(Box::new(move |c| {
-            if let Some(prev) = previous.filter(|p| *p != row.name) {
+            if let Some(prev) = previous.as_deref().filter(|p| *p != row.name) {
                 c.prepare_cached("DELETE FROM templates WHERE name = ?1")?
                     .execute(params![prev])?;
             }
