@@ -56,6 +56,24 @@ pub enum StoreEvent {
 /// Highest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = migrations::LATEST;
 
+/// How the writer thread batches (the defaults are [`BATCH_MAX`] and [`BATCH_WINDOW`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// At most this many operations per transaction.
+    pub batch_max: usize,
+    /// A batch commits at the latest this long after its first operation arrived.
+    pub batch_window: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            batch_max: BATCH_MAX,
+            batch_window: BATCH_WINDOW,
+        }
+    }
+}
+
 /// A handle to one database file. Cheap to clone; the writer thread stops when the last
 /// clone is dropped (after committing what was queued).
 #[derive(Clone)]
@@ -90,6 +108,11 @@ const QUEUE_CAPACITY: usize = 8192;
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with a writer batching other than the default (benchmarks, tests).
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
@@ -108,7 +131,7 @@ impl Store {
         let writer_events = events.clone();
         let handle = std::thread::Builder::new()
             .name("sockscope-store-writer".into())
-            .spawn(move || writer::run(write_conn, rx, writer_events))
+            .spawn(move || writer::run(write_conn, rx, writer_events, options))
             .map_err(|e| StoreError::Io {
                 path: path.clone(),
                 source: e,

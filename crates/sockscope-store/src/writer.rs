@@ -78,14 +78,16 @@ pub(crate) fn run(
     mut conn: Connection,
     rx: flume::Receiver<WriteOp>,
     events: broadcast::Sender<StoreEvent>,
+    options: crate::StoreOptions,
 ) {
+    let batch_max = options.batch_max.max(1);
     let mut seqs: HashMap<SessionId, i64> = HashMap::new();
     let mut stopping = false;
     while !stopping {
         let Ok(first) = rx.recv() else { break };
-        let deadline = Instant::now() + BATCH_WINDOW;
+        let deadline = Instant::now() + options.batch_window;
         let mut batch = vec![first];
-        while batch.len() < BATCH_MAX && !batch.last().is_some_and(WriteOp::is_urgent) {
+        while batch.len() < batch_max && !batch.last().is_some_and(WriteOp::is_urgent) {
             match rx.recv_deadline(deadline) {
                 Ok(op) => batch.push(op),
                 Err(_) => break,
