@@ -2,6 +2,7 @@
 /// `capabilities/main.json` grants to the main window (nothing else is allowed).
 const COMMANDS: &[&str] = &[
     "list_sessions",
+    "store_notice",
     "list_connections",
     "connect",
     "send_text",

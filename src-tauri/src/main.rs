@@ -13,10 +13,14 @@ fn main() {
     if let Err(e) = &app_state.services {
         eprintln!("sockscope-app: {e}");
     }
+    if let Some(notice) = &app_state.store_notice {
+        eprintln!("sockscope-app: warning: {notice}");
+    }
     let result = tauri::Builder::default()
         .manage(app_state)
         .invoke_handler(tauri::generate_handler![
             commands::list_sessions,
+            commands::store_notice,
             commands::list_connections,
             commands::connect,
             commands::send_text,

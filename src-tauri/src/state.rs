@@ -21,15 +21,21 @@ pub struct AppState {
     pub mocks: Mutex<HashMap<i64, (sockscope_engine::Mock, crate::commands::replay::MockInfo)>>,
     /// The live subscription task of each window (a new subscription replaces the old).
     pub subscriptions: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    /// Told to the user once at start: the database was damaged and moved aside.
+    pub store_notice: Option<String>,
 }
 
 impl AppState {
     pub fn open(db: Option<PathBuf>) -> AppState {
         let path = sockscope_store::resolve_db_path(db);
-        let services = Store::open(&path)
-            .map(|store| Services {
-                engine: Engine::new(store.clone()),
-                store,
+        let mut store_notice = None;
+        let services = Store::open_or_recover(&path, sockscope_store::StoreOptions::default())
+            .map(|(store, recovered)| {
+                store_notice = recovered.map(|r| format!("{}: {r}", path.display()));
+                Services {
+                    engine: Engine::new(store.clone()),
+                    store,
+                }
             })
             .map_err(|e| e.to_string());
         AppState {
@@ -38,6 +44,7 @@ impl AppState {
             replays: Mutex::new(HashMap::new()),
             mocks: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
+            store_notice,
         }
     }
 

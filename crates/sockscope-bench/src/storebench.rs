@@ -36,7 +36,7 @@ pub fn through_store(
     let store = Store::open_with(
         dir.path().join("store.db"),
         StoreOptions {
-            batch_max: batch,
+            batch_max: Some(batch),
             ..StoreOptions::default()
         },
     )

@@ -28,6 +28,10 @@ struct Cli {
     /// Database file (default: $SOCKSCOPE_DB, else ~/.local/share/sockscope/sockscope.db)
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// After each database commit, append a line `SESSION LAST_SEQ` to FILE (every frame up
+    /// to LAST_SEQ is on disk; used by crash tests)
+    #[arg(long, global = true, value_name = "FILE")]
+    commit_log: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -193,13 +197,47 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
+/// `--commit-log`, set once by `main` before any command runs.
+static COMMIT_LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Opens the database. A damaged file is renamed aside (the user is told where) and a fresh
+/// one is created; write errors (disk full…) and recoveries are reported on stderr.
 fn open_store(db: Option<PathBuf>) -> Result<Store, Failure> {
     let path = sockscope_store::resolve_db_path(db);
-    Ok(Store::open(&path)?)
+    let options = sockscope_store::StoreOptions {
+        commit_log: COMMIT_LOG.get().cloned(),
+        ..Default::default()
+    };
+    let (store, recovered) = Store::open_or_recover(&path, options)?;
+    if let Some(r) = recovered {
+        eprintln!("sockscope: warning: {}: {r}", path.display());
+    }
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        let mut events = store.subscribe();
+        handle.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match events.recv().await {
+                    Ok(sockscope_store::StoreEvent::WriteError(e)) => {
+                        eprintln!("sockscope: database write failed: {e}");
+                    }
+                    Ok(sockscope_store::StoreEvent::WriteResumed) => {
+                        eprintln!("sockscope: database writable again, capture resumed");
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+    Ok(store)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(log) = cli.commit_log.clone() {
+        let _ = COMMIT_LOG.set(log);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

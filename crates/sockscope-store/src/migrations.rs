@@ -83,7 +83,19 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version after every migration has run.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
+/// Creates (or brings) the file at `path` to schema `version` exactly, without the rest of
+/// [`crate::Store::open`]. For tests of migrations (e.g. killing one half-way).
+pub fn migrate_to(path: &Path, version: i64) -> Result<(), StoreError> {
+    crate::organize::prepare_new_file(path)?;
+    let mut conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+    run(&mut conn, path, version.clamp(0, LATEST))
+}
+
 pub fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    run(conn, path, LATEST)
+}
+
+fn run(conn: &mut Connection, path: &Path, target: i64) -> Result<(), StoreError> {
     let current: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| StoreError::open(path, e))?;
@@ -94,7 +106,12 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             supported: LATEST,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(current.max(0) as usize)
+    {
         let version = i as i64 + 1;
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;

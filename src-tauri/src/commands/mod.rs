@@ -25,6 +25,12 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|e| e.to_string())
 }
 
+/// Set when the database was damaged at start: where it was moved (shown as a banner).
+#[tauri::command]
+pub fn store_notice(state: State<'_, AppState>) -> Option<String> {
+    state.store_notice.clone()
+}
+
 #[tauri::command]
 pub async fn list_sessions(state: State<'_, AppState>) -> Res<Vec<SessionSummary>> {
     let store = state.services()?.store.clone();

@@ -246,6 +246,11 @@ export async function deleteSession(sessionId: number): Promise<void> {
   await call<null>('delete_session', { sessionId });
 }
 
+/** Set when the database was found damaged at start: where the old file went. */
+export function storeNotice(): Promise<string | null> {
+  return call<string | null>('store_notice');
+}
+
 export function storageInfo(): Promise<StorageInfo> {
   return call<StorageInfo>('storage_info');
 }

@@ -53,6 +53,8 @@ import {
 
 export interface Api {
   listSessions(): Promise<SessionSummary[]>;
+  /** Where a damaged database was moved at start (null when nothing happened). */
+  storeNotice?(): Promise<string | null>;
   listConnections(sessionId: number): Promise<ConnectionInfo[]>;
   connect(url: string, sessionId?: number | null): Promise<ConnectionInfo>;
   sendText(connectionId: number, text: string): Promise<void>;
@@ -97,6 +99,7 @@ export interface Api {
 
 export const tauriApi: Api = {
   listSessions: ipc.listSessions,
+  storeNotice: ipc.storeNotice,
   listConnections: ipc.listConnections,
   connect: ipc.connect,
   sendText: ipc.sendText,
@@ -261,6 +264,9 @@ export class AppState {
   /** Set once any call found no Tauri IPC (page opened in a plain browser). */
   backendError = $state<string | null>(null);
 
+  /** The database was damaged at start and moved aside: where it went (dismissable). */
+  storeNotice = $state<string | null>(null);
+
   /** Wall clock for "open since" labels, ticked by the App component. */
   now = $state(Date.now());
 
@@ -317,7 +323,21 @@ export class AppState {
   }
 
   async init(): Promise<void> {
-    await Promise.all([this.refreshSessions(), this.loadProxies(), this.mock.load()]);
+    await Promise.all([
+      this.refreshSessions(),
+      this.loadProxies(),
+      this.mock.load(),
+      this.loadStoreNotice(),
+    ]);
+  }
+
+  async loadStoreNotice(): Promise<void> {
+    if (!this.api.storeNotice) return;
+    try {
+      this.storeNotice = await this.api.storeNotice();
+    } catch {
+      // An older or mock backend without the command: nothing to tell.
+    }
   }
 
   /** Reads the sessions list again, in the chosen order (pinned first). */
