@@ -75,6 +75,9 @@ pub struct StoreOptions {
     /// Caps the database at this many pages (`PRAGMA max_page_count`): writes beyond fail as
     /// on a full disk. For tests; see [`Store::set_max_page_count`].
     pub max_page_count: Option<u64>,
+    /// At most this many operations per transaction (`None`: [`BATCH_MAX`]); the capture-store
+    /// micro-bench varies it.
+    pub batch_max: Option<usize>,
 }
 
 #[doc(hidden)]
@@ -182,6 +185,7 @@ impl Store {
             commit_log,
             max_pages: max_pages.clone(),
             wal_path: recover::sibling(&path, "-wal"),
+            batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
         };
         let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);

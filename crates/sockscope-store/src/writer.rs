@@ -90,6 +90,8 @@ pub(crate) struct WriterConfig {
     pub max_pages: Arc<AtomicU64>,
     /// The `-wal` file, whose size is checked before a periodic checkpoint.
     pub wal_path: std::path::PathBuf,
+    /// At most this many operations per transaction.
+    pub batch_max: usize,
 }
 
 /// A batch that failed for a reason that may pass (disk full, I/O error, locked by another
@@ -115,7 +117,7 @@ pub(crate) fn run(
         let Ok(first) = rx.recv() else { break };
         let deadline = Instant::now() + BATCH_WINDOW;
         let mut batch = vec![first];
-        while batch.len() < BATCH_MAX && !batch.last().is_some_and(WriteOp::is_urgent) {
+        while batch.len() < config.batch_max && !batch.last().is_some_and(WriteOp::is_urgent) {
             match rx.recv_deadline(deadline) {
                 Ok(op) => batch.push(op),
                 Err(_) => break,
