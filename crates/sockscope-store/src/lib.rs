@@ -19,6 +19,7 @@ mod paths;
 mod read;
 mod recover;
 mod search;
+mod workbench;
 mod writer;
 
 pub use error::StoreError;
@@ -35,6 +36,9 @@ pub use organize::{
 pub use paths::{default_db_path, resolve_db_path, DB_ENV};
 pub use recover::{check_file, Recovered};
 pub use search::SearchHit;
+pub use workbench::{
+    history_target, HistoryEntry, TemplateRow, HISTORY_KEEP, HISTORY_MAX_BODY, TEMPLATE_MAX_BODY,
+};
 pub use writer::{
     BATCH_MAX, BATCH_WINDOW, CHECKPOINT_INTERVAL, RETRY_INTERVAL, WAL_CHECKPOINT_BYTES,
 };
@@ -71,6 +75,9 @@ pub struct StoreOptions {
     /// Caps the database at this many pages (`PRAGMA max_page_count`): writes beyond fail as
     /// on a full disk. For tests; see [`Store::set_max_page_count`].
     pub max_page_count: Option<u64>,
+    /// At most this many operations per transaction (`None`: [`BATCH_MAX`]); the capture-store
+    /// micro-bench varies it.
+    pub batch_max: Option<usize>,
 }
 
 #[doc(hidden)]
@@ -178,6 +185,7 @@ impl Store {
             commit_log,
             max_pages: max_pages.clone(),
             wal_path: recover::sibling(&path, "-wal"),
+            batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
         };
         let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -302,6 +310,10 @@ impl Store {
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
+    pub(crate) async fn send_op(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.send_async(op).await
+    }
+
     async fn send_async(&self, op: WriteOp) -> Result<(), StoreError> {
         self.inner
             .tx
@@ -312,7 +324,7 @@ impl Store {
 
     // ---- reads (own connection; synchronous: call from a blocking context) ----
 
-    fn with_reader<T>(
+    pub(crate) fn with_reader<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

@@ -78,6 +78,27 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, CAST(substr(COALESCE(inflated, payload), 1, 1048576) AS TEXT) FROM frames
         WHERE opcode IN (0, 1) AND (flags & 2 = 0 OR inflated IS NOT NULL);
     "#,
+    // v5: the connection workbench. `connections.options` (JSON, no secrets) and
+    // `connections.handshake` (JSON: request line, response reason/body, timings) per attempt;
+    // the history of messages sent by hand per connection target; saved message templates.
+    r#"
+    ALTER TABLE connections ADD COLUMN options TEXT;
+    ALTER TABLE connections ADD COLUMN handshake TEXT;
+    CREATE TABLE sent_history (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        ts_us INTEGER NOT NULL,
+        mode TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX sent_history_target ON sent_history(target, id);
+    CREATE TABLE templates (
+        name TEXT PRIMARY KEY,
+        mode TEXT NOT NULL,
+        body TEXT NOT NULL,
+        updated_at_us INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version after every migration has run.

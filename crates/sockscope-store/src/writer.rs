@@ -51,6 +51,11 @@ pub(crate) enum WriteOp {
         edit: crate::organize::SessionEdit,
         reply: Reply<()>,
     },
+    /// A workbench write (history, templates), applied in its own savepoint.
+    Exec {
+        f: crate::workbench::ExecFn,
+        reply: Reply<()>,
+    },
     /// `VACUUM` after the batch commits (outside any transaction).
     Vacuum(Reply<()>),
     Shutdown,
@@ -85,6 +90,8 @@ pub(crate) struct WriterConfig {
     pub max_pages: Arc<AtomicU64>,
     /// The `-wal` file, whose size is checked before a periodic checkpoint.
     pub wal_path: std::path::PathBuf,
+    /// At most this many operations per transaction.
+    pub batch_max: usize,
 }
 
 /// A batch that failed for a reason that may pass (disk full, I/O error, locked by another
@@ -110,7 +117,7 @@ pub(crate) fn run(
         let Ok(first) = rx.recv() else { break };
         let deadline = Instant::now() + BATCH_WINDOW;
         let mut batch = vec![first];
-        while batch.len() < BATCH_MAX && !batch.last().is_some_and(WriteOp::is_urgent) {
+        while batch.len() < config.batch_max && !batch.last().is_some_and(WriteOp::is_urgent) {
             match rx.recv_deadline(deadline) {
                 Ok(op) => batch.push(op),
                 Err(_) => break,
@@ -343,6 +350,12 @@ fn apply_batch(
                     }
                 }
             }
+            WriteOp::Exec { f, reply } => match crate::organize::isolated(tx, || f(tx))? {
+                Ok(()) => push_reply(out, reply.clone(), ()),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             WriteOp::Vacuum(reply) => out.vacuums.push(reply.clone()),
             WriteOp::Shutdown => {}
         }
@@ -512,6 +525,17 @@ fn update_connection(tx: &Transaction<'_>, event: &ConnectionEvent) -> Result<()
                 response_status,
                 headers_json(response_headers)?
             ])?;
+        }
+        ConnectionEvent::Details {
+            id,
+            options,
+            handshake,
+        } => {
+            tx.prepare_cached(
+                "UPDATE connections SET options = COALESCE(?2, options), \
+                 handshake = COALESCE(?3, handshake) WHERE id = ?1",
+            )?
+            .execute(params![id.0, options, handshake])?;
         }
     }
     Ok(())

@@ -67,7 +67,7 @@ export function toIpcError(command: string, err: unknown): IpcError {
   return new IpcError(command, 'command', text === undefined ? String(err) : text);
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+export async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(command, args);
   } catch (err) {
