@@ -17,6 +17,7 @@ mod model;
 mod organize;
 mod paths;
 mod read;
+mod rules;
 mod search;
 mod writer;
 
@@ -32,6 +33,7 @@ pub use organize::{
     SessionSort, StorageInfo, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_TAGS, MAX_TAG_CHARS,
 };
 pub use paths::{default_db_path, resolve_db_path, DB_ENV};
+pub use rules::{StoredRule, MAX_RULES, MAX_RULE_SPEC};
 pub use search::SearchHit;
 pub use writer::{BATCH_MAX, BATCH_WINDOW};
 

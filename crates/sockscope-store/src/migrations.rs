@@ -78,6 +78,19 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, CAST(substr(COALESCE(inflated, payload), 1, 1048576) AS TEXT) FROM frames
         WHERE opcode IN (0, 1) AND (flags & 2 = 0 OR inflated IS NOT NULL);
     "#,
+    // 4 -> 5: intercept rules of the capture proxy (breakpoints and rewrite rules), in order,
+    // with their match counts. `spec` is the rule as JSON, defined by the proxy crate.
+    // (Frames marked held/edited/dropped/replaced use new bits of `frames.flags`: no change.)
+    r#"
+    CREATE TABLE intercept_rules (
+        id            INTEGER PRIMARY KEY,
+        position      INTEGER NOT NULL,
+        enabled       INTEGER NOT NULL DEFAULT 1,
+        spec          TEXT    NOT NULL,
+        match_count   INTEGER NOT NULL DEFAULT 0,
+        created_at_us INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version after every migration has run.

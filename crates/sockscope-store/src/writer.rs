@@ -51,6 +51,11 @@ pub(crate) enum WriteOp {
     },
     /// `VACUUM` after the batch commits (outside any transaction).
     Vacuum(Reply<()>),
+    /// Intercept rules: save, delete, reorder, toggle, count.
+    Rules {
+        op: crate::rules::RuleOp,
+        reply: Reply<i64>,
+    },
     Shutdown,
 }
 
@@ -234,6 +239,12 @@ fn apply_batch(
                 }
             }
             WriteOp::Vacuum(reply) => out.vacuums.push(reply),
+            WriteOp::Rules { op, reply } => match crate::rules::apply_isolated(tx, op)? {
+                Ok(id) => push_reply(out, reply, id),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             WriteOp::Shutdown => {}
         }
     }
@@ -302,6 +313,7 @@ fn insert_frame(
         masked: f.masked,
         truncated: f.truncated,
         invalid: f.issues.is_some(),
+        marks: f.marks,
     }
     .pack();
     let len = i64::try_from(f.len_wire).unwrap_or(i64::MAX);

@@ -379,7 +379,7 @@ fn migration_to_v4_indexes_and_sizes_existing_frames() {
         // Back to what a v3 file looks like.
         let c = rusqlite::Connection::open(&path).expect("open");
         c.execute_batch(
-            "DROP TABLE frames_fts; ALTER TABLE sessions DROP COLUMN bytes; PRAGMA user_version = 3;",
+            "DROP TABLE frames_fts; ALTER TABLE sessions DROP COLUMN bytes; DROP TABLE intercept_rules; PRAGMA user_version = 3;",
         )
         .expect("downgrade");
     }
