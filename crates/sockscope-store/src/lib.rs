@@ -16,6 +16,7 @@ mod migrations;
 mod model;
 mod organize;
 mod paths;
+mod query;
 mod read;
 mod search;
 mod writer;
@@ -32,6 +33,9 @@ pub use organize::{
     SessionSort, StorageInfo, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_TAGS, MAX_TAG_CHARS,
 };
 pub use paths::{default_db_path, resolve_db_path, DB_ENV};
+pub use query::{
+    FrameFilter, FrameQuery, JsonExpr, QueryCount, RowIndex, TextFilter, TimelineRow, MAX_PAGE,
+};
 pub use search::SearchHit;
 pub use writer::{BATCH_MAX, BATCH_WINDOW};
 
@@ -103,6 +107,7 @@ impl Store {
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
         let reader = open_connection(&path)?;
+        query::register(&reader)?;
         let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let writer_events = events.clone();
@@ -273,6 +278,50 @@ impl Store {
     /// One frame with its payload.
     pub fn frame(&self, session: SessionId, seq: i64) -> Result<StoredFrame, StoreError> {
         self.with_reader(|c| read::frame(c, session, seq))
+    }
+
+    // ---- the timeline's queries (see `query.rs`) ----
+
+    /// Rows `offset..offset + limit` (at most [`MAX_PAGE`]) of the query's filtered list,
+    /// scanning as far as needed.
+    pub fn query_page(
+        &self,
+        q: &mut FrameQuery,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Vec<TimelineRow>, StoreError> {
+        self.with_reader(|c| q.page(c, offset, limit))
+    }
+
+    /// Scans on (frames committed since included) for about `budget`, taking the reading
+    /// connection one chunk at a time, and says how many frames match so far.
+    pub fn query_count(
+        &self,
+        q: &mut FrameQuery,
+        budget: std::time::Duration,
+    ) -> Result<QueryCount, StoreError> {
+        let started = std::time::Instant::now();
+        let mut more = self.with_reader(|c| q.refresh(c))?;
+        while more && started.elapsed() < budget {
+            more = self.with_reader(|c| q.scan_step(c))?;
+        }
+        Ok(q.count())
+    }
+
+    /// Where the frame `seq` is, or would be, in the query's list.
+    pub fn query_index_of(&self, q: &mut FrameQuery, seq: i64) -> Result<RowIndex, StoreError> {
+        self.with_reader(|c| q.index_of(c, seq))
+    }
+
+    /// The frames of the message that starts at `seq`: it, then its continuation frames up to
+    /// FIN (at most `limit`). A frame that is a whole message comes alone.
+    pub fn message_fragments(
+        &self,
+        session: SessionId,
+        seq: i64,
+        limit: usize,
+    ) -> Result<Vec<FrameSummary>, StoreError> {
+        self.with_reader(|c| query::message_fragments(c, session, seq, limit))
     }
 
     /// Writes the session in the lossless JSONL format (DESIGN.md §5).
