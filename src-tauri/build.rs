@@ -33,6 +33,10 @@ const COMMANDS: &[&str] = &[
     "stop_mock",
     "list_mocks",
     "diff_connections",
+    "timeline_count",
+    "timeline_page",
+    "timeline_index_of",
+    "message_fragments",
 ];
 
 fn main() {

@@ -15,6 +15,7 @@ fn main() {
     }
     let result = tauri::Builder::default()
         .manage(app_state)
+        .manage(commands::timeline::TimelineQueries::default())
         .invoke_handler(tauri::generate_handler![
             commands::list_sessions,
             commands::list_connections,
@@ -48,6 +49,10 @@ fn main() {
             commands::replay::stop_mock,
             commands::replay::list_mocks,
             commands::replay::diff_connections,
+            commands::timeline::timeline_count,
+            commands::timeline::timeline_page,
+            commands::timeline::timeline_index_of,
+            commands::timeline::message_fragments,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(e) = result {
