@@ -37,6 +37,9 @@ const COMMANDS: &[&str] = &[
     "timeline_page",
     "timeline_index_of",
     "message_fragments",
+    "frame_facts",
+    "get_message",
+    "session_stats",
 ];
 
 fn main() {

@@ -53,6 +53,9 @@ fn main() {
             commands::timeline::timeline_page,
             commands::timeline::timeline_index_of,
             commands::timeline::message_fragments,
+            commands::stats::frame_facts,
+            commands::stats::get_message,
+            commands::stats::session_stats,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(e) = result {

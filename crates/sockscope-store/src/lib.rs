@@ -8,6 +8,7 @@
 //!   broadcast may lag and readers re-query.
 //! * Readers use their own connection and never block the writer (WAL).
 
+mod detail;
 mod error;
 mod export;
 mod har;
@@ -19,8 +20,10 @@ mod paths;
 mod query;
 mod read;
 mod search;
+mod stats;
 mod writer;
 
+pub use detail::{FrameFacts, MessagePayload, MessageSpan, MESSAGE_CAP};
 pub use error::StoreError;
 pub use import::{
     ImportFormat, ImportLimits, ImportOptions, ImportPhase, ImportProgress, ImportSummary,
@@ -37,6 +40,10 @@ pub use query::{
     FrameFilter, FrameQuery, JsonExpr, QueryCount, RowIndex, TextFilter, TimelineRow, MAX_PAGE,
 };
 pub use search::SearchHit;
+pub use stats::{
+    DirCounts, SizeBucket, Stats, StatsTotals, TimeBucket, SIZE_EDGES, STATS_BUCKETS,
+    STATS_BUCKETS_MAX,
+};
 pub use writer::{BATCH_MAX, BATCH_WINDOW};
 
 use rusqlite::Connection;
@@ -322,6 +329,35 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<FrameSummary>, StoreError> {
         self.with_reader(|c| query::message_fragments(c, session, seq, limit))
+    }
+
+    // ---- the detail view and statistics (see `detail.rs`, `stats.rs`) ----
+
+    /// A frame's header facts (RSV bits, raw opcode, masking key) and its message.
+    pub fn frame_facts(&self, session: SessionId, seq: i64) -> Result<FrameFacts, StoreError> {
+        self.with_reader(|c| detail::frame_facts(c, session, seq))
+    }
+
+    /// The whole message `seq` belongs to, fragments joined (inflated when compressed), at
+    /// most `cap` bytes.
+    pub fn message_payload(
+        &self,
+        session: SessionId,
+        seq: i64,
+        cap: usize,
+    ) -> Result<MessagePayload, StoreError> {
+        self.with_reader(|c| detail::message_payload(c, session, seq, cap))
+    }
+
+    /// Frames and bytes per direction over time (about `buckets` buckets), a size histogram
+    /// and totals, for a session or one of its connections.
+    pub fn stats(
+        &self,
+        session: SessionId,
+        connection: Option<ConnectionId>,
+        buckets: usize,
+    ) -> Result<Stats, StoreError> {
+        self.with_reader(|c| stats::stats(c, session, connection, buckets))
     }
 
     /// Writes the session in the lossless JSONL format (DESIGN.md §5).

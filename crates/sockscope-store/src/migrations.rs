@@ -78,6 +78,11 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, CAST(substr(COALESCE(inflated, payload), 1, 1048576) AS TEXT) FROM frames
         WHERE opcode IN (0, 1) AND (flags & 2 = 0 OR inflated IS NOT NULL);
     "#,
+    // 4 -> 5: the masking key of a masked frame as seen on the wire (big-endian u32), for
+    // the detail view's frame facts and anatomy. NULL when unknown.
+    r#"
+    ALTER TABLE frames ADD COLUMN mask_key INTEGER;
+    "#,
 ];
 
 /// The schema version after every migration has run.

@@ -12,6 +12,7 @@ use tauri::State;
 pub mod proxy;
 pub mod replay;
 pub mod sessions;
+pub mod stats;
 pub mod timeline;
 
 pub type Res<T> = Result<T, String>;
