@@ -73,7 +73,7 @@ export class TimelineModel {
   #inflight = 0;
   #want: [number, number] = [0, -1];
   /** Frames that arrived while paused (shown on resume). */
-  #held = 0;
+  held = $state(0);
   #pendingSelect = -1;
   #onSelect: (row: FrameSummary) => void = () => {};
   readonly #recount: ReturnType<typeof throttle>;
@@ -155,7 +155,7 @@ export class TimelineModel {
     this.complete = true;
     this.lastSeq = 0;
     this.unseen = 0;
-    this.#held = 0;
+    this.held = 0;
     this.follow = true;
     this.selectedIndex = -1;
     this.#pendingSelect = -1;
@@ -219,7 +219,7 @@ export class TimelineModel {
         if (epoch !== this.#epoch) return;
         this.lastSeq = Math.max(this.lastSeq, c.last_seq);
         this.complete = c.complete;
-        if (this.paused) this.#held = Math.max(0, c.count - this.count);
+        if (this.paused) this.held = Math.max(0, c.count - this.count);
         else this.#grow(c.count);
         this.#pump();
         if (c.complete) return;
@@ -258,7 +258,7 @@ export class TimelineModel {
       return;
     }
     if (this.paused) {
-      this.#held += fresh.length;
+      this.held += fresh.length;
       return;
     }
     const start = this.count;
@@ -277,15 +277,10 @@ export class TimelineModel {
     if (paused === this.paused) return;
     this.paused = paused;
     if (paused) return;
-    const held = this.#held;
-    this.#held = 0;
+    const held = this.held;
+    this.held = 0;
     if (this.filtered) void this.#refreshCount().catch(() => {});
     else if (held > 0) this.#grow(this.count + held);
-  }
-
-  /** Frames that arrived while paused. */
-  get held(): number {
-    return this.#held;
   }
 
   setFollow(follow: boolean): void {
