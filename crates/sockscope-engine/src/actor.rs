@@ -265,6 +265,11 @@ async fn run_inner(a: &mut Actor) {
                 }
                 Some(Err(e)) => {
                     a.state.store(false, Ordering::Release);
+                    if matches!(e, WsError::Protocol(tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) {
+                        // The peer went away (killed, network gone): abnormal closure, no code.
+                        a.closed(None, "connection lost without a close frame".into(), ClosedBy::Error).await;
+                        return;
+                    }
                     let (code, by) = match &e {
                         WsError::Capacity(_) => (Some(1009), ClosedBy::Error),
                         WsError::Protocol(_) => (Some(1002), ClosedBy::Error),

@@ -10,7 +10,7 @@ use sockscope_engine::demo::{Demo, DemoKind, DemoOptions};
 use sockscope_engine::templates::{
     SendMode, SendOnSaveInfo, SendOnSaveOptions, Template, TemplateMode, Templates,
 };
-use sockscope_engine::vars::{expand, VarContext};
+use sockscope_engine::vars::{expand, expand_message, VarContext};
 use sockscope_engine::{
     check_close, Auth, ClientCert, ConnectOptions, HandshakeInfo, Limits, LinkInfo, Outgoing,
     ReconnectPolicy, TlsOptions,
@@ -233,8 +233,12 @@ pub async fn wb_send(state: State<'_, AppState>, id: u64, message: OutgoingMsg) 
     let (out, result) = match message {
         OutgoingMsg::Text { text, expand: ex } => {
             let text = if ex {
-                let counter = engine.link_next_counter(id).map_err(s)?;
-                expand(&text, &VarContext::now(counter))
+                engine.link(id).map_err(s)?;
+                let now_ms = sockscope_proto::now_us() / 1000;
+                expand_message(&text, now_ms, || {
+                    engine.link_next_counter(id).unwrap_or_default()
+                })
+                .0
             } else {
                 text
             };
@@ -609,4 +613,61 @@ pub async fn demo_stop(state: State<'_, AppState>, id: u64) -> Res<()> {
 #[tauri::command]
 pub async fn demo_list(state: State<'_, AppState>) -> Res<Vec<DemoInfo>> {
     Ok(demo_infos(&state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> Res<ConnectOptions> {
+        connect_options(serde_json::from_value(json).map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn spec_rows_auth_tls_and_defaults() {
+        let o = spec(serde_json::json!({
+            "url": "wss://h/x",
+            "query": [{"name": "a", "value": "1", "enabled": true}, {"name": "b", "value": "2", "enabled": false}],
+            "headers": [{"name": " X-A ", "value": "v", "enabled": true}, {"name": "", "value": "x", "enabled": true}],
+            "subprotocols": ["p1"],
+            "origin": "  ",
+            "auth": {"kind": "bearer", "token": "t"},
+            "tls": {"ca_file": "/ca.pem", "client_cert": null, "client_key": null, "pkcs12_file": "/c.p12", "pkcs12_password": "pw", "insecure": true},
+            "reconnect": {"enabled": true, "max_attempts": 3},
+            "ping_interval_ms": 1000
+        }))
+        .expect("valid");
+        assert_eq!(o.query, [("a".to_owned(), "1".to_owned())]);
+        assert_eq!(o.headers, [("X-A".to_owned(), "v".to_owned())]);
+        assert_eq!(o.origin, None);
+        assert_eq!(o.auth, Auth::Bearer { token: "t".into() });
+        assert!(o.tls.insecure);
+        assert_eq!(o.tls.ca_file, Some(PathBuf::from("/ca.pem")));
+        assert!(matches!(o.tls.client_cert, Some(ClientCert::Pkcs12 { .. })));
+        let r = o.reconnect.expect("reconnect");
+        assert_eq!(
+            (r.max_attempts, r.initial_delay),
+            (3, Duration::from_millis(500))
+        );
+        assert_eq!(o.ping_interval, Some(Duration::from_secs(1)));
+        assert_eq!(o.limits, Limits::default());
+
+        let minimal = spec(serde_json::json!({"url": "ws://h/"})).expect("minimal");
+        assert!(minimal.reconnect.is_none() && minimal.ping_interval.is_none());
+        assert_eq!(minimal.auth, Auth::None);
+    }
+
+    #[test]
+    fn bad_specs_are_refused_with_a_reason() {
+        for bad in [
+            serde_json::json!({"url": "ws://h/", "tls": {"client_cert": "/c.pem"}}),
+            serde_json::json!({"url": "ws://h/", "tls": {"client_cert": "/c.pem", "client_key": "/k", "pkcs12_file": "/p"}}),
+            serde_json::json!({"url": "ws://h/", "limits": {"handshake_timeout_ms": 5}}),
+            serde_json::json!({"url": "ws://h/", "limits": {"max_message_size": 0}}),
+            serde_json::json!({"url": "ws://h/", "ping_interval_ms": 50}),
+            serde_json::json!({"url": "ws://h/", "reconnect": {"enabled": true, "initial_delay_ms": 500, "max_delay_ms": 100}}),
+        ] {
+            assert!(spec(bad.clone()).is_err(), "{bad}");
+        }
+    }
 }
