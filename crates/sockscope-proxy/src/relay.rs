@@ -160,28 +160,42 @@ impl Relay {
         f: ObservedFrame,
         marks: InterceptMarks,
     ) -> FrameRecord {
-        let h = f.frame.header;
-        FrameRecord {
-            session: self.session,
-            connection: self.connection,
-            ts_us: now_us(),
-            dir,
-            opcode: h.opcode,
-            fin: h.fin,
-            rsv1: h.rsv1,
-            rsv2: h.rsv2,
-            rsv3: h.rsv3,
-            len_wire: h.len,
-            payload: f.frame.payload,
-            injected: false,
-            masked: h.masked,
-            truncated: f.frame.truncated,
-            issues: (!f.issues.is_empty()).then(|| f.issues.join("; ")),
-            inflated: f.inflated,
-            marks,
-        }
+        observed_record(self.session, self.connection, dir, f, marks)
     }
+}
 
+/// The record of a frame seen by an observer.
+fn observed_record(
+    session: SessionId,
+    connection: ConnectionId,
+    dir: Direction,
+    f: ObservedFrame,
+    marks: InterceptMarks,
+) -> FrameRecord {
+    let h = f.frame.header;
+    FrameRecord {
+        session,
+        connection,
+        ts_us: now_us(),
+        dir,
+        opcode: h.opcode,
+        fin: h.fin,
+        rsv1: h.rsv1,
+        rsv2: h.rsv2,
+        rsv3: h.rsv3,
+        len_wire: h.len,
+        payload: f.frame.payload,
+        injected: false,
+        masked: h.masked,
+        mask_key: h.masked.then_some(h.mask),
+        truncated: f.frame.truncated,
+        issues: (!f.issues.is_empty()).then(|| f.issues.join("; ")),
+        inflated: f.inflated,
+        marks,
+    }
+}
+
+impl Relay {
     async fn pump(
         &self,
         dir: Direction,
@@ -928,30 +942,17 @@ impl Drop for Lane {
                 Entry::Msg(p) => (p.frames, p.hold.map(|h| h.id)),
             };
             for f in frames {
-                let h = f.frame.header;
-                let rec = FrameRecord {
-                    session: self.session,
-                    connection: self.connection,
-                    ts_us: now_us(),
-                    dir: self.dir,
-                    opcode: h.opcode,
-                    fin: h.fin,
-                    rsv1: h.rsv1,
-                    rsv2: h.rsv2,
-                    rsv3: h.rsv3,
-                    len_wire: h.len,
-                    payload: f.frame.payload,
-                    injected: false,
-                    masked: h.masked,
-                    truncated: f.frame.truncated,
-                    issues: (!f.issues.is_empty()).then(|| f.issues.join("; ")),
-                    inflated: f.inflated,
-                    marks: InterceptMarks {
+                let rec = observed_record(
+                    self.session,
+                    self.connection,
+                    self.dir,
+                    f,
+                    InterceptMarks {
                         held: held.is_some(),
                         dropped: true,
                         ..Default::default()
                     },
-                };
+                );
                 let _ = self.store.record_frame_blocking(rec);
             }
             if let Some(id) = held {

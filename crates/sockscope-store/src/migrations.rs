@@ -99,7 +99,12 @@ const MIGRATIONS: &[&str] = &[
         updated_at_us INTEGER NOT NULL
     );
     "#,
-    // 5 -> 6: intercept rules of the capture proxy (breakpoints and rewrite rules), in order,
+    // 5 -> 6: the masking key of a masked frame as seen on the wire (big-endian u32), for
+    // the detail view's frame facts and anatomy. NULL when unknown.
+    r#"
+    ALTER TABLE frames ADD COLUMN mask_key INTEGER;
+    "#,
+    // 6 -> 7: intercept rules of the capture proxy (breakpoints and rewrite rules), in order,
     // with their match counts. `spec` is the rule as JSON, defined by the proxy crate.
     // (Frames marked held/edited/dropped/replaced use new bits of `frames.flags`: no change.)
     r#"
