@@ -1,14 +1,14 @@
 # Sockscope — the two commands a newcomer needs:
 #   make run    installs what is missing, builds the UI and the app, opens the window
 #   make test   installs what the tests need, then runs every test (the same as CI)
-# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | bench | fuzz | clean
+# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | bench | bench-ui | fuzz | clean
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # One shared target/ for builds, tests and the GUI suite.
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot bench bench-soak clean fuzz fuzz-smoke
+.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot bench bench-soak bench-ui clean fuzz fuzz-smoke
 
 # Fuzzing (fuzz/, cargo-fuzz on nightly; docs/reliability.md): `make fuzz` runs each target
 # FUZZ_SECONDS (default 300); `make test` runs a short smoke (FUZZ_SMOKE_SECONDS each) so
@@ -72,6 +72,10 @@ bench:
 	./target/release/sockscope-bench run --out target/bench $(BENCH_ARGS)
 
 # Sockscope's memory over 10 minutes of steady traffic.
+# The timeline with a million frames in the real app under Xvfb (docs/benchmarks.md, "Timeline (UI)").
+bench-ui: deps-test app
+	scripts/bench-ui.sh
+
 bench-soak:
 	$(CARGO) build --release -p sockscope-cli -p sockscope-bench
 	./target/release/sockscope-bench soak --minutes 10

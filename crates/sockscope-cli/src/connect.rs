@@ -2,7 +2,7 @@
 //! received messages to stdout; end of stdin closes with 1000.
 
 use crate::{open_store, Failure};
-use sockscope_engine::vars::{expand, VarContext};
+use sockscope_engine::vars::expand_message;
 use sockscope_engine::{
     Auth, ClientCert, ConnEvent, ConnectOptions, Engine, Limits, Outgoing, ReconnectPolicy,
     TlsOptions,
@@ -255,8 +255,11 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
                             }
                         }
                     } else if args.expand {
-                        counter += 1;
-                        Outgoing::Text(expand(&line, &VarContext::now(counter)))
+                        let now_ms = sockscope_proto::now_us() / 1000;
+                        Outgoing::Text(expand_message(&line, now_ms, || {
+                            counter += 1;
+                            counter
+                        }).0)
                     } else {
                         Outgoing::Text(line)
                     };

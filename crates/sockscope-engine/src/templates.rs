@@ -11,7 +11,7 @@
 //! new file and renaming it over the old one); writes, creations and renames of that file are
 //! debounced and then its content is sent once on a link, recorded as injected.
 
-use crate::vars::{expand, VarContext};
+use crate::vars::expand_message;
 use crate::{Engine, EngineError, LinkId, Outgoing};
 use notify::{EventKind, RecursiveMode, Watcher};
 use serde::Serialize;
@@ -575,8 +575,12 @@ async fn send_file(
             let text = String::from_utf8(bytes)
                 .map_err(|_| file_err(path, "not valid UTF-8 (send it as binary)"))?;
             if opts.expand {
-                let counter = engine.link_next_counter(link)?;
-                Outgoing::Text(expand(&text, &VarContext::now(counter)))
+                engine.link(link)?;
+                let now_ms = sockscope_proto::now_us() / 1000;
+                let (text, _) = expand_message(&text, now_ms, || {
+                    engine.link_next_counter(link).unwrap_or_default()
+                });
+                Outgoing::Text(text)
             } else {
                 Outgoing::Text(text)
             }

@@ -1,7 +1,7 @@
-//! Message variables (docs/ipc.md "Template variables"; the UI's preview implements the same
-//! grammar): `{{uuid}}`, `{{now}}`, `{{ts}}`, `{{counter}}`, `{{random_int a b}}`. The text
-//! between `{{` and the next `}}` is trimmed and split on whitespace; anything that is not
-//! one of these forms is left exactly as written.
+//! Message variables (docs/ipc.md "Template variables"; the UI's preview, ui/src/model/
+//! variables.ts, implements the same grammar): `{{uuid}}`, `{{now}}`, `{{ts}}`, `{{counter}}`,
+//! `{{random_int a b}}`, spaces allowed inside the braces and between arguments. Anything that
+//! is not one of these forms is left exactly as written.
 
 use time::format_description::well_known::Rfc3339;
 
@@ -23,11 +23,6 @@ impl VarContext {
     }
 }
 
-/// True when `text` uses `{{counter}}` (so the caller knows to take a counter value).
-pub fn uses_variables(text: &str) -> bool {
-    text.contains("{{")
-}
-
 fn rfc3339_ms(ms: i64) -> String {
     let nanos = i128::from(ms) * 1_000_000;
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
@@ -44,51 +39,129 @@ fn rfc3339_ms(ms: i64) -> String {
     }
 }
 
-fn expand_one(inner: &str, ctx: &VarContext) -> Option<String> {
-    let mut parts = inner.split_whitespace();
-    let name = parts.next()?;
-    let args: Vec<&str> = parts.collect();
-    match (name, args.as_slice()) {
-        ("uuid", []) => Some(uuid::Uuid::new_v4().to_string()),
-        ("now", []) => Some(rfc3339_ms(ctx.now_ms)),
-        ("ts", []) => Some(ctx.now_ms.to_string()),
-        ("counter", []) => Some(ctx.counter.to_string()),
-        ("random_int", [a, b]) => {
-            let a: i64 = a.parse().ok()?;
-            let b: i64 = b.parse().ok()?;
-            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            Some(rand::random_range(lo..=hi).to_string())
+/// A `{{name args}}` spot at the start of `s` (which starts with `{{`), read exactly like the
+/// UI's pattern `\{\{ *([A-Za-z_][A-Za-z0-9_]*)((?: +[^ {}\r\n\t]+)*) *\}\}`: its length,
+/// name and arguments.
+fn token_at(s: &str) -> Option<(usize, &str, Vec<&str>)> {
+    let b = s.as_bytes();
+    let mut i = 2;
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let name_start = i;
+    match b.get(i) {
+        Some(c) if c.is_ascii_alphabetic() || *c == b'_' => i += 1,
+        _ => return None,
+    }
+    while b
+        .get(i)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    {
+        i += 1;
+    }
+    let name = &s[name_start..i];
+    let arg_char = |c: u8| !matches!(c, b' ' | b'{' | b'}' | b'\r' | b'\n' | b'\t');
+    let mut args = Vec::new();
+    loop {
+        let mut j = i;
+        while b.get(j) == Some(&b' ') {
+            j += 1;
         }
+        if j == i || !b.get(j).is_some_and(|c| arg_char(*c)) {
+            break;
+        }
+        let arg_start = j;
+        while b.get(j).is_some_and(|c| arg_char(*c)) {
+            j += 1;
+        }
+        args.push(&s[arg_start..j]);
+        i = j;
+    }
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    if b.get(i) == Some(&b'}') && b.get(i + 1) == Some(&b'}') {
+        Some((i + 2, name, args))
+    } else {
+        None
+    }
+}
+
+/// A whole number as the UI accepts it: optional `-`, then digits; signed 64-bit.
+fn int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+enum Var {
+    Uuid,
+    Now,
+    Ts,
+    Counter,
+    RandomInt(i64, i64),
+}
+
+fn check(name: &str, args: &[&str]) -> Option<Var> {
+    match (name, args) {
+        ("uuid", []) => Some(Var::Uuid),
+        ("now", []) => Some(Var::Now),
+        ("ts", []) => Some(Var::Ts),
+        ("counter", []) => Some(Var::Counter),
+        ("random_int", [a, b]) => Some(Var::RandomInt(int(a)?, int(b)?)),
         _ => None,
     }
 }
 
-/// Expands every variable of `text`.
-pub fn expand(text: &str, ctx: &VarContext) -> String {
+/// Expands every variable of `text`. `counter` is asked (once) only when at least one
+/// variable is expanded: a message without variables does not use a counter value.
+/// Returns the text and whether anything was expanded.
+pub fn expand_message(text: &str, now_ms: i64, counter: impl FnOnce() -> u64) -> (String, bool) {
+    let mut counter = Some(counter);
+    let mut counter_value: Option<u64> = None;
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
+    let mut expanded = false;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        match after.find("}}") {
-            Some(end) => match expand_one(&after[..end], ctx) {
-                Some(v) => {
-                    out.push_str(&v);
-                    rest = &after[end + 2..];
+        let at = &rest[start..];
+        let Some((len, name, args)) = token_at(at) else {
+            // Not a variable here: keep one character and look again from the next.
+            out.push('{');
+            rest = &at[1..];
+            continue;
+        };
+        match check(name, &args) {
+            None => out.push_str(&at[..len]),
+            Some(var) => {
+                expanded = true;
+                match var {
+                    Var::Uuid => out.push_str(&uuid::Uuid::new_v4().to_string()),
+                    Var::Now => out.push_str(&rfc3339_ms(now_ms)),
+                    Var::Ts => out.push_str(&now_ms.to_string()),
+                    Var::Counter => {
+                        let v =
+                            *counter_value.get_or_insert_with(|| counter.take().map_or(0, |f| f()));
+                        out.push_str(&v.to_string());
+                    }
+                    Var::RandomInt(a, b) => {
+                        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                        out.push_str(&rand::random_range(lo..=hi).to_string());
+                    }
                 }
-                None => {
-                    out.push_str("{{");
-                    rest = after;
-                }
-            },
-            None => {
-                out.push_str(&rest[start..]);
-                return out;
             }
         }
+        rest = &at[len..];
     }
     out.push_str(rest);
-    out
+    (out, expanded)
+}
+
+/// Expands every variable of `text` with a known counter value.
+pub fn expand(text: &str, ctx: &VarContext) -> String {
+    expand_message(text, ctx.now_ms, || ctx.counter).0
 }
 
 #[cfg(test)]
@@ -138,10 +211,34 @@ mod tests {
             "}}",
             "{{}}",
             "",
+            "{{\tts}}",
+            "{{ts\n}}",
+            "{{random_int +1 2}}",
+            "{{random_int 1 99999999999999999999}}",
+            "{{1ts}}",
         ] {
             assert_eq!(expand(s, &CTX), s, "{s:?}");
         }
         assert_eq!(expand("{{ {{ts}}", &CTX), "{{ 1764180265123");
         assert_eq!(expand("{\"id\":{{counter}}}", &CTX), "{\"id\":7}");
+        // As the UI's pattern: the match may start one brace later.
+        assert_eq!(expand("{{{ts}}}", &CTX), "{1764180265123}");
+        assert_eq!(expand("{{nope {{ts}}", &CTX), "{{nope 1764180265123");
+        assert_eq!(expand("{{  random_int   3   3  }}", &CTX), "3");
+    }
+
+    #[test]
+    fn the_counter_is_taken_only_when_something_expands() {
+        let mut taken = 0;
+        let (t, e) = expand_message("plain {{nope}}", 0, || {
+            taken += 1;
+            1
+        });
+        assert_eq!((t.as_str(), e, taken), ("plain {{nope}}", false, 0));
+        let (t, e) = expand_message("{{ts}} {{counter}}/{{counter}}", 5, || {
+            taken += 1;
+            9
+        });
+        assert_eq!((t.as_str(), e, taken), ("5 9/9", true, 1));
     }
 }

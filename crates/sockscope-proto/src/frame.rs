@@ -162,12 +162,37 @@ pub struct FrameRecord {
     pub injected: bool,
     /// The frame carried a masking key (client frames must, server frames must not).
     pub masked: bool,
+    /// The masking key as seen on the wire, when the recorder saw it (the capture relay does;
+    /// client connections made through tungstenite do not: it picks the key itself).
+    pub mask_key: Option<[u8; 4]>,
     /// `payload` holds only the start of a longer frame.
     pub truncated: bool,
     /// What was wrong with the frame, as seen by the observer (`None` when legal).
     pub issues: Option<String>,
     /// The whole message inflated (permessage-deflate), on the frame that completed it.
     pub inflated: Option<Bytes>,
+    /// What the capture proxy's intercept did with this frame's message.
+    pub marks: InterceptMarks,
+}
+
+/// What intercept (breakpoints, rewrite rules) did with a proxied message. All false for
+/// a frame that passed untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InterceptMarks {
+    /// The message was held at a breakpoint (then forwarded, edited or dropped).
+    pub held: bool,
+    /// Sockscope wrote this message in place of a received one (edited by hand or by a rule).
+    pub edited: bool,
+    /// The message was received but never forwarded.
+    pub dropped: bool,
+    /// The message was received and replaced by the `edited` message that follows it.
+    pub replaced: bool,
+}
+
+impl InterceptMarks {
+    pub fn any(self) -> bool {
+        self.held || self.edited || self.dropped || self.replaced
+    }
 }
 
 impl FrameRecord {
@@ -194,9 +219,11 @@ impl FrameRecord {
             payload,
             injected: false,
             masked: dir == Direction::Client,
+            mask_key: None,
             truncated: false,
             issues: None,
             inflated: None,
+            marks: InterceptMarks::default(),
         }
     }
 

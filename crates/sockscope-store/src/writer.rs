@@ -58,6 +58,11 @@ pub(crate) enum WriteOp {
     },
     /// `VACUUM` after the batch commits (outside any transaction).
     Vacuum(Reply<()>),
+    /// Intercept rules: save, delete, reorder, toggle, count.
+    Rules {
+        op: crate::rules::RuleOp,
+        reply: Reply<i64>,
+    },
     Shutdown,
 }
 
@@ -357,6 +362,12 @@ fn apply_batch(
                 }
             },
             WriteOp::Vacuum(reply) => out.vacuums.push(reply.clone()),
+            WriteOp::Rules { op, reply } => match crate::rules::apply_isolated(tx, op.clone())? {
+                Ok(id) => push_reply(out, reply.clone(), id),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             WriteOp::Shutdown => {}
         }
     }
@@ -425,12 +436,13 @@ fn insert_frame(
         masked: f.masked,
         truncated: f.truncated,
         invalid: f.issues.is_some(),
+        marks: f.marks,
     }
     .pack();
     let len = i64::try_from(f.len_wire).unwrap_or(i64::MAX);
     tx.prepare_cached(
-        "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         f.session.0,
@@ -444,6 +456,7 @@ fn insert_frame(
         &f.payload[..],
         f.issues,
         f.inflated.as_deref(),
+        f.mask_key.map(|k| i64::from(u32::from_be_bytes(k))),
     ])?;
     crate::search::index_frame(
         tx,

@@ -10,7 +10,7 @@ use sockscope_engine::demo::{Demo, DemoKind, DemoOptions};
 use sockscope_engine::templates::{
     SendMode, SendOnSaveInfo, SendOnSaveOptions, Template, TemplateMode, Templates,
 };
-use sockscope_engine::vars::{expand, VarContext};
+use sockscope_engine::vars::{expand, expand_message, VarContext};
 use sockscope_engine::{
     check_close, Auth, ClientCert, ConnectOptions, HandshakeInfo, Limits, LinkInfo, Outgoing,
     ReconnectPolicy, TlsOptions,
@@ -233,8 +233,12 @@ pub async fn wb_send(state: State<'_, AppState>, id: u64, message: OutgoingMsg) 
     let (out, result) = match message {
         OutgoingMsg::Text { text, expand: ex } => {
             let text = if ex {
-                let counter = engine.link_next_counter(id).map_err(s)?;
-                expand(&text, &VarContext::now(counter))
+                engine.link(id).map_err(s)?;
+                let now_ms = sockscope_proto::now_us() / 1000;
+                expand_message(&text, now_ms, || {
+                    engine.link_next_counter(id).unwrap_or_default()
+                })
+                .0
             } else {
                 text
             };
