@@ -45,7 +45,7 @@ test-rust: app
 test-gui: deps-test app
 	tests/gui/run.sh
 
-test: deps-test test-ui app lint test-rust test-gui fuzz-smoke
+test: deps-test test-ui app lint test-rust test-gui
 	@echo "make test: all suites passed"
 
 fuzz: deps-test
