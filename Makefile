@@ -1,14 +1,14 @@
 # Sockscope — the two commands a newcomer needs:
 #   make run    installs what is missing, builds the UI and the app, opens the window
 #   make test   installs what the tests need, then runs every test (the same as CI)
-# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | clean
+# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | bench | clean
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # One shared target/ for builds, tests and the GUI suite.
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot clean
+.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot bench bench-soak clean
 
 run: deps ui app
 	./target/debug/sockscope-app $(ARGS)
@@ -45,6 +45,19 @@ test: deps-test test-ui app lint test-rust test-gui
 screenshot: test-gui
 	mkdir -p docs/screenshots
 	cp target/gui/*.png docs/screenshots/
+
+# Performance (docs/benchmarks.md): release builds of only what the bench runs, its peers
+# (websocat, mitmproxy, Node ws) installed into the project, then one table with the targets.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--workload latency --relay sockscope".
+bench:
+	$(CARGO) build --release -p sockscope-cli -p sockscope-bench
+	@scripts/bench-peers.sh
+	./target/release/sockscope-bench run --out target/bench $(BENCH_ARGS)
+
+# Sockscope's memory over 10 minutes of steady traffic.
+bench-soak:
+	$(CARGO) build --release -p sockscope-cli -p sockscope-bench
+	./target/release/sockscope-bench soak --minutes 10
 
 clean:
 	$(CARGO) clean

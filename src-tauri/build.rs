@@ -2,6 +2,7 @@
 /// `capabilities/main.json` grants to the main window (nothing else is allowed).
 const COMMANDS: &[&str] = &[
     "list_sessions",
+    "store_notice",
     "list_connections",
     "connect",
     "send_text",
@@ -40,6 +41,26 @@ const COMMANDS: &[&str] = &[
     "frame_facts",
     "get_message",
     "session_stats",
+    "wb_connect",
+    "wb_send",
+    "wb_close",
+    "wb_remove",
+    "wb_list",
+    "wb_subscribe",
+    "wb_handshake",
+    "wb_expand",
+    "history_get",
+    "history_append",
+    "templates_list",
+    "templates_dir",
+    "template_save",
+    "template_delete",
+    "send_on_save_start",
+    "send_on_save_stop",
+    "send_on_save_list",
+    "demo_start",
+    "demo_stop",
+    "demo_list",
 ];
 
 fn main() {

@@ -4,6 +4,7 @@
 
 mod ca;
 mod connect;
+mod demo;
 mod diff;
 mod export;
 mod import;
@@ -28,6 +29,10 @@ struct Cli {
     /// Database file (default: $SOCKSCOPE_DB, else ~/.local/share/sockscope/sockscope.db)
     #[arg(long, global = true, value_name = "PATH")]
     db: Option<PathBuf>,
+    /// After each database commit, append a line `SESSION LAST_SEQ` to FILE (every frame up
+    /// to LAST_SEQ is on disk; used by crash tests)
+    #[arg(long, global = true, value_name = "FILE")]
+    commit_log: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,18 +41,22 @@ struct Cli {
 enum Command {
     /// Open a WebSocket connection: each stdin line is sent as a text message, every message
     /// received is printed. Recorded as a new client session (`session <id>` is printed first).
-    Connect {
-        /// ws:// or wss:// URL
-        url: String,
-        /// Extra request header, repeatable: -H 'Name: value'
-        #[arg(short = 'H', long = "header", value_name = "HEADER")]
-        headers: Vec<String>,
-        /// Offer a subprotocol (repeatable)
-        #[arg(long = "subprotocol", value_name = "P")]
-        subprotocols: Vec<String>,
-        /// Handshake timeout in seconds
-        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-        timeout: f64,
+    /// Ctrl-D (end of stdin) closes with 1000.
+    Connect(connect::Args),
+    /// Run a built-in demo server until interrupted: echo, chat, ticker, telemetry or
+    /// notifications. Prints `listening ws://ADDR/`.
+    Demo {
+        /// echo | chat | ticker | telemetry | notifications
+        kind: String,
+        /// Address to listen on (loopback unless --allow-remote); port 0 picks one
+        #[arg(long, default_value = "127.0.0.1:9001", value_name = "ADDR:PORT")]
+        listen: String,
+        /// Ticker: messages per second per client (1-10000, default 10)
+        #[arg(long, value_name = "N")]
+        rate: Option<u32>,
+        /// Allow listening on a non-loopback address
+        #[arg(long)]
+        allow_remote: bool,
     },
     /// Run a capture proxy: reverse mode with --upstream, else a forward HTTP proxy
     /// (CONNECT with TLS interception by the local CA, and absolute-form requests).
@@ -193,13 +202,47 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
+/// `--commit-log`, set once by `main` before any command runs.
+static COMMIT_LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Opens the database. A damaged file is renamed aside (the user is told where) and a fresh
+/// one is created; write errors (disk full…) and recoveries are reported on stderr.
 fn open_store(db: Option<PathBuf>) -> Result<Store, Failure> {
     let path = sockscope_store::resolve_db_path(db);
-    Ok(Store::open(&path)?)
+    let options = sockscope_store::StoreOptions {
+        commit_log: COMMIT_LOG.get().cloned(),
+        ..Default::default()
+    };
+    let (store, recovered) = Store::open_or_recover(&path, options)?;
+    if let Some(r) = recovered {
+        eprintln!("sockscope: warning: {}: {r}", path.display());
+    }
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        let mut events = store.subscribe();
+        handle.spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                match events.recv().await {
+                    Ok(sockscope_store::StoreEvent::WriteError(e)) => {
+                        eprintln!("sockscope: database write failed: {e}");
+                    }
+                    Ok(sockscope_store::StoreEvent::WriteResumed) => {
+                        eprintln!("sockscope: database writable again, capture resumed");
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+    Ok(store)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(log) = cli.commit_log.clone() {
+        let _ = COMMIT_LOG.set(log);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -213,12 +256,13 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Connect {
-                url,
-                headers,
-                subprotocols,
-                timeout,
-            } => connect::run(cli.db, url, headers, subprotocols, timeout).await,
+            Command::Connect(args) => connect::run(cli.db, args).await,
+            Command::Demo {
+                kind,
+                listen,
+                rate,
+                allow_remote,
+            } => demo::run(kind, listen, rate, allow_remote).await,
             Command::Replay {
                 session,
                 connection,

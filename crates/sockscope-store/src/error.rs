@@ -17,6 +17,9 @@ pub enum StoreError {
         found: i64,
         supported: i64,
     },
+    /// The file is not a sound SQLite database; it was left as it is.
+    #[error("database {path} is damaged ({reason})")]
+    Damaged { path: PathBuf, reason: String },
     #[error("migration to schema version {version} failed: {source}")]
     Migration {
         version: i64,

@@ -895,7 +895,7 @@ impl Store {
         self.inner
             .tx
             .send(WriteOp::Import {
-                import: Box::new(import),
+                import: Some(Box::new(import)),
                 reply,
             })
             .map_err(|_| StoreError::WriterGone)?;

@@ -19,8 +19,10 @@ mod organize;
 mod paths;
 mod query;
 mod read;
+mod recover;
 mod search;
 mod stats;
+mod workbench;
 mod writer;
 
 pub use detail::{FrameFacts, MessagePayload, MessageSpan, MESSAGE_CAP};
@@ -39,12 +41,18 @@ pub use paths::{default_db_path, resolve_db_path, DB_ENV};
 pub use query::{
     FrameFilter, FrameQuery, JsonExpr, QueryCount, RowIndex, TextFilter, TimelineRow, MAX_PAGE,
 };
+pub use recover::{check_file, Recovered};
 pub use search::SearchHit;
 pub use stats::{
     DirCounts, SizeBucket, Stats, StatsTotals, TimeBucket, SIZE_EDGES, STATS_BUCKETS,
     STATS_BUCKETS_MAX,
 };
-pub use writer::{BATCH_MAX, BATCH_WINDOW};
+pub use workbench::{
+    history_target, HistoryEntry, TemplateRow, HISTORY_KEEP, HISTORY_MAX_BODY, TEMPLATE_MAX_BODY,
+};
+pub use writer::{
+    BATCH_MAX, BATCH_WINDOW, CHECKPOINT_INTERVAL, RETRY_INTERVAL, WAL_CHECKPOINT_BYTES,
+};
 
 use rusqlite::Connection;
 use sockscope_proto::{ConnectionId, FrameRecord, SessionId};
@@ -60,9 +68,31 @@ pub enum StoreEvent {
     Session(SessionId),
     Frames(Arc<Vec<FrameSummary>>, SessionId),
     Connection(Arc<ConnectionInfo>),
-    /// A batch could not be committed (disk full, I/O error…).
+    /// A batch could not be committed (disk full, I/O error…). When the cause may pass (disk
+    /// full, I/O error, file locked) the writer keeps the batch and retries it every
+    /// [`RETRY_INTERVAL`]; capture waits (back-pressure) and nothing is dropped.
     WriteError(String),
+    /// A batch that had failed with a passing cause was committed after all: capture goes on.
+    WriteResumed,
 }
+
+/// How a [`Store`] is opened beyond its path. `Default` is what the app and CLI use.
+#[derive(Debug, Clone, Default)]
+pub struct StoreOptions {
+    /// After each commit, the writer appends one line `SESSION LAST_SEQ` per session that
+    /// received frames in it (a crash-test aid: every frame up to LAST_SEQ is durable). The
+    /// CLI sets it with `--commit-log FILE`.
+    pub commit_log: Option<PathBuf>,
+    /// Caps the database at this many pages (`PRAGMA max_page_count`): writes beyond fail as
+    /// on a full disk. For tests; see [`Store::set_max_page_count`].
+    pub max_page_count: Option<u64>,
+    /// At most this many operations per transaction (`None`: [`BATCH_MAX`]); the capture-store
+    /// micro-bench varies it.
+    pub batch_max: Option<usize>,
+}
+
+#[doc(hidden)]
+pub use migrations::migrate_to;
 
 /// Highest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = migrations::LATEST;
@@ -80,6 +110,7 @@ struct Inner {
     tx: flume::Sender<WriteOp>,
     events: broadcast::Sender<StoreEvent>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    max_pages: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Drop for Inner {
@@ -100,7 +131,33 @@ const QUEUE_CAPACITY: usize = 8192;
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
+    /// A damaged file is refused ([`StoreError::Damaged`]) and left untouched; see
+    /// [`Store::open_or_recover`].
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    /// [`Store::open`], except that a damaged file (not SQLite, empty, truncated, failing
+    /// `PRAGMA quick_check`) is renamed aside — `NAME.corrupt-UNIXTIME`, with its `-wal` and
+    /// `-shm` — and a fresh database is created in its place. The caller tells the user
+    /// where the old file went ([`Recovered`]). Never deletes or writes the damaged file.
+    pub fn open_or_recover(
+        path: impl AsRef<Path>,
+        options: StoreOptions,
+    ) -> Result<(Store, Option<Recovered>), StoreError> {
+        let path = path.as_ref();
+        match Store::open_with(path, options.clone()) {
+            Err(StoreError::Damaged { reason, .. }) => {
+                let moved_to = recover::move_aside(path)?;
+                let store = Store::open_with(path, options)?;
+                Ok((store, Some(Recovered { moved_to, reason })))
+            }
+            other => other.map(|s| (s, None)),
+        }
+    }
+
+    /// [`Store::open`] with [`StoreOptions`].
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
@@ -110,17 +167,44 @@ impl Store {
                 })?;
             }
         }
+        recover::check_file(&path)?;
         organize::prepare_new_file(&path)?;
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
+        // After a checkpoint resets it, the -wal is cut back to this size.
+        write_conn
+            .execute_batch("PRAGMA journal_size_limit = 67108864")
+            .map_err(|e| StoreError::open(&path, e))?;
         let reader = open_connection(&path)?;
         query::register(&reader)?;
+        let commit_log = match &options.commit_log {
+            Some(p) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| StoreError::Io {
+                        path: p.clone(),
+                        source: e,
+                    })?,
+            ),
+            None => None,
+        };
+        let max_pages = Arc::new(std::sync::atomic::AtomicU64::new(
+            options.max_page_count.unwrap_or(0),
+        ));
+        let config = writer::WriterConfig {
+            commit_log,
+            max_pages: max_pages.clone(),
+            wal_path: recover::sibling(&path, "-wal"),
+            batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
+        };
         let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let writer_events = events.clone();
         let handle = std::thread::Builder::new()
             .name("sockscope-store-writer".into())
-            .spawn(move || writer::run(write_conn, rx, writer_events))
+            .spawn(move || writer::run(write_conn, rx, writer_events, config))
             .map_err(|e| StoreError::Io {
                 path: path.clone(),
                 source: e,
@@ -132,8 +216,17 @@ impl Store {
                 tx,
                 events,
                 writer: Mutex::new(Some(handle)),
+                max_pages,
             }),
         })
+    }
+
+    /// Caps the database at `pages` pages from the next batch on (`None`: no cap), as if the
+    /// disk were full beyond it. For tests of the full-disk path.
+    pub fn set_max_page_count(&self, pages: Option<u64>) {
+        self.inner
+            .max_pages
+            .store(pages.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn path(&self) -> &Path {
@@ -229,6 +322,10 @@ impl Store {
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
+    pub(crate) async fn send_op(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.send_async(op).await
+    }
+
     async fn send_async(&self, op: WriteOp) -> Result<(), StoreError> {
         self.inner
             .tx
@@ -239,7 +336,7 @@ impl Store {
 
     // ---- reads (own connection; synchronous: call from a blocking context) ----
 
-    fn with_reader<T>(
+    pub(crate) fn with_reader<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {

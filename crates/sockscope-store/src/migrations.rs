@@ -78,7 +78,28 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, CAST(substr(COALESCE(inflated, payload), 1, 1048576) AS TEXT) FROM frames
         WHERE opcode IN (0, 1) AND (flags & 2 = 0 OR inflated IS NOT NULL);
     "#,
-    // 4 -> 5: the masking key of a masked frame as seen on the wire (big-endian u32), for
+    // v5: the connection workbench. `connections.options` (JSON, no secrets) and
+    // `connections.handshake` (JSON: request line, response reason/body, timings) per attempt;
+    // the history of messages sent by hand per connection target; saved message templates.
+    r#"
+    ALTER TABLE connections ADD COLUMN options TEXT;
+    ALTER TABLE connections ADD COLUMN handshake TEXT;
+    CREATE TABLE sent_history (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        ts_us INTEGER NOT NULL,
+        mode TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX sent_history_target ON sent_history(target, id);
+    CREATE TABLE templates (
+        name TEXT PRIMARY KEY,
+        mode TEXT NOT NULL,
+        body TEXT NOT NULL,
+        updated_at_us INTEGER NOT NULL
+    );
+    "#,
+    // 5 -> 6: the masking key of a masked frame as seen on the wire (big-endian u32), for
     // the detail view's frame facts and anatomy. NULL when unknown.
     r#"
     ALTER TABLE frames ADD COLUMN mask_key INTEGER;
@@ -88,7 +109,19 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version after every migration has run.
 pub const LATEST: i64 = MIGRATIONS.len() as i64;
 
+/// Creates (or brings) the file at `path` to schema `version` exactly, without the rest of
+/// [`crate::Store::open`]. For tests of migrations (e.g. killing one half-way).
+pub fn migrate_to(path: &Path, version: i64) -> Result<(), StoreError> {
+    crate::organize::prepare_new_file(path)?;
+    let mut conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
+    run(&mut conn, path, version.clamp(0, LATEST))
+}
+
 pub fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    run(conn, path, LATEST)
+}
+
+fn run(conn: &mut Connection, path: &Path, target: i64) -> Result<(), StoreError> {
     let current: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(|e| StoreError::open(path, e))?;
@@ -99,7 +132,12 @@ pub fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             supported: LATEST,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(current.max(0) as usize)
+    {
         let version = i as i64 + 1;
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;

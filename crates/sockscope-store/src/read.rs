@@ -104,7 +104,7 @@ pub fn session(c: &Connection, id: SessionId) -> Result<SessionSummary, StoreErr
 
 const CONN_COLS: &str = "id, session_id, url, state, request_headers, response_status, \
      response_headers, subprotocol, created_at_us, opened_at_us, closed_at_us, close_code, \
-     close_reason, closed_by, error, insecure";
+     close_reason, closed_by, error, insecure, options";
 
 fn headers(json: &str) -> Result<Headers, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("headers: {e}")))
@@ -133,6 +133,7 @@ fn conn_row(r: &Row<'_>) -> rusqlite::Result<RawConn> {
         closed_by: r.get(13)?,
         error: r.get(14)?,
         insecure: r.get(15)?,
+        options: r.get(16)?,
     })
 }
 
@@ -153,6 +154,7 @@ struct RawConn {
     closed_by: Option<String>,
     error: Option<String>,
     insecure: bool,
+    options: Option<String>,
 }
 
 impl RawConn {
@@ -178,6 +180,8 @@ impl RawConn {
                 .map_err(StoreError::Corrupt)?,
             error: self.error,
             insecure: self.insecure,
+            // Written by the engine as JSON; unreadable JSON is shown as absent, not an error.
+            options: self.options.and_then(|o| serde_json::from_str(&o).ok()),
         })
     }
 }

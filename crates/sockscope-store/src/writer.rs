@@ -7,6 +7,7 @@ use crate::{StoreError, StoreEvent};
 use rusqlite::{params, Connection, Transaction};
 use sockscope_proto::{ConnectionId, FrameRecord, SessionId};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -39,14 +40,20 @@ pub(crate) enum WriteOp {
     },
     Connection(ConnectionEvent),
     Flush(Reply<()>),
-    /// A whole parsed import, applied in one savepoint (all or nothing).
+    /// A whole parsed import, applied in one savepoint (all or nothing). Taken by the first
+    /// attempt of its batch (a batch retried after a full disk answers it with an error).
     Import {
-        import: Box<crate::import::ParsedImport>,
+        import: Option<Box<crate::import::ParsedImport>>,
         reply: Reply<SessionId>,
     },
     /// Rename, notes, tags, pin, delete.
     Edit {
         edit: crate::organize::SessionEdit,
+        reply: Reply<()>,
+    },
+    /// A workbench write (history, templates), applied in its own savepoint.
+    Exec {
+        f: crate::workbench::ExecFn,
         reply: Reply<()>,
     },
     /// `VACUUM` after the batch commits (outside any transaction).
@@ -74,18 +81,43 @@ struct Outcome {
     vacuums: Vec<Reply<()>>,
 }
 
+/// How the writer reports what it committed and reacts to a full disk.
+pub(crate) struct WriterConfig {
+    /// Appended to after each commit: one line `SESSION LAST_SEQ` per session with new frames.
+    pub commit_log: Option<std::fs::File>,
+    /// Emulated size cap in pages (`PRAGMA max_page_count`), applied before each attempt;
+    /// 0 = none. Shared with [`crate::Store::set_max_page_count`].
+    pub max_pages: Arc<AtomicU64>,
+    /// The `-wal` file, whose size is checked before a periodic checkpoint.
+    pub wal_path: std::path::PathBuf,
+    /// At most this many operations per transaction.
+    pub batch_max: usize,
+}
+
+/// A batch that failed for a reason that may pass (disk full, I/O error, locked by another
+/// process) is retried this often; nothing queued is dropped meanwhile.
+pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
+/// While stopping, a failing batch is retried this long before it is given up.
+const SHUTDOWN_RETRY: Duration = Duration::from_secs(5);
+/// Every this often, a `-wal` larger than [`WAL_CHECKPOINT_BYTES`] is checkpointed and truncated.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+pub const WAL_CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
+
 pub(crate) fn run(
     mut conn: Connection,
     rx: flume::Receiver<WriteOp>,
     events: broadcast::Sender<StoreEvent>,
+    mut config: WriterConfig,
 ) {
     let mut seqs: HashMap<SessionId, i64> = HashMap::new();
     let mut stopping = false;
+    let mut applied_pages = 0u64;
+    let mut last_checkpoint = Instant::now();
     while !stopping {
         let Ok(first) = rx.recv() else { break };
         let deadline = Instant::now() + BATCH_WINDOW;
         let mut batch = vec![first];
-        while batch.len() < BATCH_MAX && !batch.last().is_some_and(WriteOp::is_urgent) {
+        while batch.len() < config.batch_max && !batch.last().is_some_and(WriteOp::is_urgent) {
             match rx.recv_deadline(deadline) {
                 Ok(op) => batch.push(op),
                 Err(_) => break,
@@ -96,50 +128,126 @@ pub(crate) fn run(
             batch.extend(rx.drain());
             stopping = true;
         }
-        let mut outcome = Outcome::default();
-        let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
-            apply_batch(&tx, batch, &mut seqs, &mut outcome).and_then(|()| Ok(tx.commit()?))
-        });
-        match &result {
-            Ok(()) => {
-                // Broadcast first: whoever waited (flush) then sees the events already sent.
-                let replies = std::mem::take(&mut outcome.replies);
-                let vacuums = std::mem::take(&mut outcome.vacuums);
-                broadcast_outcome(&conn, &events, outcome);
-                for reply in replies {
-                    reply(Ok(()));
+        let mut paused_since: Option<Instant> = None;
+        loop {
+            let pages = config.max_pages.load(Ordering::Relaxed);
+            if pages != applied_pages {
+                // 0 restores SQLite's own maximum.
+                let value = if pages == 0 { 1_073_741_823 } else { pages };
+                let _ = conn.query_row(&format!("PRAGMA max_page_count = {value}"), [], |_| Ok(()));
+                applied_pages = pages;
+            }
+            let mut outcome = Outcome::default();
+            let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
+                apply_batch(&tx, &mut batch, &mut seqs, &mut outcome)
+                    .and_then(|()| Ok(tx.commit()?))
+            });
+            match result {
+                Ok(()) => {
+                    if paused_since.is_some() {
+                        let _ = events.send(StoreEvent::WriteResumed);
+                    }
+                    if let Some(log) = config.commit_log.as_mut() {
+                        log_commit(log, &outcome);
+                    }
+                    // Broadcast first: whoever waited (flush) then sees the events already sent.
+                    let replies = std::mem::take(&mut outcome.replies);
+                    let vacuums = std::mem::take(&mut outcome.vacuums);
+                    broadcast_outcome(&conn, &events, outcome);
+                    for reply in replies {
+                        reply(Ok(()));
+                    }
+                    for reply in vacuums {
+                        let _ = reply.send(crate::organize::vacuum(&conn));
+                    }
+                    break;
                 }
-                for reply in vacuums {
-                    let _ = reply.send(crate::organize::vacuum(&conn));
+                Err(e) => {
+                    // Sequence numbers handed out in the failed batch were not committed.
+                    seqs.clear();
+                    let gave_up =
+                        stopping && paused_since.is_some_and(|t| t.elapsed() >= SHUTDOWN_RETRY);
+                    if is_transient(&e) && !gave_up {
+                        // Keep the batch (and, through back-pressure, everything behind it)
+                        // until the disk has room again.
+                        if paused_since.is_none() {
+                            paused_since = Some(Instant::now());
+                            let _ = events.send(StoreEvent::WriteError(format!(
+                                "capture paused, nothing is lost yet: {e}; retrying every {} ms",
+                                RETRY_INTERVAL.as_millis()
+                            )));
+                        }
+                        std::thread::sleep(RETRY_INTERVAL);
+                        continue;
+                    }
+                    for reply in outcome.replies.drain(..) {
+                        reply(Err(&e));
+                    }
+                    for reply in outcome.vacuums.drain(..) {
+                        let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
+                    }
+                    let _ = events.send(StoreEvent::WriteError(e.to_string()));
+                    break;
                 }
             }
-            Err(e) => {
-                // Sequence numbers handed out in the failed batch were not committed.
-                seqs.clear();
-                for reply in outcome.replies.drain(..) {
-                    reply(Err(e));
-                }
-                for reply in outcome.vacuums.drain(..) {
-                    let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
-                }
-                let _ = events.send(StoreEvent::WriteError(e.to_string()));
-            }
+        }
+        if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+            last_checkpoint = Instant::now();
+            checkpoint_if_large(&conn, &config.wal_path);
         }
     }
 }
 
+/// Errors after which the same batch may succeed later.
+fn is_transient(e: &StoreError) -> bool {
+    use rusqlite::ErrorCode as C;
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => matches!(
+            f.code,
+            C::DiskFull | C::SystemIoFailure | C::DatabaseBusy | C::DatabaseLocked
+        ),
+        _ => false,
+    }
+}
+
+/// Appends `SESSION LAST_SEQ` lines in one write (a kill leaves at most a partial last line).
+fn log_commit(log: &mut std::fs::File, outcome: &Outcome) {
+    use std::io::Write;
+    let mut lines = String::new();
+    for (session, frames) in &outcome.frames {
+        if let Some(last) = frames.last() {
+            lines.push_str(&format!("{} {}\n", session.0, last.seq));
+        }
+    }
+    if !lines.is_empty() {
+        let _ = log.write_all(lines.as_bytes());
+    }
+}
+
+/// Copies the WAL back into the database and truncates it when it has grown large. Readers
+/// are never waited for (a busy checkpoint is simply tried again later).
+fn checkpoint_if_large(conn: &Connection, wal: &std::path::Path) {
+    let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
+    if size < WAL_CHECKPOINT_BYTES {
+        return;
+    }
+    let _ = conn.busy_timeout(Duration::ZERO);
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    let _ = conn.busy_timeout(Duration::from_secs(5));
+}
+
 fn apply_batch(
     tx: &Transaction<'_>,
-    batch: Vec<WriteOp>,
+    batch: &mut [WriteOp],
     seqs: &mut HashMap<SessionId, i64>,
     out: &mut Outcome,
 ) -> Result<(), StoreError> {
     // Per session: frames added, and the sum of their lengths.
     let mut counts: HashMap<SessionId, (i64, i64)> = HashMap::new();
-    for op in batch {
+    for op in batch.iter_mut() {
         match op {
             WriteOp::Frame(f) => {
-                if let Some(summary) = insert_frame(tx, &f, seqs)? {
+                if let Some(summary) = insert_frame(tx, f, seqs)? {
                     let c = counts.entry(f.session).or_default();
                     c.0 += 1;
                     c.1 =
@@ -152,14 +260,14 @@ fn apply_batch(
                     "INSERT INTO sessions (name, kind, created_at_us) VALUES (?1, ?2, ?3)",
                 )?
                 .execute(params![
-                    name,
+                    &*name,
                     kind.as_str(),
                     sockscope_proto::now_us()
                 ])?;
                 let id = SessionId(tx.last_insert_rowid());
                 seqs.insert(id, 0);
                 out.sessions.push(id);
-                push_reply(out, reply, id);
+                push_reply(out, reply.clone(), id);
             }
             WriteOp::CreateSessionWithOrigin {
                 name,
@@ -173,7 +281,7 @@ fn apply_batch(
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![
-                    name,
+                    &*name,
                     kind.as_str(),
                     sockscope_proto::now_us(),
                     origin_session.0,
@@ -182,7 +290,7 @@ fn apply_batch(
                 let id = SessionId(tx.last_insert_rowid());
                 seqs.insert(id, 0);
                 out.sessions.push(id);
-                push_reply(out, reply, id);
+                push_reply(out, reply.clone(), id);
             }
             WriteOp::CreateConnection { conn, reply } => {
                 // The session may have been deleted meanwhile: refuse this one, not the batch.
@@ -203,19 +311,28 @@ fn apply_batch(
                         .execute(params![conn.session.0])?;
                 }
                 out.connections.push(id);
-                push_reply(out, reply, id);
+                push_reply(out, reply.clone(), id);
             }
             WriteOp::Connection(event) => {
-                update_connection(tx, &event)?;
+                update_connection(tx, event)?;
                 out.connections.push(event.id());
             }
-            WriteOp::Flush(reply) => push_reply(out, reply, ()),
+            WriteOp::Flush(reply) => push_reply(out, reply.clone(), ()),
             WriteOp::Import { import, reply } => {
-                match crate::import::apply_isolated(tx, *import)? {
+                let Some(parsed) = import.take() else {
+                    // Its first attempt failed with the batch (disk full…): not kept twice.
+                    let _ = reply.send(Err(StoreError::Invalid(
+                        "the import could not be written (the database could not be written; \
+                         try again)"
+                            .into(),
+                    )));
+                    continue;
+                };
+                match crate::import::apply_isolated(tx, *parsed)? {
                     Ok((id, last_seq)) => {
                         seqs.insert(id, last_seq);
                         out.sessions.push(id);
-                        push_reply(out, reply, id);
+                        push_reply(out, reply.clone(), id);
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -223,17 +340,23 @@ fn apply_batch(
                 }
             }
             WriteOp::Edit { edit, reply } => {
-                match crate::organize::apply_isolated(tx, &edit, seqs)? {
+                match crate::organize::apply_isolated(tx, edit, seqs)? {
                     Ok(()) => {
                         out.sessions.push(edit.session());
-                        push_reply(out, reply, ());
+                        push_reply(out, reply.clone(), ());
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
                     }
                 }
             }
-            WriteOp::Vacuum(reply) => out.vacuums.push(reply),
+            WriteOp::Exec { f, reply } => match crate::organize::isolated(tx, || f(tx))? {
+                Ok(()) => push_reply(out, reply.clone(), ()),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            WriteOp::Vacuum(reply) => out.vacuums.push(reply.clone()),
             WriteOp::Shutdown => {}
         }
     }
@@ -403,6 +526,17 @@ fn update_connection(tx: &Transaction<'_>, event: &ConnectionEvent) -> Result<()
                 response_status,
                 headers_json(response_headers)?
             ])?;
+        }
+        ConnectionEvent::Details {
+            id,
+            options,
+            handshake,
+        } => {
+            tx.prepare_cached(
+                "UPDATE connections SET options = COALESCE(?2, options), \
+                 handshake = COALESCE(?3, handshake) WHERE id = ?1",
+            )?
+            .execute(params![id.0, options, handshake])?;
         }
     }
     Ok(())

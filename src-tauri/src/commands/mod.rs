@@ -14,6 +14,7 @@ pub mod replay;
 pub mod sessions;
 pub mod stats;
 pub mod timeline;
+pub mod workbench;
 
 pub type Res<T> = Result<T, String>;
 
@@ -25,6 +26,12 @@ pub async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
+}
+
+/// Set when the database was damaged at start: where it was moved (shown as a banner).
+#[tauri::command]
+pub fn store_notice(state: State<'_, AppState>) -> Option<String> {
+    state.store_notice.clone()
 }
 
 #[tauri::command]

@@ -72,7 +72,7 @@ export function toIpcError(command: string, err: unknown): IpcError {
   return new IpcError(command, 'command', text === undefined ? String(err) : text);
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+export async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(command, args);
   } catch (err) {
@@ -249,6 +249,11 @@ export async function setSessionPinned(sessionId: number, pinned: boolean): Prom
 /** Deletes a session with its connections and frames (a listener recording into it stops first). */
 export async function deleteSession(sessionId: number): Promise<void> {
   await call<null>('delete_session', { sessionId });
+}
+
+/** Set when the database was found damaged at start: where the old file went. */
+export function storeNotice(): Promise<string | null> {
+  return call<string | null>('store_notice');
 }
 
 export function storageInfo(): Promise<StorageInfo> {

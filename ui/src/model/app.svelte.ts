@@ -24,6 +24,7 @@ import type {
   StreamMsg,
 } from '../ipc/types';
 import { DiffState } from './diffState.svelte';
+import { WorkbenchState, type WorkbenchOptions } from './workbench.svelte';
 import { MockState } from './mockState.svelte';
 import { ReplayState } from './replayState.svelte';
 import { checkQuery, SEARCH_LIMIT } from './search';
@@ -53,6 +54,8 @@ import { TimelineModel, type TimelineApi } from './timeline.svelte';
 
 export interface Api extends TimelineApi {
   listSessions(): Promise<SessionSummary[]>;
+  /** Where a damaged database was moved at start (null when nothing happened). */
+  storeNotice?(): Promise<string | null>;
   listConnections(sessionId: number): Promise<ConnectionInfo[]>;
   connect(url: string, sessionId?: number | null): Promise<ConnectionInfo>;
   sendText(connectionId: number, text: string): Promise<void>;
@@ -97,6 +100,7 @@ export interface Api extends TimelineApi {
 
 export const tauriApi: Api = {
   listSessions: ipc.listSessions,
+  storeNotice: ipc.storeNotice,
   listConnections: ipc.listConnections,
   connect: ipc.connect,
   sendText: ipc.sendText,
@@ -134,7 +138,7 @@ export const tauriApi: Api = {
 };
 
 /** What the right-hand pane shows in place of the frame detail. */
-export type PanelKind = 'proxy' | 'session' | 'replay' | 'mock';
+export type PanelKind = 'proxy' | 'session' | 'replay' | 'mock' | 'handshake';
 
 /** The sidebar's status card: an import or an export, running or done. */
 export type Notice =
@@ -167,6 +171,8 @@ export interface AppOptions {
   scheduler?: Scheduler;
   /** Minimum spacing of session-list refreshes triggered by incoming frames. */
   refreshMs?: number;
+  /** The workbench's API, clock and variable context (tests). */
+  workbench?: WorkbenchOptions;
 }
 
 export class AppState {
@@ -262,9 +268,16 @@ export class AppState {
   readonly replay: ReplayState;
   readonly mock: MockState;
   readonly diff: DiffState;
+  readonly wb: WorkbenchState;
+
+  /** The welcome screen (demo servers) was asked for from the toolbar. */
+  welcome = $state(false);
 
   /** Set once any call found no Tauri IPC (page opened in a plain browser). */
   backendError = $state<string | null>(null);
+
+  /** The database was damaged at start and moved aside: where it went (dismissable). */
+  storeNotice = $state<string | null>(null);
 
   /** Wall clock for "open since" labels, ticked by the App component. */
   now = $state(Date.now());
@@ -302,6 +315,13 @@ export class AppState {
     this.replay = new ReplayState(this);
     this.mock = new MockState(this);
     this.diff = new DiffState(this);
+    this.wb = new WorkbenchState(this, opts.workbench);
+  }
+
+  /** The welcome screen shows: asked for, or nothing to show yet (no session, no connection). */
+  get showWelcome(): boolean {
+    if (this.welcome) return true;
+    return this.backendError === null && this.selectedSessionId === null && this.sessionsLoaded && this.sessions.length === 0 && this.wb.links.length === 0;
   }
 
   /** Calls `cb` with each batch of frames streamed in for the selected session; returns an unsubscribe. */
@@ -328,7 +348,22 @@ export class AppState {
   }
 
   async init(): Promise<void> {
-    await Promise.all([this.refreshSessions(), this.loadProxies(), this.mock.load()]);
+    await Promise.all([
+      this.refreshSessions(),
+      this.loadProxies(),
+      this.mock.load(),
+      this.loadStoreNotice(),
+      this.wb.init(),
+    ]);
+  }
+
+  async loadStoreNotice(): Promise<void> {
+    if (!this.api.storeNotice) return;
+    try {
+      this.storeNotice = await this.api.storeNotice();
+    } catch {
+      // An older or mock backend without the command: nothing to tell.
+    }
   }
 
   /** Reads the sessions list again, in the chosen order (pinned first). */
@@ -346,6 +381,7 @@ export class AppState {
 
   /** Selects a session: lists its connections, then subscribes (backfill, then live). */
   async selectSession(sessionId: number, seed?: ConnectionInfo): Promise<void> {
+    this.wb.rememberSelection();
     const epoch = ++this.#epoch;
     this.#sub?.close();
     this.#sub = null;
@@ -972,6 +1008,7 @@ export class AppState {
   }
 
   dispose(): void {
+    this.wb.dispose();
     this.replay.dispose();
     this.#epoch++;
     this.#sub?.close();

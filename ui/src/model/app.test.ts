@@ -4,6 +4,7 @@ import { IpcError } from '../ipc/commands';
 import type { CaInfo, ConnectionInfo, ProxyInfo, SessionSummary, StreamMsg } from '../ipc/types';
 import type { Scheduler } from './frameQueue';
 import { connMsg, framesMsg, mkConn, mkFrame, timelineStub } from '../test/fixtures';
+import { fakeWorkbenchApi } from '../test/workbenchFake';
 
 function manualScheduler(): Scheduler & { tick(): void; pending(): number } {
   const cbs = new Set<() => void>();
@@ -137,7 +138,7 @@ function fakeApi() {
 function setup() {
   const f = fakeApi();
   const sched = manualScheduler();
-  const app = new AppState({ api: f.api, scheduler: sched, refreshMs: 1_000_000 });
+  const app = new AppState({ api: f.api, scheduler: sched, refreshMs: 1_000_000, workbench: { api: fakeWorkbenchApi().api } });
   return { ...f, sched, app };
 }
 

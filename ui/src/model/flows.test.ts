@@ -7,6 +7,7 @@ import type { MockInfo, ReplayPlan, ReplayProgressMsg, SessionSummary, StreamMsg
 import type { Scheduler } from './frameQueue';
 import { mkConn, mkFrame, mkSession, timelineStub } from '../test/fixtures';
 import { rowsFromHeaders } from './headers';
+import { fakeWorkbenchApi } from '../test/workbenchFake';
 
 const noScheduler: Scheduler = { schedule: () => () => {} };
 
@@ -83,7 +84,7 @@ function setup() {
       ],
     })),
   };
-  const app = new AppState({ api, scheduler: noScheduler, refreshMs: 1_000_000 });
+  const app = new AppState({ api, scheduler: noScheduler, refreshMs: 1_000_000, workbench: { api: fakeWorkbenchApi().api } });
   return { app, api, subs, emit: (m: ReplayProgressMsg) => progress?.(m) };
 }
 

@@ -1,0 +1,226 @@
+//! The capture store alone: frames/s into a real SQLite file through [`Store::record_frame`],
+//! with the schema (indexes, full-text index) exactly as the app uses it, by payload size and
+//! writer batch size. Plus the bare SQLite ceiling on this machine for comparison.
+
+use crate::codec::Pattern;
+use bytes::Bytes;
+use serde::Serialize;
+use sockscope_proto::{Direction, FrameRecord, Opcode};
+use sockscope_store::{NewConnection, SessionKind, Store, StoreOptions};
+use std::time::Instant;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreRow {
+    pub what: String,
+    pub size: usize,
+    pub batch: usize,
+    pub frames: u64,
+    pub secs: f64,
+    pub frames_per_sec: f64,
+    pub mb_per_sec: f64,
+}
+
+/// How many frames a cell writes: enough for a few seconds, at most ~`budget_mb` of payload.
+fn frames_for(size: usize, max_frames: u64, budget_mb: u64) -> u64 {
+    (budget_mb * 1_000_000 / size as u64).clamp(1000, max_frames)
+}
+
+/// Frames/s through the store's writer (one producer thread, like one busy connection pair).
+pub fn through_store(
+    size: usize,
+    batch: usize,
+    frames: u64,
+    text: bool,
+) -> Result<StoreRow, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let store = Store::open_with(
+        dir.path().join("store.db"),
+        StoreOptions {
+            batch_max: Some(batch),
+            ..StoreOptions::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let (session, conn) = rt
+        .block_on(async {
+            let s = store.create_session("bench", SessionKind::Proxy).await?;
+            let c = store
+                .create_connection(NewConnection {
+                    session: s,
+                    url: "ws://127.0.0.1:1/".into(),
+                    request_headers: vec![],
+                    insecure: false,
+                    created_at_us: sockscope_proto::now_us(),
+                })
+                .await?;
+            Ok::<_, sockscope_store::StoreError>((s, c))
+        })
+        .map_err(|e| e.to_string())?;
+    let pattern = Pattern::new(size);
+    // A few distinct payloads, as a relay would hand over (each its own Bytes).
+    let payloads: Vec<Bytes> = (0..64u64)
+        .map(|i| {
+            let mut v = Vec::with_capacity(size);
+            pattern.fill(&mut v, i, i, size);
+            Bytes::from(v)
+        })
+        .collect();
+    let opcode = if text { Opcode::Text } else { Opcode::Binary };
+    let start = Instant::now();
+    for i in 0..frames {
+        let dir = if i % 2 == 0 {
+            Direction::Client
+        } else {
+            Direction::Server
+        };
+        let payload = Bytes::copy_from_slice(&payloads[(i % 64) as usize]);
+        let mut rec = FrameRecord::message(
+            session,
+            conn,
+            dir,
+            opcode,
+            payload,
+            sockscope_proto::now_us(),
+        );
+        rec.masked = dir == Direction::Client;
+        store
+            .record_frame_blocking(rec)
+            .map_err(|e| e.to_string())?;
+    }
+    store.flush_blocking().map_err(|e| e.to_string())?;
+    let secs = start.elapsed().as_secs_f64();
+    let stored = store.session(session).map_err(|e| e.to_string())?.frames;
+    if stored != frames as i64 {
+        return Err(format!("{stored} frames stored, {frames} sent"));
+    }
+    Ok(StoreRow {
+        what: format!("store, {} frames", if text { "text" } else { "binary" }),
+        size,
+        batch,
+        frames,
+        secs,
+        frames_per_sec: frames as f64 / secs,
+        mb_per_sec: frames as f64 * size as f64 / 1e6 / secs,
+    })
+}
+
+/// Bare SQLite: one row per frame (id, 3 integers, blob), 10,000 rows per transaction, with or
+/// without one secondary index — the figures the issue quotes for this machine.
+pub fn bare_sqlite(size: usize, frames: u64, index: bool) -> Result<StoreRow, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut c =
+        rusqlite::Connection::open(dir.path().join("bare.db")).map_err(|e| e.to_string())?;
+    c.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+         CREATE TABLE f (id INTEGER PRIMARY KEY, conn INTEGER, seq INTEGER, ts INTEGER, payload BLOB);",
+    )
+    .map_err(|e| e.to_string())?;
+    if index {
+        c.execute_batch("CREATE INDEX f_conn_seq ON f(conn, seq);")
+            .map_err(|e| e.to_string())?;
+    }
+    let payload = vec![b'x'; size];
+    let start = Instant::now();
+    let mut i = 0u64;
+    while i < frames {
+        let tx = c.transaction().map_err(|e| e.to_string())?;
+        {
+            let mut st = tx
+                .prepare_cached("INSERT INTO f (conn, seq, ts, payload) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(|e| e.to_string())?;
+            for _ in 0..10_000.min(frames - i) {
+                st.execute(rusqlite::params![
+                    (i % 7) as i64,
+                    i as i64,
+                    i as i64,
+                    &payload[..]
+                ])
+                .map_err(|e| e.to_string())?;
+                i += 1;
+            }
+        }
+        tx.commit().map_err(|e| e.to_string())?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(StoreRow {
+        what: format!(
+            "bare SQLite, {} (ceiling)",
+            if index { "one index" } else { "no index" }
+        ),
+        size,
+        batch: 10_000,
+        frames,
+        secs,
+        frames_per_sec: frames as f64 / secs,
+        mb_per_sec: frames as f64 * size as f64 / 1e6 / secs,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreBenchOptions {
+    pub sizes: Vec<usize>,
+    pub batches: Vec<usize>,
+    pub max_frames: u64,
+    pub budget_mb: u64,
+}
+
+impl Default for StoreBenchOptions {
+    fn default() -> Self {
+        StoreBenchOptions {
+            sizes: vec![64, 256, 1024, 16384],
+            batches: vec![64, 512, 4096],
+            max_frames: 400_000,
+            budget_mb: 200,
+        }
+    }
+}
+
+pub fn run(o: &StoreBenchOptions) -> Vec<Result<StoreRow, String>> {
+    let mut rows = Vec::new();
+    for &size in &o.sizes {
+        let frames = frames_for(size, o.max_frames, o.budget_mb);
+        for &batch in &o.batches {
+            rows.push(through_store(size, batch, frames, true));
+        }
+    }
+    if o.sizes.contains(&256) {
+        let frames = frames_for(256, o.max_frames, o.budget_mb);
+        rows.push(through_store(
+            256,
+            sockscope_store::BATCH_MAX,
+            frames,
+            false,
+        ));
+        rows.push(bare_sqlite(256, frames, false));
+        rows.push(bare_sqlite(256, frames, true));
+    }
+    rows
+}
+
+/// The sustained figure the target is about: 256 B text frames at the default batching.
+pub fn headline(rows: &[Result<StoreRow, String>]) -> Option<f64> {
+    rows.iter()
+        .filter_map(|r| r.as_ref().ok())
+        .find(|r| r.size == 256 && r.batch == sockscope_store::BATCH_MAX && r.what.contains("text"))
+        .map(|r| r.frames_per_sec)
+}
+
+pub fn table(rows: &[Result<StoreRow, String>]) -> String {
+    let mut out = String::from(
+        "| what | payload B | batch | frames | s | frames/s | MB/s |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        match r {
+            Ok(r) => out.push_str(&format!(
+                "| {} | {} | {} | {} | {:.2} | {:.0} | {:.1} |\n",
+                r.what, r.size, r.batch, r.frames, r.secs, r.frames_per_sec, r.mb_per_sec
+            )),
+            Err(e) => out.push_str(&format!("| ERROR: {e} | | | | | | |\n")),
+        }
+    }
+    out
+}

@@ -1,0 +1,444 @@
+//! The comparison: each workload sent direct to the echo server and through every relay, in
+//! the same run, then one table and the target ratios.
+
+use crate::load::{self, LoadSpec};
+use crate::peers::{Relay, RelayKind, Tools};
+use crate::procstat;
+use crate::verify::{self, Verification};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Workload {
+    pub key: &'static str,
+    pub title: &'static str,
+    pub conns: usize,
+    pub in_flight: usize,
+    pub size: usize,
+    pub binary: bool,
+}
+
+pub const WORKLOADS: [Workload; 4] = [
+    Workload {
+        key: "pipelined",
+        title: "1 conn, 1 KiB text, 64 in flight",
+        conns: 1,
+        in_flight: 64,
+        size: 1024,
+        binary: false,
+    },
+    Workload {
+        key: "fanout",
+        title: "100 conns, 256 B text, 8 in flight each",
+        conns: 100,
+        in_flight: 8,
+        size: 256,
+        binary: false,
+    },
+    Workload {
+        key: "bulk",
+        title: "1 conn, 64 KiB binary, 8 in flight",
+        conns: 1,
+        in_flight: 8,
+        size: 65536,
+        binary: true,
+    },
+    Workload {
+        key: "latency",
+        title: "1 conn, 1 KiB text, 1 in flight",
+        conns: 1,
+        in_flight: 1,
+        size: 1024,
+        binary: false,
+    },
+];
+
+/// Latency quantiles kept for the CDF plot.
+pub const CDF_QUANTILES: [f64; 17] = [
+    0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 1.0,
+];
+
+/// One cell of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    pub workload: &'static str,
+    pub relay: RelayKind,
+    /// Why it did not run.
+    pub skipped: Option<String>,
+    /// Why it failed (start, load or verification).
+    pub error: Option<String>,
+    pub messages: u64,
+    pub secs: f64,
+    pub msgs_per_sec: f64,
+    pub mb_per_sec: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+    /// (quantile, µs) for the CDF.
+    pub cdf: Vec<(f64, f64)>,
+    /// Peak resident memory of the relay process.
+    pub rss_peak_mib: Option<f64>,
+    pub rss_end_mib: Option<f64>,
+    /// CPU time of the relay process per round trip, µs.
+    pub cpu_us_per_msg: Option<f64>,
+    /// Sockscope: the recording check.
+    pub verification: Option<Verification>,
+    /// Sockscope: from SIGTERM to exit (committing what was still queued).
+    pub stop_secs: Option<f64>,
+}
+
+impl Measurement {
+    fn empty(w: &Workload, relay: RelayKind) -> Measurement {
+        Measurement {
+            workload: w.key,
+            relay,
+            skipped: None,
+            error: None,
+            messages: 0,
+            secs: 0.0,
+            msgs_per_sec: 0.0,
+            mb_per_sec: 0.0,
+            p50_us: 0.0,
+            p99_us: 0.0,
+            max_us: 0.0,
+            cdf: Vec::new(),
+            rss_peak_mib: None,
+            rss_end_mib: None,
+            cpu_us_per_msg: None,
+            verification: None,
+            stop_secs: None,
+        }
+    }
+    pub fn ran(&self) -> bool {
+        self.skipped.is_none() && self.error.is_none() && self.messages > 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    pub duration: Duration,
+    /// mitmdump is ~100× slower: its runs are capped at this.
+    pub mitm_duration: Duration,
+    pub workloads: Vec<Workload>,
+    pub relays: Vec<RelayKind>,
+}
+
+/// Runs one workload through one relay (or direct) against the echo server at `echo`.
+pub fn measure(
+    rt: &tokio::runtime::Runtime,
+    tools: &Tools,
+    echo: SocketAddr,
+    w: &Workload,
+    relay: RelayKind,
+    duration: Duration,
+) -> Measurement {
+    let mut m = Measurement::empty(w, relay);
+    if let Some(why) = tools.missing(relay) {
+        m.skipped = Some(why);
+        return m;
+    }
+    let mut running = if relay == RelayKind::Direct {
+        None
+    } else {
+        match Relay::start(relay, tools, echo, w.binary) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                m.error = Some(format!("start: {e}"));
+                return m;
+            }
+        }
+    };
+    let url = running
+        .as_ref()
+        .map_or_else(|| format!("ws://{echo}/"), |r| r.url.clone());
+    let pid = running.as_ref().map(|r| r.proc.pid());
+    let cpu_before = pid.and_then(procstat::cpu_time);
+    let spec = LoadSpec {
+        url,
+        conns: w.conns,
+        in_flight: w.in_flight,
+        size: w.size,
+        binary: w.binary,
+        duration: Some(duration),
+        count: None,
+        stall_timeout: Duration::from_secs(15),
+    };
+    let result = rt.block_on(load::run(spec));
+    let cpu_after = pid.and_then(procstat::cpu_time);
+    if let Some((now, peak)) = pid.and_then(procstat::rss) {
+        m.rss_end_mib = Some(now as f64 / 1048576.0);
+        m.rss_peak_mib = Some(peak as f64 / 1048576.0);
+    }
+    match result {
+        Err(e) => m.error = Some(e),
+        Ok(r) => {
+            if !r.errors.is_empty() {
+                m.error = Some(
+                    r.errors
+                        .iter()
+                        .take(3)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                );
+            }
+            m.messages = r.messages;
+            m.secs = r.elapsed.as_secs_f64();
+            m.msgs_per_sec = r.msgs_per_sec();
+            m.mb_per_sec = r.mb_per_sec();
+            m.p50_us = r.latency_us(0.5);
+            m.p99_us = r.latency_us(0.99);
+            m.max_us = r.max_us();
+            m.cdf = CDF_QUANTILES
+                .iter()
+                .map(|&q| (q, r.latency_us(q)))
+                .collect();
+            if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+                if r.messages > 0 {
+                    m.cpu_us_per_msg =
+                        Some(b.saturating_sub(a).as_secs_f64() * 1e6 / r.messages as f64);
+                }
+            }
+        }
+    }
+    if let Some(r) = running.as_mut() {
+        match r.proc.stop(Duration::from_secs(120)) {
+            Ok(t) => m.stop_secs = Some(t.as_secs_f64()),
+            Err(e) => {
+                m.error.get_or_insert_with(|| format!("stop: {e}"));
+            }
+        }
+        if let Some((db, session)) = &r.db {
+            match verify::check_session(db, *session, m.messages, w.conns, w.size) {
+                Ok(v) => {
+                    if !v.ok() && m.error.is_none() {
+                        m.error = Some(format!(
+                            "recording incomplete: {}",
+                            v.errors
+                                .iter()
+                                .take(3)
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ));
+                    }
+                    m.verification = Some(v);
+                }
+                Err(e) => {
+                    m.error.get_or_insert_with(|| format!("verify: {e}"));
+                }
+            }
+        }
+    }
+    m
+}
+
+/// A target and how it came out.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetResult {
+    pub what: String,
+    pub measured: String,
+    pub goal: String,
+    /// None when a column it needs did not run.
+    pub pass: Option<bool>,
+}
+
+fn find<'a>(ms: &'a [Measurement], w: &str, r: RelayKind) -> Option<&'a Measurement> {
+    ms.iter()
+        .find(|m| m.workload == w && m.relay == r && m.ran())
+}
+
+fn ratio_target(
+    ms: &[Measurement],
+    w: &str,
+    other: RelayKind,
+    goal: f64,
+    mb: bool,
+) -> TargetResult {
+    let what = format!(
+        "{w}: sockscope {} vs {}",
+        if mb { "MB/s" } else { "msgs/s" },
+        other.name()
+    );
+    match (find(ms, w, RelayKind::Sockscope), find(ms, w, other)) {
+        (Some(s), Some(o)) => {
+            let (a, b) = if mb {
+                (s.mb_per_sec, o.mb_per_sec)
+            } else {
+                (s.msgs_per_sec, o.msgs_per_sec)
+            };
+            let r = a / b.max(1e-9);
+            TargetResult {
+                what,
+                measured: format!("{r:.2}×"),
+                goal: format!("≥ {goal}×"),
+                pass: Some(r >= goal),
+            }
+        }
+        _ => TargetResult {
+            what,
+            measured: "n/a".into(),
+            goal: format!("≥ {goal}×"),
+            pass: None,
+        },
+    }
+}
+
+/// The targets, evaluated on one run's measurements. `store_fps` is the capture
+/// store's sustained frames/s of 256 B (from the store micro-bench), when it ran.
+pub fn targets(ms: &[Measurement], store_fps: Option<f64>) -> Vec<TargetResult> {
+    let mut t = vec![
+        ratio_target(ms, "pipelined", RelayKind::Direct, 0.25, false),
+        ratio_target(ms, "pipelined", RelayKind::Websocat, 3.0, false),
+        ratio_target(ms, "fanout", RelayKind::Websocat, 2.0, false),
+        ratio_target(ms, "bulk", RelayKind::Node, 1.5, true),
+    ];
+    match (
+        find(ms, "latency", RelayKind::Sockscope),
+        find(ms, "latency", RelayKind::Direct),
+    ) {
+        (Some(s), Some(d)) => {
+            let added = s.p50_us - d.p50_us;
+            t.push(TargetResult {
+                what: "latency: added p50 over direct".into(),
+                measured: format!("{added:.0} µs"),
+                goal: "≤ 40 µs".into(),
+                pass: Some(added <= 40.0),
+            });
+            let limit = 2.0 * d.p99_us + 100.0;
+            t.push(TargetResult {
+                what: "latency: p99 vs 2 × direct p99 + 100 µs".into(),
+                measured: format!("{:.0} µs", s.p99_us),
+                goal: format!("≤ {limit:.0} µs"),
+                pass: Some(s.p99_us <= limit),
+            });
+        }
+        _ => t.push(TargetResult {
+            what: "latency: added p50 / p99 over direct".into(),
+            measured: "n/a".into(),
+            goal: "≤ 40 µs / ≤ 2×p99+100 µs".into(),
+            pass: None,
+        }),
+    }
+    for w in WORKLOADS {
+        let mb = w.key == "bulk";
+        t.push(ratio_target(ms, w.key, RelayKind::Mitmdump, 100.0, mb));
+    }
+    let sock: Vec<&Measurement> = ms
+        .iter()
+        .filter(|m| m.relay == RelayKind::Sockscope && m.skipped.is_none())
+        .collect();
+    let lost = sock
+        .iter()
+        .filter(|m| !m.verification.as_ref().is_some_and(Verification::ok))
+        .count();
+    t.push(TargetResult {
+        what: "recordings: frames = 2 × messages, payloads check out".into(),
+        measured: format!("{} of {} runs exact", sock.len() - lost, sock.len()),
+        goal: "all".into(),
+        pass: (!sock.is_empty()).then_some(lost == 0),
+    });
+    let rss: Vec<f64> = sock
+        .iter()
+        .filter(|m| m.workload == "pipelined" || m.workload == "latency")
+        .filter_map(|m| m.rss_peak_mib)
+        .collect();
+    let max_rss = rss.iter().copied().fold(0.0, f64::max);
+    t.push(TargetResult {
+        what: "sockscope peak RSS on the 1 KiB workloads".into(),
+        measured: if rss.is_empty() {
+            "n/a".into()
+        } else {
+            format!("{max_rss:.1} MiB")
+        },
+        goal: "< 64 MiB".into(),
+        pass: (!rss.is_empty()).then_some(max_rss < 64.0),
+    });
+    t.push(TargetResult {
+        what: "capture store alone, 256 B frames".into(),
+        measured: store_fps.map_or_else(|| "n/a".into(), |f| format!("{f:.0} frames/s")),
+        goal: "≥ 150000 frames/s".into(),
+        pass: store_fps.map(|f| f >= 150_000.0),
+    });
+    t
+}
+
+fn thousands(v: f64) -> String {
+    let s = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The table, as plain text (also valid Markdown).
+pub fn table(ms: &[Measurement]) -> String {
+    let mut out = String::new();
+    out.push_str(
+        "| workload | relay | msgs/s | MB/s | p50 µs | p99 µs | max µs | relay RSS peak MiB | relay CPU µs/msg | recording |\n",
+    );
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    for m in ms {
+        let rec = match (&m.verification, m.relay) {
+            (Some(v), _) if v.ok() => format!("{} frames ✓", thousands(v.data_frames as f64)),
+            (Some(v), _) => format!(
+                "LOST: {} of {}",
+                thousands(v.data_frames as f64),
+                thousands(v.expected as f64)
+            ),
+            (None, RelayKind::Sockscope) => "not checked".into(),
+            _ => String::new(),
+        };
+        if let Some(why) = &m.skipped {
+            out.push_str(&format!(
+                "| {} | {} | skipped: {why} | | | | | | | |\n",
+                m.workload,
+                m.relay.name()
+            ));
+            continue;
+        }
+        let err = m
+            .error
+            .as_ref()
+            .map(|e| format!(" ERROR: {e}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {} | {} | {rec}{err} |\n",
+            m.workload,
+            m.relay.name(),
+            thousands(m.msgs_per_sec),
+            m.mb_per_sec,
+            m.p50_us,
+            m.p99_us,
+            m.max_us,
+            m.rss_peak_mib
+                .map_or_else(|| "–".into(), |v| format!("{v:.1}")),
+            m.cpu_us_per_msg
+                .map_or_else(|| "–".into(), |v| format!("{v:.1}")),
+        ));
+    }
+    out
+}
+
+pub fn targets_table(t: &[TargetResult]) -> String {
+    let mut out = String::from("| target | measured | goal | result |\n|---|---:|---:|---|\n");
+    for r in t {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            r.what,
+            r.measured,
+            r.goal,
+            match r.pass {
+                Some(true) => "PASS",
+                Some(false) => "FAIL",
+                None => "not measured",
+            }
+        ));
+    }
+    out
+}

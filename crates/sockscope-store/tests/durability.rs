@@ -1,0 +1,358 @@
+//! Damaged files are moved aside (never written), a full disk pauses capture without losing
+//! anything, the WAL stays bounded, and the commit log tells what is durable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+
+use bytes::Bytes;
+use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
+use sockscope_store::{
+    NewConnection, SessionKind, Store, StoreError, StoreEvent, StoreOptions, SCHEMA_VERSION,
+};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn session(store: &Store) -> (SessionId, ConnectionId) {
+    let s = store
+        .create_session("durability", SessionKind::Proxy)
+        .await
+        .expect("session");
+    let c = store
+        .create_connection(NewConnection {
+            session: s,
+            url: "ws://127.0.0.1:1/".into(),
+            request_headers: vec![],
+            insecure: false,
+            created_at_us: 1,
+        })
+        .await
+        .expect("conn");
+    (s, c)
+}
+
+fn frame(s: SessionId, c: ConnectionId, i: usize, size: usize) -> FrameRecord {
+    let mut body = format!("frame {i} ").into_bytes();
+    body.resize(size.max(body.len()), b'x');
+    FrameRecord::message(
+        s,
+        c,
+        Direction::Client,
+        Opcode::Text,
+        Bytes::from(body),
+        i as i64,
+    )
+}
+
+/// A database of `n` frames of `size` bytes, closed.
+fn filled_db(path: &Path, n: usize, size: usize) {
+    rt().block_on(async {
+        let store = Store::open(path).expect("open");
+        let (s, c) = session(&store).await;
+        for i in 0..n {
+            store
+                .record_frame(frame(s, c, i, size))
+                .await
+                .expect("record");
+        }
+        store.flush().await.expect("flush");
+    });
+    // Fold the WAL into the file so the damage below hits real pages.
+    let c = rusqlite::Connection::open(path).expect("open");
+    c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+}
+
+fn sibling(p: &Path, suffix: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn quick_check(path: &Path) -> String {
+    let c = rusqlite::Connection::open(path).expect("open");
+    c.query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .expect("quick_check")
+}
+
+/// Each kind of damage: `Store::open` refuses and leaves the bytes alone;
+/// `open_or_recover` renames the file (and its -wal/-shm) aside and starts fresh.
+#[test]
+fn damaged_files_are_moved_aside_never_overwritten() {
+    type Damage = fn(&Path);
+    let cases: [(&str, Damage); 4] = [
+        ("overwritten page", |p| {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+            // Page 3 onwards: table b-tree pages of the schema just created.
+            f.seek(SeekFrom::Start(2 * 4096)).unwrap();
+            f.write_all(&[0x55; 4096]).unwrap();
+        }),
+        ("truncated", |p| {
+            let len = std::fs::metadata(p).unwrap().len();
+            let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+            f.set_len(len / 2).unwrap();
+        }),
+        ("zero-length", |p| {
+            std::fs::write(p, b"").unwrap();
+        }),
+        ("not SQLite", |p| {
+            std::fs::write(p, b"{\"format\":\"not a database\"}\n".repeat(100)).unwrap();
+        }),
+    ];
+    for (name, damage) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sockscope.db");
+        filled_db(&path, 400, 2000);
+        damage(&path);
+        // A stray -wal/-shm goes with the file.
+        std::fs::write(sibling(&path, "-wal"), b"").unwrap();
+        let before = std::fs::read(&path).unwrap();
+
+        match Store::open(&path) {
+            Err(e @ StoreError::Damaged { .. }) => {
+                assert!(e.to_string().contains("damaged"), "{name}: {e}")
+            }
+            Err(e) => panic!("{name}: wrong error: {e}"),
+            Ok(_) => panic!("{name}: a damaged database was opened"),
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "{name}: file changed"
+        );
+
+        let (store, recovered) =
+            Store::open_or_recover(&path, StoreOptions::default()).expect("recover");
+        let recovered = recovered.unwrap_or_else(|| panic!("{name}: not reported"));
+        assert!(
+            recovered
+                .moved_to
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("sockscope.db.corrupt-"),
+            "{name}: {recovered}"
+        );
+        assert_eq!(
+            std::fs::read(&recovered.moved_to).unwrap(),
+            before,
+            "{name}: the moved file is not the original"
+        );
+        assert!(
+            sibling(&recovered.moved_to, "-wal").exists(),
+            "{name}: -wal left"
+        );
+        let msg = recovered.to_string();
+        assert!(
+            msg.contains("moved to") && msg.contains(".corrupt-"),
+            "{msg}"
+        );
+        // The fresh database works.
+        assert!(store.sessions().expect("sessions").is_empty(), "{name}");
+        rt().block_on(async {
+            let (s, c) = session(&store).await;
+            store.record_frame(frame(s, c, 0, 10)).await.unwrap();
+            store.flush().await.unwrap();
+        });
+        drop(store);
+        assert_eq!(quick_check(&path), "ok", "{name}");
+        // A second start finds nothing wrong.
+        let (_, again) = Store::open_or_recover(&path, StoreOptions::default()).unwrap();
+        assert!(again.is_none(), "{name}");
+    }
+}
+
+#[test]
+fn a_newer_database_is_refused_not_moved() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("new.db");
+    drop(Store::open(&path).expect("open"));
+    let c = rusqlite::Connection::open(&path).expect("open");
+    c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .expect("bump");
+    drop(c);
+    match Store::open_or_recover(&path, StoreOptions::default()) {
+        Err(e @ StoreError::TooNew { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("newer Sockscope") && msg.contains("--db"),
+                "{msg}"
+            );
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a newer database was opened"),
+    }
+    assert!(path.exists());
+    let entries = std::fs::read_dir(dir.path()).unwrap().count();
+    assert!(entries <= 3, "nothing was renamed aside");
+}
+
+/// A full disk (emulated with `max_page_count`: no tmpfs can be mounted without root here)
+/// pauses capture with a visible error; the file stays valid; once there is room again
+/// every frame queued meanwhile is written.
+#[test]
+fn a_full_disk_pauses_capture_and_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("full.db");
+    rt().block_on(async {
+        let store = Store::open(&path).expect("open");
+        let (s, c) = session(&store).await;
+        let mut events = store.subscribe();
+        let pages: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        store.set_max_page_count(Some(pages as u64 + 20));
+        // ~2.5 MB of frames into a file allowed ~80 KB more.
+        let n = 1200usize;
+        let producer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..n {
+                    store
+                        .record_frame(frame(s, c, i, 2000))
+                        .await
+                        .expect("record");
+                }
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let error = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, events.recv()).await {
+                Ok(Ok(StoreEvent::WriteError(e))) => break e,
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                other => panic!("no write error: {other:?}"),
+            }
+        };
+        assert!(
+            error.contains("full") && error.contains("paused"),
+            "{error}"
+        );
+        // Meanwhile the file is valid and holds whole batches only.
+        let committed: i64 = {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            let check: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
+            assert_eq!(check, "ok");
+            c.query_row("SELECT COUNT(*) FROM frames", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert!(
+            (committed as usize) < n,
+            "the cap did not bite: {committed}"
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Room again.
+        store.set_max_page_count(None);
+        let resumed = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let Ok(StoreEvent::WriteResumed) = events.recv().await {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(resumed.is_ok(), "capture did not resume");
+        tokio::time::timeout(Duration::from_secs(30), producer)
+            .await
+            .expect("producer stuck")
+            .expect("producer");
+        store.flush().await.expect("flush");
+        let summary = store.session(s).expect("session");
+        assert_eq!(summary.frames, n as i64, "frames lost");
+        let seqs: Vec<i64> = store
+            .frames_after(s, 0, n + 10)
+            .unwrap()
+            .iter()
+            .map(|f| f.seq)
+            .collect();
+        assert_eq!(seqs, (1..=n as i64).collect::<Vec<_>>());
+    });
+    assert_eq!(quick_check(&path), "ok");
+}
+
+/// 160 MB of frames while a reader keeps paging through them: the -wal never grows past
+/// 48 MiB (auto-checkpoints, the writer's periodic truncating checkpoint, journal_size_limit).
+#[test]
+fn the_wal_stays_bounded_during_a_long_capture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("wal.db");
+    let wal = sibling(&path, "-wal");
+    let max_wal = rt().block_on(async {
+        let store = Store::open(&path).expect("open");
+        let (s, c) = session(&store).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let store = store.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut after = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let page = store.frames_after(s, after, 200).unwrap();
+                    after = page.last().map_or(after, |f| f.seq);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        let mut max_wal = 0u64;
+        for i in 0..10_000usize {
+            store
+                .record_frame(frame(s, c, i, 16_000))
+                .await
+                .expect("record");
+            if i % 100 == 0 {
+                max_wal = max_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+            }
+        }
+        store.flush().await.expect("flush");
+        max_wal = max_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap();
+        assert_eq!(store.session(s).unwrap().frames, 10_000);
+        max_wal
+    });
+    println!("max -wal size: {} KiB", max_wal / 1024);
+    assert!(max_wal < 48 * 1024 * 1024, "-wal reached {max_wal} bytes");
+}
+
+#[test]
+fn the_commit_log_names_the_last_durable_seq() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("log.db");
+    let log = dir.path().join("commits.log");
+    let s = rt().block_on(async {
+        let store = Store::open_with(
+            &path,
+            StoreOptions {
+                commit_log: Some(log.clone()),
+                ..Default::default()
+            },
+        )
+        .expect("open");
+        let (s, c) = session(&store).await;
+        for i in 0..2000 {
+            store.record_frame(frame(s, c, i, 100)).await.unwrap();
+        }
+        store.flush().await.unwrap();
+        s
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    let seqs: Vec<i64> = text
+        .lines()
+        .map(|l| {
+            let (sess, seq) = l.split_once(' ').unwrap();
+            assert_eq!(sess.parse::<i64>().unwrap(), s.0);
+            seq.parse().unwrap()
+        })
+        .collect();
+    assert!(seqs.len() >= 4, "one line per commit: {seqs:?}");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert_eq!(seqs.last(), Some(&2000));
+}
