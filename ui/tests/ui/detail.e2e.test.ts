@@ -280,8 +280,9 @@ describe('statistics panel', () => {
     await expect.poll(() => page.locator('[data-testid="frame-row"]').count()).toBeGreaterThan(10);
     await tid(page, 'stats-toggle').click();
     await expect.poll(() => tid(page, 'stats-totals').textContent()).toMatch(/↑ [\d,]+ ·/);
-    expect(await page.locator('[data-testid="stats-chart-messages"] canvas').count()).toBe(1);
-    expect(await page.locator('[data-testid="stats-chart-sizes"] canvas').count()).toBe(1);
+    // uPlot loads with the panel's first opening.
+    await expect.poll(() => page.locator('[data-testid="stats-chart-messages"] canvas').count()).toBe(1);
+    await expect.poll(() => page.locator('[data-testid="stats-chart-sizes"] canvas').count()).toBe(1);
     const before = await tid(page, 'stats-totals').textContent();
     const total = () => page.evaluate(() => document.querySelector('[data-testid="stats-totals"] .s')?.textContent ?? '');
     const down0 = await total();

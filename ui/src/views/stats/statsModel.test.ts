@@ -46,10 +46,24 @@ describe('live statistics', () => {
     addLive(s, [frame(5, 8_100_000, 'server', 1)], null);
     expect(s.buckets[0].t_us).toBe(8e6);
     const r = rateSeries(s);
-    expect(r.t[0]).toBe(8);
-    expect(r.sBytes[2]).toBe(100);
+    expect(r.t[0]).toBe(7); // padded with an empty bucket on each side
+    expect(r.t.at(-1)).toBe(14);
+    expect(r.sBytes[3]).toBe(100);
     expect(needsRequery(s, 2)).toBe(true);
     expect(sizeLabel(1024, 4096)).toBe('1K–4K');
     expect(sizeLabel(16777216, null)).toBe('≥16M');
+  });
+});
+
+describe('uPlot under a POSIX locale', () => {
+  it('a navigator.language Intl rejects ("C") becomes en-US; a good one stays', async () => {
+    const { ensureIntlLanguage } = await import('./uplot');
+    const posix = { language: 'C' };
+    expect(() => new Intl.NumberFormat(posix.language)).toThrow(RangeError);
+    ensureIntlLanguage(posix);
+    expect(posix.language).toBe('en-US');
+    const de = { language: 'de-DE' };
+    ensureIntlLanguage(de);
+    expect(de.language).toBe('de-DE');
   });
 });

@@ -63,6 +63,15 @@ export function rateSeries(stats: Stats): { t: number[]; cMsgs: number[]; sMsgs:
   const sMsgs: number[] = [];
   const cBytes: number[] = [];
   const sBytes: number[] = [];
+  const zero = (tUs: number) => {
+    t.push(tUs / 1e6);
+    cMsgs.push(0);
+    sMsgs.push(0);
+    cBytes.push(0);
+    sBytes.push(0);
+  };
+  // An empty bucket on each side: a single busy bucket still draws as a peak on a time axis.
+  if (stats.buckets.length) zero(stats.buckets[0].t_us - stats.bucket_us);
   for (const b of stats.buckets) {
     t.push(b.t_us / 1e6);
     cMsgs.push(b.client.frames * per);
@@ -70,6 +79,7 @@ export function rateSeries(stats: Stats): { t: number[]; cMsgs: number[]; sMsgs:
     cBytes.push(b.client.bytes * per);
     sBytes.push(b.server.bytes * per);
   }
+  if (stats.buckets.length) zero(stats.buckets[stats.buckets.length - 1].t_us + stats.bucket_us);
   return { t, cMsgs, sMsgs, cBytes, sBytes };
 }
 
