@@ -18,6 +18,7 @@ fn main() {
     }
     let result = tauri::Builder::default()
         .manage(app_state)
+        .manage(commands::timeline::TimelineQueries::default())
         .invoke_handler(tauri::generate_handler![
             commands::list_sessions,
             commands::store_notice,
@@ -52,6 +53,13 @@ fn main() {
             commands::replay::stop_mock,
             commands::replay::list_mocks,
             commands::replay::diff_connections,
+            commands::timeline::timeline_count,
+            commands::timeline::timeline_page,
+            commands::timeline::timeline_index_of,
+            commands::timeline::message_fragments,
+            commands::stats::frame_facts,
+            commands::stats::get_message,
+            commands::stats::session_stats,
             commands::workbench::wb_connect,
             commands::workbench::wb_send,
             commands::workbench::wb_close,

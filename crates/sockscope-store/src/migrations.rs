@@ -99,6 +99,11 @@ const MIGRATIONS: &[&str] = &[
         updated_at_us INTEGER NOT NULL
     );
     "#,
+    // 5 -> 6: the masking key of a masked frame as seen on the wire (big-endian u32), for
+    // the detail view's frame facts and anatomy. NULL when unknown.
+    r#"
+    ALTER TABLE frames ADD COLUMN mask_key INTEGER;
+    "#,
 ];
 
 /// The schema version after every migration has run.

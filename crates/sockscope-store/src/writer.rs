@@ -429,8 +429,8 @@ fn insert_frame(
     .pack();
     let len = i64::try_from(f.len_wire).unwrap_or(i64::MAX);
     tx.prepare_cached(
-        "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         f.session.0,
@@ -444,6 +444,7 @@ fn insert_frame(
         &f.payload[..],
         f.issues,
         f.inflated.as_deref(),
+        f.mask_key.map(|k| i64::from(u32::from_be_bytes(k))),
     ])?;
     crate::search::index_frame(
         tx,

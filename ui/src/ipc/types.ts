@@ -89,6 +89,40 @@ export type StreamMsg =
   | { kind: 'frames'; frames: FrameSummary[] }
   | { kind: 'connection'; connection: ConnectionInfo };
 
+// Timeline paging (docs/ipc.md, "Timeline")
+
+/** What the timeline shows; given conditions combine (AND). */
+export interface FrameFilter {
+  connection?: number;
+  dir?: Dir;
+  opcodes?: Opcode[];
+  text?: { pattern: string; regex?: boolean; case_sensitive?: boolean };
+  fts?: string;
+  min_size?: number;
+  max_size?: number;
+  from_us?: number;
+  to_us?: number;
+  json?: string;
+  messages?: boolean;
+}
+
+/** A page row: the frame and where the filter matched in its preview (UTF-16 [start, end)). */
+export interface TimelineRow extends FrameSummary {
+  marks: [number, number][];
+}
+
+export interface QueryCount {
+  count: number;
+  complete: boolean;
+  scanned_seq: number;
+  last_seq: number;
+}
+
+export interface RowIndex {
+  index: number;
+  exact: boolean;
+}
+
 // Capture proxy
 
 export interface ProxyInfo {

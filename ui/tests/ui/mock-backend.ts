@@ -7,6 +7,7 @@ import type {
   ConnectionInfo,
   DiffRow,
   DiffSide,
+  FrameFilter,
   FrameSummary,
   ImportSummary,
   InjectToward,
@@ -123,6 +124,119 @@ function send(sessionId: number, msg: StreamMsg) {
   const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, d: unknown): void } })
     .__TAURI_INTERNALS__;
   internals.runCallback(sub.channelId, { index: sub.index++, message: msg });
+}
+
+// ---- Timeline paging (the shell runs these filters in SQLite; this mirrors them in JS) ----
+
+type StoredFrame = Stored;
+const utf8 = new TextDecoder('utf-8');
+
+function shownText(f: StoredFrame): string {
+  return utf8.decode(f.inflated ?? f.bytes);
+}
+
+function jsonClause(doc: unknown, clause: string): boolean {
+  const m = /^\s*(\$\.?)?([A-Za-z0-9_$.\-[\]]+)\s*(==|!=|>=|<=|>|<|~|=)?\s*(.*?)\s*$/.exec(clause);
+  if (!m) throw `JSON condition: cannot read ${JSON.stringify(clause)}`;
+  let v: unknown = doc;
+  for (const part of m[2].split(/\.|\[(\d+)\]/).filter((x) => x !== undefined && x !== '')) {
+    if (v === null || typeof v !== 'object') return m[3] === '!=';
+    v = (v as Record<string, unknown>)[part];
+    if (v === undefined) return m[3] === '!=';
+  }
+  if (!m[3]) return true;
+  let lit: unknown;
+  try {
+    lit = JSON.parse(m[4]);
+  } catch {
+    throw `JSON condition: expected a "string", a number, true, false or null`;
+  }
+  switch (m[3]) {
+    case '==':
+    case '=':
+      return v === lit;
+    case '!=':
+      return v !== lit;
+    case '>':
+      return typeof v === typeof lit && (v as number) > (lit as number);
+    case '>=':
+      return typeof v === typeof lit && (v as number) >= (lit as number);
+    case '<':
+      return typeof v === typeof lit && (v as number) < (lit as number);
+    case '<=':
+      return typeof v === typeof lit && (v as number) <= (lit as number);
+    default:
+      return typeof v === 'string' && typeof lit === 'string' && v.includes(lit);
+  }
+}
+
+function timelineMatcher(raw: unknown): { test: (f: StoredFrame) => boolean; marker: RegExp | null } {
+  const f = (raw ?? {}) as FrameFilter;
+  let re: RegExp | null = null;
+  let marker: RegExp | null = null;
+  if (f.text && f.text.pattern) {
+    const src = f.text.regex ? f.text.pattern : f.text.pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    try {
+      re = new RegExp(src, f.text.case_sensitive ? 'u' : 'iu');
+    } catch (e) {
+      throw `invalid regular expression: ${(e as Error).message}`;
+    }
+    marker = new RegExp(re.source, re.flags + 'g');
+  }
+  let words: string[] = [];
+  if (f.fts !== undefined) {
+    words = f.fts.split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w)).map((w) => w.toLowerCase());
+    if (words.length === 0) throw 'nothing to search for: type a word with letters or digits';
+    if (!marker) marker = new RegExp(`\\b(?:${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'giu');
+  }
+  const clauses = f.json ? f.json.split(/\s+(?:and|AND)\s+|\s*&&\s*/) : [];
+  if (f.json) for (const c of clauses) jsonClause({}, c); // syntax check
+  const test = (fr: StoredFrame) => {
+    const s = fr.summary;
+    if (f.connection !== undefined && s.connection !== f.connection) return false;
+    if (f.dir && s.dir !== f.dir) return false;
+    if (f.opcodes && !f.opcodes.includes(s.opcode)) return false;
+    if (f.messages && s.opcode === 'continuation') return false;
+    const size = s.inflated_len ?? s.len;
+    if (f.min_size !== undefined && size < f.min_size) return false;
+    if (f.max_size !== undefined && size > f.max_size) return false;
+    if (f.from_us !== undefined && s.ts_us < f.from_us) return false;
+    if (f.to_us !== undefined && s.ts_us > f.to_us) return false;
+    if (re && !re.test(shownText(fr))) return false;
+    if (words.length) {
+      if (s.opcode !== 'text' && s.opcode !== 'continuation') return false;
+      const tokens = shownText(fr).toLowerCase().split(/[^\p{L}\p{N}]+/u);
+      if (!words.every((w) => tokens.some((t) => t.startsWith(w.replace(/[^\p{L}\p{N}]/gu, ''))))) return false;
+    }
+    if (clauses.length) {
+      if (s.opcode !== 'text') return false;
+      let doc: unknown;
+      try {
+        doc = JSON.parse(shownText(fr));
+      } catch {
+        return false;
+      }
+      if (!clauses.every((c) => jsonClause(doc, c))) return false;
+    }
+    return true;
+  };
+  return { test, marker };
+}
+
+function timelineRows(s: Session, filter: unknown): StoredFrame[] {
+  const { test } = timelineMatcher(filter);
+  return s.frames.filter(test);
+}
+
+function marksOf(preview: string, marker: RegExp | null): [number, number][] {
+  if (!marker) return [];
+  const out: [number, number][] = [];
+  for (const m of preview.matchAll(marker)) {
+    if (m[0].length === 0) continue;
+    out.push([m.index, m.index + m[0].length]);
+    if (out.length >= 32) break;
+  }
+  return out;
 }
 
 function addFrame(
@@ -1034,8 +1148,21 @@ const control = {
     for (let i = 0; i < n; i++) out.push(addFrame(s, conn, 'server', 'text', enc.encode(`${text} ${s.frames.length + 1}`), Date.now() * 1000));
     emitFrames(s, out);
   },
+  /** Pushes one message as fragments (text, then continuation frames, FIN on the last) to a session. */
+  pushFragments(sessionId: number, parts: string[]) {
+    const s = sessions.get(sessionId);
+    if (!s) throw new Error(`no session ${sessionId}`);
+    const conn = s.conns[s.conns.length - 1]?.id ?? 0;
+    const t = Date.now() * 1000;
+    const out = parts.map((p, i) =>
+      addFrame(s, conn, 'server', i === 0 ? 'text' : 'continuation', enc.encode(p), t + i, { fin: i === parts.length - 1 }),
+    );
+    emitFrames(s, out);
+  },
   /** Makes the next `get_payload` calls fail. */
   failPayloads: false,
+  /** When set, timeline_count rejects with this text. */
+  failTimeline: null as string | null,
   /** When set, import_data rejects with this text (after checking the body). */
   failImport: null as string | null,
   /** When set, export_session rejects with this text. */
@@ -1666,6 +1793,47 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
         return null;
       }
       throw `no such connection: ${id}`;
+    }
+    case 'timeline_count': {
+      const s = sessions.get(args.sessionId as number);
+      if (!s) throw `session ${String(args.sessionId)} not found`;
+      if (control.failTimeline) throw control.failTimeline;
+      const last = s.frames.at(-1)?.summary.seq ?? 0;
+      return { count: timelineRows(s, args.filter).length, complete: true, scanned_seq: last, last_seq: last };
+    }
+    case 'timeline_page': {
+      const s = sessions.get(args.sessionId as number);
+      if (!s) throw `session ${String(args.sessionId)} not found`;
+      const offset = args.offset as number;
+      const limit = Math.min(args.limit as number, 1000);
+      const { marker } = timelineMatcher(args.filter);
+      return timelineRows(s, args.filter)
+        .slice(offset, offset + limit)
+        .map((f) => ({ ...f.summary, marks: marksOf(f.summary.preview, marker) }));
+    }
+    case 'timeline_index_of': {
+      const s = sessions.get(args.sessionId as number);
+      if (!s) throw `session ${String(args.sessionId)} not found`;
+      const rows = timelineRows(s, args.filter);
+      const seq = args.seq as number;
+      const i = rows.findIndex((f) => f.summary.seq >= seq);
+      return { index: i < 0 ? rows.length : i, exact: i >= 0 && rows[i].summary.seq === seq };
+    }
+    case 'message_fragments': {
+      const s = sessions.get(args.sessionId as number);
+      const seq = args.seq as number;
+      const head = s?.frames[seq - 1];
+      if (!s || !head) throw `frame ${seq} of session ${String(args.sessionId)} not found`;
+      const out = [head.summary];
+      if (head.summary.fin || (head.summary.opcode !== 'text' && head.summary.opcode !== 'binary')) return out;
+      for (const f of s.frames.slice(seq)) {
+        if (f.summary.connection !== head.summary.connection || f.summary.dir !== head.summary.dir) continue;
+        if (!['text', 'binary', 'continuation'].includes(f.summary.opcode)) continue;
+        if (f.summary.opcode !== 'continuation') break;
+        out.push(f.summary);
+        if (f.summary.fin) break;
+      }
+      return out;
     }
     case 'subscribe_session': {
       const s = sessions.get(args.sessionId as number);
