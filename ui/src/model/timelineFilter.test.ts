@@ -66,6 +66,9 @@ describe('filter draft', () => {
   it('keys filters independently of field order', () => {
     expect(filterKey({ dir: 'client', min_size: 3 })).toBe(filterKey({ min_size: 3, dir: 'client' }));
     expect(filterKey({ dir: 'client' })).not.toBe(filterKey({ dir: 'server' }));
+    // Nested fields count too (a new pattern is a new filter).
+    expect(filterKey({ text: { pattern: 'a', regex: true } })).not.toBe(filterKey({ text: { pattern: 'b', regex: true } }));
+    expect(filterKey({ text: { regex: true, pattern: 'a' } })).toBe(filterKey({ text: { pattern: 'a', regex: true } }));
   });
 });
 

@@ -114,7 +114,15 @@ export function isFiltered(f: FrameFilter): boolean {
 
 /** A stable key of a filter (same filter, same key). */
 export function filterKey(f: FrameFilter): string {
-  return JSON.stringify(f, Object.keys(f).sort());
+  const sorted = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sorted);
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, sorted(o[k])]));
+    }
+    return v;
+  };
+  return JSON.stringify(sorted(f));
 }
 
 /** How many filter conditions are set besides the text box (for the "Filters (n)" button). */
