@@ -1950,7 +1950,8 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
 }
 
 const params = new URLSearchParams(location.search);
-seed(Number(params.get('frames') ?? 400));
+// ?empty=1: a first start (no sessions), for the welcome screen.
+if (params.get('empty') !== '1') seed(Number(params.get('frames') ?? 400));
 
 mockIPC(async (cmd, args) => {
   if ((cmd === 'connect' || cmd === 'wb_connect') && control.connectDelayMs > 0) {
