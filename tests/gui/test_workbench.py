@@ -4,9 +4,11 @@ handshake view checks the real server's Sec-WebSocket-Accept; a demo server from
 screen."""
 
 import subprocess
+import time
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.file_detector import UselessFileDetector
 
 from conftest import ECHO, SHOTS, by_testid, settle, stop, wait
 
@@ -156,3 +158,49 @@ def test_welcome_screen_starts_an_echo_demo_and_connects(app):
     wait(app).until(lambda d: "#1" in text(d, "var-preview"))
     app.find_element(*by_testid("send-button")).click()
     wait(app).until(lambda d: sum("Hello #1 at " in r for r in rows(d)) == 2)
+
+
+def test_templates_follow_the_folder_and_send_on_save(app, echo_url, db_path, tmp_path):
+    templates = db_path.parent / "templates"
+    try:
+        open_link(app, echo_url, 1)
+        app.find_element(*by_testid("templates-toggle")).click()
+        wait(app).until(lambda d: d.find_element(*by_testid("templates")).is_displayed())
+        # A template file written by another program shows up in the list.
+        templates.mkdir(parents=True, exist_ok=True)
+        (templates / "gui-live.txt").write_text("first body {{counter}}", encoding="utf-8")
+        item = '[data-testid="template-item"][data-name="gui-live"]'
+        wait(app).until(lambda d: "first body" in (d.execute_script(
+            f"const e = document.querySelector('{item}'); return e ? e.textContent : '';")))
+        # Edited outside the app: the list follows.
+        (templates / "gui-live.txt").write_text("second body {{counter}}", encoding="utf-8")
+        wait(app).until(lambda d: "second body" in (d.execute_script(
+            f"const e = document.querySelector('{item}'); return e ? e.textContent : '';")))
+        app.find_element(By.CSS_SELECTOR, f"{item} [data-testid=\"template-load\"]").click()
+        wait(app).until(lambda d: d.find_element(*by_testid("composer")).get_attribute("value")
+                        == "second body {{counter}}")
+        wait(app).until(lambda d: text(d, "var-preview").strip().endswith("second body 1"))
+
+        # Send on save: each save of the watched file sends its content once.
+        watched = tmp_path / "message.json"
+        watched.write_text('{"saved": 0}', encoding="utf-8")
+        app.find_element(*by_testid("send-on-save-toggle")).click()
+        path_box = wait(app).until(lambda d: d.find_element(*by_testid("send-on-save-path")))
+        # Typed as text: Selenium would otherwise upload an existing local path as a file.
+        app.file_detector = UselessFileDetector()
+        path_box.send_keys(str(watched))
+        app.find_element(*by_testid("send-on-save-start")).click()
+        wait(app).until(lambda d: d.find_element(*by_testid("send-on-save-active")).is_displayed())
+        watched.write_text('{"saved": 1}', encoding="utf-8")
+        wait(app).until(lambda d: sum('{"saved": 1}' in r for r in rows(d)) == 2)
+        wait(app).until(lambda d: text(d, "send-on-save-count") == "1 sent")
+        app.find_element(*by_testid("send-on-save-stop")).click()
+        wait(app).until(lambda d: not d.find_elements(*by_testid("send-on-save-active")))
+        watched.write_text('{"saved": 2}', encoding="utf-8")
+        time.sleep(1.0)
+        assert not any('{"saved": 2}' in r for r in rows(app)), rows(app)
+    except Exception:
+        failure_shot(app)
+        raise
+    finally:
+        (templates / "gui-live.txt").unlink(missing_ok=True)

@@ -37,6 +37,7 @@ type Mock = {
     editTemplateFile(name: string, body: string): void;
     saveWatchedFile(watchId: number, content: string): void;
     setRtt(id: number, ms: number): void;
+    reconnect(id: number, delayMs?: number): void;
   };
 };
 
@@ -308,6 +309,29 @@ describe('several connections', () => {
   });
 });
 
+describe('auto-reconnect', () => {
+  it('shows the attempt and its countdown, then the new attempt opens in the same session', async () => {
+    const { page, problems } = await open({ mock: true });
+    await connectTo(page, 'ws://127.0.0.1:9901/flaky');
+    const item = link(page, 1);
+    await page.evaluate(() => (window as unknown as { __sockscopeMock: Mock }).__sockscopeMock.wb.reconnect(1, 2500));
+    await expect.poll(() => item.getAttribute('data-state')).toBe('reconnecting');
+    expect(await item.locator('[data-testid="link-state"]').textContent()).toMatch(/^reconnecting \(attempt 2\) in [1-3]s$/);
+    expect(await tid(page, 'send-button').isDisabled()).toBe(true);
+    expect(await tid(page, 'composer-label').textContent()).toBe('Reconnecting…');
+    const dot = await item.locator('[data-testid="link-dot"]').getAttribute('class');
+    expect(dot).toContain('reconnecting');
+    await expect.poll(() => item.getAttribute('data-state'), { timeout: 8000 }).toBe('open');
+    // Both attempts are connections of the one session.
+    await expect.poll(() => page.locator('[data-testid="connection-item"]').count()).toBe(2);
+    expect(await tid(page, 'send-button').isEnabled()).toBe(true);
+    await tid(page, 'composer').fill('after the reconnect');
+    await tid(page, 'send-button').click();
+    await expect.poll(async () => (await rowTexts(page)).filter((t) => t.includes('after the reconnect')).length).toBe(2);
+    expect(problems).toEqual([]);
+  });
+});
+
 describe('templates, repeat and send on save', () => {
   it('saves, loads, renames and deletes templates; an external edit shows at once', async () => {
     const { page, problems } = await open({ mock: true });
@@ -429,6 +453,31 @@ describe('handshake view', () => {
     expect(await tid(page, 'handshake-response').textContent()).toContain('WWW-Authenticate: Bearer');
     expect(await tid(page, 'handshake-body').textContent()).toBe('{"error":"unauthorized","hint":"send a bearer token"}');
     expect(await tid(page, 'accept-steps').count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('light theme', () => {
+  it('links, composer, handshake and editor (screenshots)', async () => {
+    const { page, problems } = await open({ mock: true, colorScheme: 'light' });
+    await connectTo(page, 'ws://127.0.0.1:9801/light');
+    await page.locator('[data-testid="composer-mode"] [data-mode="json"]').click();
+    await tid(page, 'composer').click();
+    await page.keyboard.type('{"id": {{counter}}, "at": "{{now}}"}');
+    await expect.poll(() => tid(page, 'var-preview').textContent()).toContain('"id": 1');
+    await tid(page, 'handshake-toggle').click();
+    await expect.poll(() => tid(page, 'accept-verdict').getAttribute('data-ok')).toBe('true');
+    await page.screenshot({ path: '/tmp/ui-shot-workbench-light.png' });
+    await page.keyboard.press('Control+n');
+    await page.locator('[data-testid="editor-tab"][data-tab="tls"]').click();
+    await page.locator('[data-testid="editor-client-cert"][data-kind="pem"]').click();
+    await tid(page, 'editor-insecure').check();
+    await page.screenshot({ path: '/tmp/ui-shot-editor-light.png' });
+    // The dot of an open link is green in this theme too.
+    const color = await page.locator('[data-testid="link-dot"]').evaluate((el) => getComputedStyle(el).backgroundColor);
+    const [r, g, b] = color.match(/\d+/g)!.map(Number);
+    expect(g).toBeGreaterThan(r + 40);
+    expect(g).toBeGreaterThan(b + 20);
     expect(problems).toEqual([]);
   });
 });
