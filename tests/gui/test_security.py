@@ -12,9 +12,6 @@ from conftest import ROOT, by_testid, wait
 # starts being used (then it leaves this list) or when another unused grant appears.
 GRANTED_UNUSED = {
     "wb_expand": "workbench: variable-expansion preview, UI not wired yet",
-    "frame_facts": "f568edd (frame facts): shell command landed before its UI",
-    "get_message": "f568edd (joined message payloads): shell command landed before its UI",
-    "session_stats": "f568edd (bucketed statistics): shell command landed before its UI",
 }
 
 
