@@ -295,6 +295,8 @@ export class AppState {
   );
 
   #view: SessionView | null = null;
+  /** Who wants each batch of live frames (the statistics panel). */
+  readonly #liveListeners = new Set<(frames: readonly FrameSummary[]) => void>();
   #sub: Subscription | null = null;
   /** Bumped on each session switch; stale async results compare against it. */
   #epoch = 0;
@@ -320,6 +322,12 @@ export class AppState {
   get showWelcome(): boolean {
     if (this.welcome) return true;
     return this.backendError === null && this.selectedSessionId === null && this.sessionsLoaded && this.sessions.length === 0 && this.wb.links.length === 0;
+  }
+
+  /** Calls `cb` with each batch of frames streamed in for the selected session; returns an unsubscribe. */
+  onLiveFrames(cb: (frames: readonly FrameSummary[]) => void): () => void {
+    this.#liveListeners.add(cb);
+    return () => this.#liveListeners.delete(cb);
   }
 
   /** The Proxy panel is shown (in place of the frame detail). */
@@ -466,6 +474,7 @@ export class AppState {
     if (!view) return;
     const res = applyStreamMsgs(view, msgs);
     if (res.frames.length > 0) {
+      for (const l of this.#liveListeners) l(res.frames);
       this.timeline.appendLive(res.frames);
       this.frameCount = this.timeline.total;
     }
