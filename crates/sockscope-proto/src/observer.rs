@@ -94,6 +94,11 @@ impl Observer {
         self.parser.at_frame_boundary() && self.message.is_none()
     }
 
+    /// True when no frame is half read (a fragmented message may be in progress).
+    pub fn at_frame_boundary(&self) -> bool {
+        self.parser.at_frame_boundary()
+    }
+
     /// Feeds the next chunk; described frames are appended to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ObservedFrame>) {
         let mut frames = Vec::new();
@@ -102,6 +107,26 @@ impl Observer {
             let described = self.describe(f);
             out.push(described);
         }
+    }
+
+    /// The stream ended inside a frame: that frame as far as it got, flagged (a peer that
+    /// declares a huge length and hangs up is recorded, not lost).
+    pub fn end_of_stream(&mut self) -> Option<ObservedFrame> {
+        let (frame, seen) = self.parser.finish()?;
+        let declared = frame.header.len;
+        let mut issues = vec![format!(
+            "the connection ended inside this frame ({seen} of {declared} payload bytes seen)"
+        )];
+        if frame.payload.len() as u64 > 0 && (frame.payload.len() as u64) < seen {
+            issues.push(format!("payload of {declared} bytes recorded only in part"));
+        }
+        self.message = None;
+        Some(ObservedFrame {
+            frame,
+            inflated: None,
+            issues,
+            at_message_boundary: true,
+        })
     }
 
     fn no_context_takeover(&self) -> bool {

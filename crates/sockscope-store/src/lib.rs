@@ -20,6 +20,7 @@ mod paths;
 mod query;
 mod read;
 mod recover;
+mod rules;
 mod search;
 mod stats;
 mod workbench;
@@ -42,6 +43,7 @@ pub use query::{
     FrameFilter, FrameQuery, JsonExpr, QueryCount, RowIndex, TextFilter, TimelineRow, MAX_PAGE,
 };
 pub use recover::{check_file, Recovered};
+pub use rules::{StoredRule, MAX_RULES, MAX_RULE_SPEC};
 pub use search::SearchHit;
 pub use stats::{
     DirCounts, SizeBucket, Stats, StatsTotals, TimeBucket, SIZE_EDGES, STATS_BUCKETS,
@@ -492,4 +494,24 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         .map_err(|e| StoreError::open(path, e))?;
     Ok(conn)
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API): the import parsers on
+/// arbitrary bytes, without a database.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{ImportOptions, StoreError};
+
+    /// Parses `data` as a JSONL session (all checks, no writes); the frame count.
+    pub fn parse_jsonl(data: &[u8]) -> Result<usize, StoreError> {
+        let mut reader = std::io::BufReader::new(data);
+        crate::import::parse_jsonl(&mut reader, &ImportOptions::default(), &|_| {})
+            .map(|p| p.frames.len())
+    }
+
+    /// Parses `data` as a HAR file (all checks, no writes); the frame count.
+    pub fn parse_har(data: &[u8]) -> Result<usize, StoreError> {
+        let mut reader = data;
+        crate::har::parse(&mut reader, &ImportOptions::default(), &|_| {}).map(|p| p.frames.len())
+    }
 }

@@ -1641,6 +1641,27 @@ const wbControl = {
     l.info.state = 'closed';
     emitLink(l);
   },
+  /**
+   * The server drops link `id` and auto-reconnect takes over: "reconnecting" for `delayMs`,
+   * then a new attempt (a new connection row of the same session) that opens.
+   */
+  reconnect(id: number, delayMs = 1500) {
+    const l = linkOr(id);
+    const t = Date.now();
+    Object.assign(l.conn, { state: 'closed', closed_at_us: t * 1000, close_code: 1006, closed_by: 'error' });
+    updateConn(l.session, { ...l.conn });
+    Object.assign(l.info, { state: 'reconnecting', attempt: l.info.attempt + 1, next_retry_at_us: (t + delayMs) * 1000, error: 'connection reset by peer' });
+    emitLink(l);
+    later(delayMs, () => {
+      const c = newConn(l.session, l.info.url);
+      send(l.session.info.id, { kind: 'connection', connection: { ...c } });
+      l.conn = c;
+      l.info.attempts.push(c.id);
+      Object.assign(l.info, { connection_id: c.id, state: 'connecting', next_retry_at_us: null, opened_at_us: null });
+      emitLink(l);
+      openLink(l);
+    });
+  },
   /** Sets the keep-alive round trip of link `id`. */
   setRtt(id: number, ms: number) {
     const l = linkOr(id);
@@ -1956,7 +1977,8 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
 }
 
 const params = new URLSearchParams(location.search);
-seed(Number(params.get('frames') ?? 400));
+// ?empty=1: a first start (no sessions), for the welcome screen.
+if (params.get('empty') !== '1') seed(Number(params.get('frames') ?? 400));
 
 mockIPC(async (cmd, args) => {
   if ((cmd === 'connect' || cmd === 'wb_connect') && control.connectDelayMs > 0) {
