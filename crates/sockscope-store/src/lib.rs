@@ -485,3 +485,23 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         .map_err(|e| StoreError::open(path, e))?;
     Ok(conn)
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API): the import parsers on
+/// arbitrary bytes, without a database.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{ImportOptions, StoreError};
+
+    /// Parses `data` as a JSONL session (all checks, no writes); the frame count.
+    pub fn parse_jsonl(data: &[u8]) -> Result<usize, StoreError> {
+        let mut reader = std::io::BufReader::new(data);
+        crate::import::parse_jsonl(&mut reader, &ImportOptions::default(), &|_| {})
+            .map(|p| p.frames.len())
+    }
+
+    /// Parses `data` as a HAR file (all checks, no writes); the frame count.
+    pub fn parse_har(data: &[u8]) -> Result<usize, StoreError> {
+        let mut reader = data;
+        crate::har::parse(&mut reader, &ImportOptions::default(), &|_| {}).map(|p| p.frames.len())
+    }
+}
