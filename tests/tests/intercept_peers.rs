@@ -517,7 +517,11 @@ async fn a_forgotten_breakpoint_times_out_and_forwards_as_is() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forward_all_releases_every_held_message_of_every_connection() {
-    let mut s = setup(false, vec![rule(1, to_server_containing("hold"), Action::Break)]).await;
+    let mut s = setup(
+        false,
+        vec![rule(1, to_server_containing("hold"), Action::Break)],
+    )
+    .await;
     let mut a = python_client(&s.url(), false);
     let mut b = python_client(&s.url(), false);
     a.send(json!({"send": "hold a"}));
