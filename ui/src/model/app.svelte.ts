@@ -699,6 +699,9 @@ export class AppState {
     try {
       const info = await this.api.startProxy(args.listen, args.upstream);
       this.proxies = upsertProxy(this.proxies, info);
+      // Saved breakpoints apply to the new listener: follow held messages (toolbar badge)
+      // even while the Intercept panel is closed.
+      void this.intercept.open();
       // The new session records proxied connections as they come: show it now.
       await Promise.all([this.selectSession(info.session_id), this.refreshSessions()]);
       return info;
