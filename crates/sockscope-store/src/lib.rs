@@ -459,6 +459,16 @@ impl Store {
         self.with_reader(|c| stats::stats(c, session, connection, buckets))
     }
 
+    /// Frames per connection of a session with `seq <= max_seq` (the timeline's counts when it
+    /// opens a session; frames streamed after `max_seq` are counted as they arrive).
+    pub fn connection_frame_counts(
+        &self,
+        session: SessionId,
+        max_seq: i64,
+    ) -> Result<Vec<(ConnectionId, i64)>, StoreError> {
+        self.with_reader(|c| query::connection_frame_counts(c, session, max_seq))
+    }
+
     /// Writes the session in the lossless JSONL format (DESIGN.md §5).
     pub fn export_jsonl(
         &self,
@@ -484,4 +494,24 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         .map_err(|e| StoreError::open(path, e))?;
     Ok(conn)
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API): the import parsers on
+/// arbitrary bytes, without a database.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{ImportOptions, StoreError};
+
+    /// Parses `data` as a JSONL session (all checks, no writes); the frame count.
+    pub fn parse_jsonl(data: &[u8]) -> Result<usize, StoreError> {
+        let mut reader = std::io::BufReader::new(data);
+        crate::import::parse_jsonl(&mut reader, &ImportOptions::default(), &|_| {})
+            .map(|p| p.frames.len())
+    }
+
+    /// Parses `data` as a HAR file (all checks, no writes); the frame count.
+    pub fn parse_har(data: &[u8]) -> Result<usize, StoreError> {
+        let mut reader = data;
+        crate::har::parse(&mut reader, &ImportOptions::default(), &|_| {}).map(|p| p.frames.len())
+    }
 }
