@@ -96,6 +96,8 @@ struct Inner {
     events: broadcast::Sender<StoreEvent>,
     writer: Mutex<Option<JoinHandle<()>>>,
     max_pages: Arc<std::sync::atomic::AtomicU64>,
+    /// Bytes of frames queued by [`Store::record_frames`] and not yet written.
+    budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Inner {
@@ -113,6 +115,11 @@ impl Drop for Inner {
 const EVENT_CAPACITY: usize = 1024;
 /// How many write operations may queue before senders wait (back-pressure on capture).
 const QUEUE_CAPACITY: usize = 8192;
+/// How many payload bytes [`Store::record_frames`] may have queued before senders wait, so
+/// a writer that falls behind holds memory bounded whatever the frame sizes.
+pub const QUEUE_BYTES: usize = 32 << 20;
+/// What a queued frame costs the byte budget beyond its payload.
+const FRAME_OVERHEAD: usize = 160;
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
@@ -156,9 +163,11 @@ impl Store {
         organize::prepare_new_file(&path)?;
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
-        // After a checkpoint resets it, the -wal is cut back to this size.
+        // After a checkpoint resets it, the -wal is cut back to this size. The writer's page
+        // cache holds a whole batch (16 MiB instead of SQLite's 2 MiB): smaller, a big batch
+        // spills and pages are read back from the file (measured: see docs/benchmarks.md).
         write_conn
-            .execute_batch("PRAGMA journal_size_limit = 67108864")
+            .execute_batch("PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -16384")
             .map_err(|e| StoreError::open(&path, e))?;
         let reader = open_connection(&path)?;
         let commit_log = match &options.commit_log {
@@ -177,11 +186,13 @@ impl Store {
         let max_pages = Arc::new(std::sync::atomic::AtomicU64::new(
             options.max_page_count.unwrap_or(0),
         ));
+        let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
         let config = writer::WriterConfig {
             commit_log,
             max_pages: max_pages.clone(),
             wal_path: recover::sibling(&path, "-wal"),
             batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
+            budget: budget.clone(),
         };
         let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -201,6 +212,7 @@ impl Store {
                 events,
                 writer: Mutex::new(Some(handle)),
                 max_pages,
+                budget,
             }),
         })
     }
@@ -231,6 +243,49 @@ impl Store {
             .send_async(WriteOp::Frame(frame))
             .await
             .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Queues the frames of one read (a relay's chunk), in order, as one operation: far less
+    /// queue traffic than one [`Store::record_frame`] each. Waits while [`QUEUE_BYTES`] of
+    /// frames are queued already (back-pressure, never a drop).
+    pub async fn record_frames(&self, frames: Vec<FrameRecord>) -> Result<(), StoreError> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let bytes: usize = frames
+            .iter()
+            .map(|f| f.payload.len() + f.inflated.as_ref().map_or(0, |b| b.len()) + FRAME_OVERHEAD)
+            .sum();
+        // One read never waits for more than the whole budget.
+        let weight = u32::try_from(bytes.min(QUEUE_BYTES)).unwrap_or(u32::MAX);
+        self.inner
+            .budget
+            .acquire_many(weight)
+            .await
+            .map_err(|_| StoreError::WriterGone)?
+            .forget();
+        if self
+            .inner
+            .tx
+            .send_async(WriteOp::Frames { frames, weight })
+            .await
+            .is_err()
+        {
+            self.inner.budget.add_permits(weight as usize);
+            return Err(StoreError::WriterGone);
+        }
+        Ok(())
+    }
+
+    /// Makes every committed frame searchable now (the writer indexes in the background
+    /// otherwise). Blocking: call from a blocking context.
+    pub(crate) fn catch_up_index_blocking(&self) -> Result<(), StoreError> {
+        let (reply, rx) = flume::bounded(1);
+        self.inner
+            .tx
+            .send(WriteOp::CatchUpIndex(reply))
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     /// Blocking variant of [`Store::record_frame`] for non-async callers.

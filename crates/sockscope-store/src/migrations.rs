@@ -78,6 +78,16 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, CAST(substr(COALESCE(inflated, payload), 1, 1048576) AS TEXT) FROM frames
         WHERE opcode IN (0, 1) AND (flags & 2 = 0 OR inflated IS NOT NULL);
     "#,
+    // 4 -> 5: the full-text index is built beside capture, not inside it. Frames with
+    // `id <= indexed_upto` are in `frames_fts`; the writer indexes the rest when it is idle,
+    // and before any search. Everything a v4 file holds is indexed already.
+    r#"
+    CREATE TABLE IF NOT EXISTS fts_progress (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        indexed_upto INTEGER NOT NULL
+    );
+    INSERT OR REPLACE INTO fts_progress (id, indexed_upto) SELECT 1, COALESCE(MAX(id), 0) FROM frames;
+    "#,
 ];
 
 /// The schema version after every migration has run.
