@@ -1,14 +1,14 @@
 # Sockscope — the two commands a newcomer needs:
 #   make run    installs what is missing, builds the UI and the app, opens the window
 #   make test   installs what the tests need, then runs every test (the same as CI)
-# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | bench | clean
+# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | bench | bench-ui | clean
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # One shared target/ for builds, tests and the GUI suite.
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot bench bench-soak clean
+.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot bench bench-soak bench-ui clean
 
 run: deps ui app
 	./target/debug/sockscope-app $(ARGS)
@@ -55,6 +55,10 @@ bench:
 	./target/release/sockscope-bench run --out target/bench $(BENCH_ARGS)
 
 # Sockscope's memory over 10 minutes of steady traffic.
+# The timeline with a million frames in the real app under Xvfb (docs/benchmarks.md, "Timeline (UI)").
+bench-ui: deps-test app
+	scripts/bench-ui.sh
+
 bench-soak:
 	$(CARGO) build --release -p sockscope-cli -p sockscope-bench
 	./target/release/sockscope-bench soak --minutes 10

@@ -10,7 +10,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 BUILD_PKGS="libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev build-essential pkg-config libssl-dev curl file nodejs npm"
-TEST_PKGS="xvfb xauth imagemagick webkit2gtk-driver python3-venv chromium"
+TEST_PKGS="xvfb xauth imagemagick webkit2gtk-driver python3-venv chromium openssl"
 
 missing=()
 pkgs="$BUILD_PKGS"

@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum StreamMsg {
     Frames { frames: Vec<FrameSummary> },
-    Connection { connection: ConnectionInfo },
+    Connection { connection: Box<ConnectionInfo> },
 }
 
 /// Rows per backfill batch.
@@ -80,7 +80,12 @@ async fn send_connections(
     ch: &Channel<StreamMsg>,
 ) -> Result<(), Stop> {
     for connection in read(store, move |s| s.connections(session)).await? {
-        send(ch, StreamMsg::Connection { connection })?;
+        send(
+            ch,
+            StreamMsg::Connection {
+                connection: Box::new(connection),
+            },
+        )?;
     }
     Ok(())
 }
@@ -114,7 +119,7 @@ async fn run(
                 send(
                     ch,
                     StreamMsg::Connection {
-                        connection: Arc::unwrap_or_clone(c),
+                        connection: Box::new(Arc::unwrap_or_clone(c)),
                     },
                 )?;
             }

@@ -18,6 +18,7 @@ fn main() {
     }
     let result = tauri::Builder::default()
         .manage(app_state)
+        .manage(commands::timeline::TimelineQueries::default())
         .invoke_handler(tauri::generate_handler![
             commands::list_sessions,
             commands::store_notice,
@@ -52,6 +53,33 @@ fn main() {
             commands::replay::stop_mock,
             commands::replay::list_mocks,
             commands::replay::diff_connections,
+            commands::timeline::timeline_count,
+            commands::timeline::timeline_page,
+            commands::timeline::timeline_index_of,
+            commands::timeline::message_fragments,
+            commands::stats::frame_facts,
+            commands::stats::get_message,
+            commands::stats::session_stats,
+            commands::workbench::wb_connect,
+            commands::workbench::wb_send,
+            commands::workbench::wb_close,
+            commands::workbench::wb_remove,
+            commands::workbench::wb_list,
+            commands::workbench::wb_subscribe,
+            commands::workbench::wb_handshake,
+            commands::workbench::wb_expand,
+            commands::workbench::history_get,
+            commands::workbench::history_append,
+            commands::workbench::templates_list,
+            commands::workbench::templates_dir,
+            commands::workbench::template_save,
+            commands::workbench::template_delete,
+            commands::workbench::send_on_save_start,
+            commands::workbench::send_on_save_stop,
+            commands::workbench::send_on_save_list,
+            commands::workbench::demo_start,
+            commands::workbench::demo_stop,
+            commands::workbench::demo_list,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(e) = result {

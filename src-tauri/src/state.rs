@@ -21,6 +21,16 @@ pub struct AppState {
     pub mocks: Mutex<HashMap<i64, (sockscope_engine::Mock, crate::commands::replay::MockInfo)>>,
     /// The live subscription task of each window (a new subscription replaces the old).
     pub subscriptions: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    /// Workbench: each window's `wb_subscribe` task.
+    pub wb_subscriptions: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    /// Workbench: the templates folder, opened and watched on first use.
+    pub templates: tokio::sync::OnceCell<sockscope_engine::templates::Templates>,
+    /// Workbench: running send-on-save watches and demo servers, by id.
+    pub send_on_save: Mutex<HashMap<u64, sockscope_engine::templates::SendOnSave>>,
+    pub demos: Mutex<HashMap<u64, sockscope_engine::demo::Demo>>,
+    pub next_id: std::sync::atomic::AtomicU64,
+    /// Workbench events raised by the shell (send on save, demo servers).
+    pub workbench_events: tokio::sync::broadcast::Sender<crate::commands::workbench::WorkbenchMsg>,
     /// Told to the user once at start: the database was damaged and moved aside.
     pub store_notice: Option<String>,
 }
@@ -44,6 +54,12 @@ impl AppState {
             replays: Mutex::new(HashMap::new()),
             mocks: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
+            wb_subscriptions: Mutex::new(HashMap::new()),
+            templates: tokio::sync::OnceCell::new(),
+            send_on_save: Mutex::new(HashMap::new()),
+            demos: Mutex::new(HashMap::new()),
+            next_id: std::sync::atomic::AtomicU64::new(1),
+            workbench_events: tokio::sync::broadcast::channel(256).0,
             store_notice,
         }
     }

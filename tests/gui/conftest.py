@@ -73,7 +73,8 @@ def driver_url(db_path):
     port, native_port = free_port(), free_port()
     # The app's database and local CA live in the test's temporary folder, never in $HOME.
     env = dict(os.environ, SOCKSCOPE_DB=str(db_path),
-               SOCKSCOPE_CA_DIR=str(db_path.parent / "ca"))
+               SOCKSCOPE_CA_DIR=str(db_path.parent / "ca"),
+               SOCKSCOPE_TEMPLATES_DIR=str(db_path.parent / "templates"))
     proc = subprocess.Popen(
         [tauri_driver, "--port", str(port), "--native-port", str(native_port),
          "--native-driver", WEBKIT_DRIVER],

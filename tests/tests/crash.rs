@@ -335,7 +335,9 @@ fn sigkill_during_a_migration_leaves_the_old_or_the_new_schema() {
         assert_eq!(rows, frames, "iteration {i}");
         match version {
             3 => saw[0] += 1,
-            v if v == sockscope_store::SCHEMA_VERSION => {
+            // v4 built the index; later migrations (v5: workbench tables) are small and
+            // separate, so a kill may also land between them.
+            v if (4..=sockscope_store::SCHEMA_VERSION).contains(&v) => {
                 saw[1] += 1;
                 let hits: i64 = c
                     .query_row(

@@ -4,6 +4,7 @@
 
 mod ca;
 mod connect;
+mod demo;
 mod diff;
 mod export;
 mod import;
@@ -40,18 +41,22 @@ struct Cli {
 enum Command {
     /// Open a WebSocket connection: each stdin line is sent as a text message, every message
     /// received is printed. Recorded as a new client session (`session <id>` is printed first).
-    Connect {
-        /// ws:// or wss:// URL
-        url: String,
-        /// Extra request header, repeatable: -H 'Name: value'
-        #[arg(short = 'H', long = "header", value_name = "HEADER")]
-        headers: Vec<String>,
-        /// Offer a subprotocol (repeatable)
-        #[arg(long = "subprotocol", value_name = "P")]
-        subprotocols: Vec<String>,
-        /// Handshake timeout in seconds
-        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-        timeout: f64,
+    /// Ctrl-D (end of stdin) closes with 1000.
+    Connect(connect::Args),
+    /// Run a built-in demo server until interrupted: echo, chat, ticker, telemetry or
+    /// notifications. Prints `listening ws://ADDR/`.
+    Demo {
+        /// echo | chat | ticker | telemetry | notifications
+        kind: String,
+        /// Address to listen on (loopback unless --allow-remote); port 0 picks one
+        #[arg(long, default_value = "127.0.0.1:9001", value_name = "ADDR:PORT")]
+        listen: String,
+        /// Ticker: messages per second per client (1-10000, default 10)
+        #[arg(long, value_name = "N")]
+        rate: Option<u32>,
+        /// Allow listening on a non-loopback address
+        #[arg(long)]
+        allow_remote: bool,
     },
     /// Run a capture proxy: reverse mode with --upstream, else a forward HTTP proxy
     /// (CONNECT with TLS interception by the local CA, and absolute-form requests).
@@ -251,12 +256,13 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Connect {
-                url,
-                headers,
-                subprotocols,
-                timeout,
-            } => connect::run(cli.db, url, headers, subprotocols, timeout).await,
+            Command::Connect(args) => connect::run(cli.db, args).await,
+            Command::Demo {
+                kind,
+                listen,
+                rate,
+                allow_remote,
+            } => demo::run(kind, listen, rate, allow_remote).await,
             Command::Replay {
                 session,
                 connection,

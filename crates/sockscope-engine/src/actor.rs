@@ -1,6 +1,8 @@
 //! One task per client connection: handshake, then a `select!` over socket reads and
 //! commands. Every frame is recorded; nothing here panics on peer input.
 
+use crate::handshake::{self, Prepared};
+use crate::options::ConnStats;
 use crate::registry::Registry;
 use crate::{Command, ConnEvent, EngineError, Limits, Outgoing};
 use bytes::Bytes;
@@ -9,8 +11,9 @@ use sockscope_proto::{now_us, ConnectionId, Direction, FrameRecord, Opcode, Sess
 use sockscope_store::{ClosedBy, ConnectionEvent, Headers, Store};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::http::{HeaderMap, Request};
+use tokio_tungstenite::tungstenite::http::HeaderMap;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -20,8 +23,10 @@ pub(crate) struct Actor {
     pub registry: Registry,
     pub session: SessionId,
     pub id: ConnectionId,
-    pub request: Request<()>,
+    pub prepared: Prepared,
     pub limits: Limits,
+    pub ping_interval: Option<Duration>,
+    pub stats: Arc<ConnStats>,
     pub commands: mpsc::Receiver<Command>,
     pub events: Option<mpsc::Sender<ConnEvent>>,
     pub state: Arc<AtomicBool>,
@@ -70,6 +75,10 @@ impl Actor {
     }
 
     async fn record(&self, dir: Direction, opcode: Opcode, payload: Bytes, injected: bool) {
+        match dir {
+            Direction::Client => self.stats.sent(payload.len()),
+            Direction::Server => self.stats.received(payload.len()),
+        }
         let rec = FrameRecord::message(self.session, self.id, dir, opcode, payload, now_us())
             .injected(injected);
         // The store only fails when its writer has stopped (shutdown); nothing to do then.
@@ -78,6 +87,17 @@ impl Actor {
 
     async fn update(&self, ev: ConnectionEvent) {
         let _ = self.store.update_connection(ev).await;
+    }
+
+    async fn details(&self, record: &handshake::HandshakeRecord) {
+        if let Ok(json) = serde_json::to_string(record) {
+            self.update(ConnectionEvent::Details {
+                id: self.id,
+                options: None,
+                handshake: Some(json),
+            })
+            .await;
+        }
     }
 
     async fn fail(&self, error: String, status: Option<u16>, headers: Headers) {
@@ -124,56 +144,71 @@ async fn run_inner(a: &mut Actor) {
     let config = WebSocketConfig::default()
         .max_message_size(Some(a.limits.max_message_size))
         .max_frame_size(Some(a.limits.max_frame_size));
-    let request = a.request.clone();
-    let request_headers = headers_of(request.headers());
+    let request_headers = a.prepared.headers.clone();
     let timeout = a.limits.handshake_timeout;
-    let connecting = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+    let prepared = a.prepared.clone();
+    let connecting = handshake::open(&prepared, config);
     // Commands that arrive while connecting: a Close abandons the attempt.
     let outcome = tokio::select! {
         r = tokio::time::timeout(timeout, connecting) => Some(r),
         () = wait_for_close(&mut a.commands) => None,
     };
-    let (mut ws, response) = match outcome {
+    let opened = match outcome {
         None => {
             a.closed(None, "abandoned while connecting".into(), ClosedBy::Client)
                 .await;
             return;
         }
         Some(Err(_)) => {
+            a.details(&handshake::HandshakeRecord {
+                request_line: prepared.request_line.clone(),
+                subprotocols_offered: prepared.subprotocols.clone(),
+                ..Default::default()
+            })
+            .await;
             let msg = format!("handshake timed out after {} s", timeout.as_secs_f64());
             a.fail(msg, None, Vec::new()).await;
             return;
         }
-        Some(Ok(Err(e))) => {
-            let (status, headers) = match &e {
-                WsError::Http(resp) => (Some(resp.status().as_u16()), headers_of(resp.headers())),
-                _ => (None, Vec::new()),
-            };
-            a.fail(describe(&e), status, headers).await;
+        Some(Ok(Err(f))) => {
+            a.details(&f.record).await;
+            a.fail(f.error, f.status, f.headers).await;
             return;
         }
-        Some(Ok(Ok(pair))) => pair,
+        Some(Ok(Ok(opened))) => opened,
     };
-    let subprotocol = response
-        .headers()
-        .get("sec-websocket-protocol")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let handshake::Opened {
+        mut ws,
+        status,
+        headers: response_headers,
+        subprotocol,
+        record,
+    } = opened;
+    a.details(&record).await;
     a.update(ConnectionEvent::Opened {
         id: a.id,
         at_us: now_us(),
         request_headers,
-        response_status: response.status().as_u16(),
-        response_headers: headers_of(response.headers()),
+        response_status: status,
+        response_headers,
         subprotocol: subprotocol.clone(),
     })
     .await;
     a.state.store(true, Ordering::Release);
     a.emit(ConnEvent::Open {
-        status: response.status().as_u16(),
+        status,
         subprotocol,
     })
     .await;
+
+    // Keep-alive: a ping every interval, carrying a counter; its pong gives the round trip.
+    let mut keepalive = a.ping_interval.map(|d| {
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+        i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        i
+    });
+    let mut ping_counter: u64 = 0;
+    let mut pending_ping: Option<(Bytes, Instant)> = None;
 
     // Set once we sent a Close: the peer's Close then completes the handshake.
     let mut we_closed: Option<(u16, String)> = None;
@@ -193,6 +228,15 @@ async fn run_inner(a: &mut Actor) {
                         Message::Frame(_) => continue,
                     };
                     a.record(Direction::Server, opcode, payload.clone(), false).await;
+                    if opcode == Opcode::Pong {
+                        if let Some((sent, at)) = &pending_ping {
+                            if *sent == payload {
+                                let us = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+                                a.stats.rtt_us.store(us, Ordering::Relaxed);
+                                pending_ping = None;
+                            }
+                        }
+                    }
                     if opcode == Opcode::Ping {
                         // tungstenite answers pings itself with the same payload.
                         a.record(Direction::Client, Opcode::Pong, payload.clone(), false).await;
@@ -221,6 +265,11 @@ async fn run_inner(a: &mut Actor) {
                 }
                 Some(Err(e)) => {
                     a.state.store(false, Ordering::Release);
+                    if matches!(e, WsError::Protocol(tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) {
+                        // The peer went away (killed, network gone): abnormal closure, no code.
+                        a.closed(None, "connection lost without a close frame".into(), ClosedBy::Error).await;
+                        return;
+                    }
                     let (code, by) = match &e {
                         WsError::Capacity(_) => (Some(1009), ClosedBy::Error),
                         WsError::Protocol(_) => (Some(1002), ClosedBy::Error),
@@ -291,6 +340,14 @@ async fn run_inner(a: &mut Actor) {
                     }
                 }
             },
+            _ = tick(&mut keepalive), if we_closed.is_none() => {
+                ping_counter += 1;
+                let payload = Bytes::from(ping_counter.to_be_bytes().to_vec());
+                if ws.send(Message::Ping(payload.clone())).await.is_ok() {
+                    a.record(Direction::Client, Opcode::Ping, payload.clone(), true).await;
+                    pending_ping = Some((payload, Instant::now()));
+                }
+            }
             _ = sleep_until(deadline) => {
                 // The peer never answered our Close.
                 let (code, reason) = we_closed.take().unwrap_or((1006, String::new()));
@@ -304,6 +361,15 @@ async fn run_inner(a: &mut Actor) {
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
         None => std::future::pending().await,
     }
 }

@@ -9,12 +9,20 @@ pub enum EngineError {
     InvalidHeader(String),
     #[error("connection {0} is not running")]
     NotConnected(ConnectionId),
+    #[error("no workbench connection {0}")]
+    NoLink(u64),
     #[error("connection {0} is not open")]
     NotOpen(ConnectionId),
     #[error("send failed: {0}")]
     Send(String),
     #[error(transparent)]
     Store(#[from] sockscope_store::StoreError),
+    /// A TLS option could not be used (unreadable CA/certificate/key file, bad PKCS#12…).
+    #[error("{0}")]
+    Tls(String),
+    /// A template or watched file problem.
+    #[error("{0}")]
+    File(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// A replay or mock option out of range (speed, timeout, listen address…).

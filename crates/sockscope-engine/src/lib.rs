@@ -9,15 +9,27 @@
 //! top of the same actor); [`Mock`] plays a recorded server to any client that connects.
 
 mod actor;
+pub mod demo;
 mod error;
+pub mod handshake;
+mod links;
 mod mock;
 mod options;
 mod registry;
 mod replay;
+pub mod templates;
+mod tls;
+pub mod vars;
 
 pub use error::EngineError;
+pub use handshake::{accept_check, AcceptCheck, HandshakeRecord, WS_GUID};
+pub use links::{
+    check_close, handshake_info, HandshakeInfo, LinkId, LinkInfo, LinkState, ReconnectPolicy,
+};
 pub use mock::{Mock, MockClose, MockMode, MockOptions, MockScript, MockStep};
-pub use options::{ConnectOptions, Limits};
+pub use options::{
+    Auth, ClientCert, ConnStats, ConnectOptions, Limits, TlsOptions, MIN_PING_INTERVAL,
+};
 pub use replay::{
     check_speed, diff_connections, is_loopback_url, recorded_connection, Replay, ReplayMode,
     ReplayPlan, ReplayProgress, ReplayReport, ReplayState, ReplayStep, ReplayStopper,
@@ -29,8 +41,6 @@ use registry::Registry;
 use sockscope_proto::{ConnectionId, Opcode, SessionId};
 use sockscope_store::{ClosedBy, NewConnection, SessionKind, Store};
 use tokio::sync::{mpsc, oneshot};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 /// What a connection's owner hears about it (the CLI prints these).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +92,7 @@ pub struct ConnectionHandle {
 pub struct Engine {
     store: Store,
     registry: Registry,
+    links: links::Links,
 }
 
 impl Engine {
@@ -89,6 +100,7 @@ impl Engine {
         Engine {
             store,
             registry: Registry::default(),
+            links: links::Links::default(),
         }
     }
 
@@ -100,35 +112,9 @@ impl Engine {
     /// `connecting`); the handshake goes on in the connection's task. URL and header errors
     /// are returned here; network errors become the connection's `failed` state.
     pub async fn connect(&self, opts: ConnectOptions) -> Result<ConnectionHandle, EngineError> {
-        let url = opts.url.trim().to_owned();
-        let scheme_ok = url
-            .split_once("://")
-            .is_some_and(|(s, _)| s.eq_ignore_ascii_case("ws") || s.eq_ignore_ascii_case("wss"));
-        if !scheme_ok {
-            return Err(EngineError::InvalidUrl {
-                url,
-                reason: "the URL must start with ws:// or wss://".into(),
-            });
-        }
-        let mut request =
-            url.as_str()
-                .into_client_request()
-                .map_err(|e| EngineError::InvalidUrl {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                })?;
-        for (name, value) in &opts.headers {
-            let n = HeaderName::from_bytes(name.trim().as_bytes())
-                .map_err(|_| EngineError::InvalidHeader(name.clone()))?;
-            let v = HeaderValue::from_str(value)
-                .map_err(|_| EngineError::InvalidHeader(format!("{name}: {value}")))?;
-            request.headers_mut().append(n, v);
-        }
-        if !opts.subprotocols.is_empty() {
-            let v = HeaderValue::from_str(&opts.subprotocols.join(", "))
-                .map_err(|_| EngineError::InvalidHeader("Sec-WebSocket-Protocol".into()))?;
-            request.headers_mut().insert("sec-websocket-protocol", v);
-        }
+        // URL, headers and TLS files are checked here, before anything is recorded.
+        let prepared = handshake::prepare(&opts)?;
+        let url = prepared.url.clone();
         let session = match opts.session {
             Some(s) => {
                 // Fail early, with a clear message, for a session that does not exist.
@@ -144,15 +130,25 @@ impl Engine {
                     .await?
             }
         };
-        let request_headers = actor::headers_of(request.headers());
         let id = self
             .store
             .create_connection(NewConnection {
                 session,
                 url: url.clone(),
-                request_headers,
-                insecure: false,
+                request_headers: prepared.headers.clone(),
+                insecure: opts.tls.insecure,
                 created_at_us: sockscope_proto::now_us(),
+            })
+            .await?;
+        let reconnect = opts
+            .reconnect
+            .as_ref()
+            .and_then(|r| serde_json::to_value(r).ok());
+        self.store
+            .update_connection(sockscope_store::ConnectionEvent::Details {
+                id,
+                options: Some(opts.record(reconnect.as_ref()).to_string()),
+                handshake: None,
             })
             .await?;
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
@@ -168,8 +164,12 @@ impl Engine {
             registry: self.registry.clone(),
             session,
             id,
-            request,
+            prepared,
             limits: opts.limits,
+            ping_interval: opts
+                .ping_interval
+                .map(|d| d.max(options::MIN_PING_INTERVAL)),
+            stats: opts.stats.clone().unwrap_or_default(),
             commands: cmd_rx,
             events: events_tx,
             state,

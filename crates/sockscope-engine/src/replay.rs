@@ -472,6 +472,7 @@ impl Engine {
                 session: Some(session),
                 limits: plan.limits,
                 events: true,
+                ..ConnectOptions::default()
             })
             .await?;
         let events = handle

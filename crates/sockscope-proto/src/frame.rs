@@ -162,6 +162,9 @@ pub struct FrameRecord {
     pub injected: bool,
     /// The frame carried a masking key (client frames must, server frames must not).
     pub masked: bool,
+    /// The masking key as seen on the wire, when the recorder saw it (the capture relay does;
+    /// client connections made through tungstenite do not: it picks the key itself).
+    pub mask_key: Option<[u8; 4]>,
     /// `payload` holds only the start of a longer frame.
     pub truncated: bool,
     /// What was wrong with the frame, as seen by the observer (`None` when legal).
@@ -194,6 +197,7 @@ impl FrameRecord {
             payload,
             injected: false,
             masked: dir == Direction::Client,
+            mask_key: None,
             truncated: false,
             issues: None,
             inflated: None,

@@ -145,6 +145,7 @@ impl Relay {
             payload: f.frame.payload,
             injected: false,
             masked: h.masked,
+            mask_key: h.masked.then_some(h.mask),
             truncated: f.frame.truncated,
             issues: (!f.issues.is_empty()).then(|| f.issues.join("; ")),
             inflated: f.inflated,

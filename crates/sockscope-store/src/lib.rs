@@ -8,6 +8,7 @@
 //!   broadcast may lag and readers re-query.
 //! * Readers use their own connection and never block the writer (WAL).
 
+mod detail;
 mod error;
 mod export;
 mod har;
@@ -16,11 +17,15 @@ mod migrations;
 mod model;
 mod organize;
 mod paths;
+mod query;
 mod read;
 mod recover;
 mod search;
+mod stats;
+mod workbench;
 mod writer;
 
+pub use detail::{FrameFacts, MessagePayload, MessageSpan, MESSAGE_CAP};
 pub use error::StoreError;
 pub use import::{
     ImportFormat, ImportLimits, ImportOptions, ImportPhase, ImportProgress, ImportSummary,
@@ -33,8 +38,18 @@ pub use organize::{
     SessionSort, StorageInfo, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_TAGS, MAX_TAG_CHARS,
 };
 pub use paths::{default_db_path, resolve_db_path, DB_ENV};
+pub use query::{
+    FrameFilter, FrameQuery, JsonExpr, QueryCount, RowIndex, TextFilter, TimelineRow, MAX_PAGE,
+};
 pub use recover::{check_file, Recovered};
 pub use search::SearchHit;
+pub use stats::{
+    DirCounts, SizeBucket, Stats, StatsTotals, TimeBucket, SIZE_EDGES, STATS_BUCKETS,
+    STATS_BUCKETS_MAX,
+};
+pub use workbench::{
+    history_target, HistoryEntry, TemplateRow, HISTORY_KEEP, HISTORY_MAX_BODY, TEMPLATE_MAX_BODY,
+};
 pub use writer::{
     BATCH_MAX, BATCH_WINDOW, CHECKPOINT_INTERVAL, RETRY_INTERVAL, WAL_CHECKPOINT_BYTES,
 };
@@ -170,6 +185,7 @@ impl Store {
             .execute_batch("PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -16384")
             .map_err(|e| StoreError::open(&path, e))?;
         let reader = open_connection(&path)?;
+        query::register(&reader)?;
         let commit_log = match &options.commit_log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -361,6 +377,10 @@ impl Store {
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
+    pub(crate) async fn send_op(&self, op: WriteOp) -> Result<(), StoreError> {
+        self.send_async(op).await
+    }
+
     async fn send_async(&self, op: WriteOp) -> Result<(), StoreError> {
         self.inner
             .tx
@@ -371,7 +391,7 @@ impl Store {
 
     // ---- reads (own connection; synchronous: call from a blocking context) ----
 
-    fn with_reader<T>(
+    pub(crate) fn with_reader<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -417,6 +437,95 @@ impl Store {
     /// One frame with its payload.
     pub fn frame(&self, session: SessionId, seq: i64) -> Result<StoredFrame, StoreError> {
         self.with_reader(|c| read::frame(c, session, seq))
+    }
+
+    // ---- the timeline's queries (see `query.rs`) ----
+
+    /// Rows `offset..offset + limit` (at most [`MAX_PAGE`]) of the query's filtered list,
+    /// scanning as far as needed.
+    pub fn query_page(
+        &self,
+        q: &mut FrameQuery,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Vec<TimelineRow>, StoreError> {
+        self.fts_ready(q)?;
+        self.with_reader(|c| q.page(c, offset, limit))
+    }
+
+    /// A query with a full-text condition needs the index up to date (it is built beside
+    /// capture): the writer indexes what is pending first.
+    fn fts_ready(&self, q: &FrameQuery) -> Result<(), StoreError> {
+        if q.filter()
+            .fts
+            .as_deref()
+            .is_some_and(|f| !f.trim().is_empty())
+        {
+            self.catch_up_index_blocking()?;
+        }
+        Ok(())
+    }
+
+    /// Scans on (frames committed since included) for about `budget`, taking the reading
+    /// connection one chunk at a time, and says how many frames match so far.
+    pub fn query_count(
+        &self,
+        q: &mut FrameQuery,
+        budget: std::time::Duration,
+    ) -> Result<QueryCount, StoreError> {
+        let started = std::time::Instant::now();
+        self.fts_ready(q)?;
+        let mut more = self.with_reader(|c| q.refresh(c))?;
+        while more && started.elapsed() < budget {
+            more = self.with_reader(|c| q.scan_step(c))?;
+        }
+        Ok(q.count())
+    }
+
+    /// Where the frame `seq` is, or would be, in the query's list.
+    pub fn query_index_of(&self, q: &mut FrameQuery, seq: i64) -> Result<RowIndex, StoreError> {
+        self.fts_ready(q)?;
+        self.with_reader(|c| q.index_of(c, seq))
+    }
+
+    /// The frames of the message that starts at `seq`: it, then its continuation frames up to
+    /// FIN (at most `limit`). A frame that is a whole message comes alone.
+    pub fn message_fragments(
+        &self,
+        session: SessionId,
+        seq: i64,
+        limit: usize,
+    ) -> Result<Vec<FrameSummary>, StoreError> {
+        self.with_reader(|c| query::message_fragments(c, session, seq, limit))
+    }
+
+    // ---- the detail view and statistics (see `detail.rs`, `stats.rs`) ----
+
+    /// A frame's header facts (RSV bits, raw opcode, masking key) and its message.
+    pub fn frame_facts(&self, session: SessionId, seq: i64) -> Result<FrameFacts, StoreError> {
+        self.with_reader(|c| detail::frame_facts(c, session, seq))
+    }
+
+    /// The whole message `seq` belongs to, fragments joined (inflated when compressed), at
+    /// most `cap` bytes.
+    pub fn message_payload(
+        &self,
+        session: SessionId,
+        seq: i64,
+        cap: usize,
+    ) -> Result<MessagePayload, StoreError> {
+        self.with_reader(|c| detail::message_payload(c, session, seq, cap))
+    }
+
+    /// Frames and bytes per direction over time (about `buckets` buckets), a size histogram
+    /// and totals, for a session or one of its connections.
+    pub fn stats(
+        &self,
+        session: SessionId,
+        connection: Option<ConnectionId>,
+        buckets: usize,
+    ) -> Result<Stats, StoreError> {
+        self.with_reader(|c| stats::stats(c, session, connection, buckets))
     }
 
     /// Writes the session in the lossless JSONL format (DESIGN.md §5).

@@ -78,9 +78,35 @@ const MIGRATIONS: &[&str] = &[
         SELECT id, CAST(substr(COALESCE(inflated, payload), 1, 1048576) AS TEXT) FROM frames
         WHERE opcode IN (0, 1) AND (flags & 2 = 0 OR inflated IS NOT NULL);
     "#,
-    // 4 -> 5: the full-text index is built beside capture, not inside it. Frames with
+    // v5: the connection workbench. `connections.options` (JSON, no secrets) and
+    // `connections.handshake` (JSON: request line, response reason/body, timings) per attempt;
+    // the history of messages sent by hand per connection target; saved message templates.
+    r#"
+    ALTER TABLE connections ADD COLUMN options TEXT;
+    ALTER TABLE connections ADD COLUMN handshake TEXT;
+    CREATE TABLE sent_history (
+        id INTEGER PRIMARY KEY,
+        target TEXT NOT NULL,
+        ts_us INTEGER NOT NULL,
+        mode TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX sent_history_target ON sent_history(target, id);
+    CREATE TABLE templates (
+        name TEXT PRIMARY KEY,
+        mode TEXT NOT NULL,
+        body TEXT NOT NULL,
+        updated_at_us INTEGER NOT NULL
+    );
+    "#,
+    // 5 -> 6: the masking key of a masked frame as seen on the wire (big-endian u32), for
+    // the detail view's frame facts and anatomy. NULL when unknown.
+    r#"
+    ALTER TABLE frames ADD COLUMN mask_key INTEGER;
+    "#,
+    // 6 -> 7: the full-text index is built beside capture, not inside it. Frames with
     // `id <= indexed_upto` are in `frames_fts`; the writer indexes the rest when it is idle,
-    // and before any search. Everything a v4 file holds is indexed already.
+    // and before any search. Everything an older file holds is indexed already.
     r#"
     CREATE TABLE IF NOT EXISTS fts_progress (
         id           INTEGER PRIMARY KEY CHECK (id = 1),

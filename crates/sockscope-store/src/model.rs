@@ -152,6 +152,8 @@ pub struct ConnectionInfo {
     pub closed_by: Option<ClosedBy>,
     pub error: Option<String>,
     pub insecure: bool,
+    /// The options a workbench connection was opened with (JSON object, no secrets).
+    pub options: Option<serde_json::Value>,
 }
 
 /// A connection about to be opened.
@@ -192,6 +194,13 @@ pub enum ConnectionEvent {
         response_status: Option<u16>,
         response_headers: Headers,
     },
+    /// Extra details of a workbench connection: its options and its handshake (JSON texts;
+    /// `None` leaves the stored value as it is).
+    Details {
+        id: ConnectionId,
+        options: Option<String>,
+        handshake: Option<String>,
+    },
 }
 
 impl ConnectionEvent {
@@ -199,7 +208,8 @@ impl ConnectionEvent {
         match self {
             ConnectionEvent::Opened { id, .. }
             | ConnectionEvent::Closed { id, .. }
-            | ConnectionEvent::Failed { id, .. } => *id,
+            | ConnectionEvent::Failed { id, .. }
+            | ConnectionEvent::Details { id, .. } => *id,
         }
     }
 }

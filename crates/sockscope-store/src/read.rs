@@ -104,7 +104,7 @@ pub fn session(c: &Connection, id: SessionId) -> Result<SessionSummary, StoreErr
 
 const CONN_COLS: &str = "id, session_id, url, state, request_headers, response_status, \
      response_headers, subprotocol, created_at_us, opened_at_us, closed_at_us, close_code, \
-     close_reason, closed_by, error, insecure";
+     close_reason, closed_by, error, insecure, options";
 
 fn headers(json: &str) -> Result<Headers, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("headers: {e}")))
@@ -133,6 +133,7 @@ fn conn_row(r: &Row<'_>) -> rusqlite::Result<RawConn> {
         closed_by: r.get(13)?,
         error: r.get(14)?,
         insecure: r.get(15)?,
+        options: r.get(16)?,
     })
 }
 
@@ -153,6 +154,7 @@ struct RawConn {
     closed_by: Option<String>,
     error: Option<String>,
     insecure: bool,
+    options: Option<String>,
 }
 
 impl RawConn {
@@ -178,6 +180,8 @@ impl RawConn {
                 .map_err(StoreError::Corrupt)?,
             error: self.error,
             insecure: self.insecure,
+            // Written by the engine as JSON; unreadable JSON is shown as absent, not an error.
+            options: self.options.and_then(|o| serde_json::from_str(&o).ok()),
         })
     }
 }
@@ -213,7 +217,7 @@ fn len_from(v: i64) -> Result<u64, StoreError> {
 }
 
 /// Summaries are computed from the first bytes of the payload only.
-const SUMMARY_PAYLOAD_BYTES: i64 = 4096;
+pub(crate) const SUMMARY_PAYLOAD_BYTES: i64 = 4096;
 
 pub fn frames_after(
     c: &Connection,
@@ -230,25 +234,31 @@ pub fn frames_after(
     let mut rows = stmt.query(params![session.0, after_seq, limit, SUMMARY_PAYLOAD_BYTES])?;
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
-        let inflated_len: Option<i64> = r.get(8)?;
-        let head: Option<Vec<u8>> = r.get(9)?;
-        let head = head.unwrap_or_default();
-        out.push(summarize(
-            FrameHead {
-                seq: r.get(0)?,
-                connection: ConnectionId(r.get(1)?),
-                ts_us: r.get(2)?,
-                dir: dir_from_i64(r.get(3)?),
-                opcode: opcode_from(r.get(4)?)?,
-                flags: r.get(5)?,
-                len: len_from(r.get(6)?)?,
-                note: r.get(7)?,
-                inflated_len: inflated_len.map(len_from).transpose()?,
-            },
-            &head,
-        ));
+        out.push(summary_row(r)?);
     }
     Ok(out)
+}
+
+/// A summary from a row of `seq, connection_id, ts_us, dir, opcode, flags, len, note,
+/// length(inflated), <first bytes of the shown payload>`.
+pub(crate) fn summary_row(r: &Row<'_>) -> Result<FrameSummary, StoreError> {
+    let inflated_len: Option<i64> = r.get(8)?;
+    let head: Option<Vec<u8>> = r.get(9)?;
+    let head = head.unwrap_or_default();
+    Ok(summarize(
+        FrameHead {
+            seq: r.get(0)?,
+            connection: ConnectionId(r.get(1)?),
+            ts_us: r.get(2)?,
+            dir: dir_from_i64(r.get(3)?),
+            opcode: opcode_from(r.get(4)?)?,
+            flags: r.get(5)?,
+            len: len_from(r.get(6)?)?,
+            note: r.get(7)?,
+            inflated_len: inflated_len.map(len_from).transpose()?,
+        },
+        &head,
+    ))
 }
 
 pub fn frame(c: &Connection, session: SessionId, seq: i64) -> Result<StoredFrame, StoreError> {

@@ -59,6 +59,11 @@ pub(crate) enum WriteOp {
         edit: crate::organize::SessionEdit,
         reply: Reply<()>,
     },
+    /// A workbench write (history, templates), applied in its own savepoint.
+    Exec {
+        f: crate::workbench::ExecFn,
+        reply: Reply<()>,
+    },
     /// `VACUUM` after the batch commits (outside any transaction).
     Vacuum(Reply<()>),
     Shutdown,
@@ -442,6 +447,12 @@ fn apply_batch(
                     }
                 }
             }
+            WriteOp::Exec { f, reply } => match crate::organize::isolated(tx, || f(tx))? {
+                Ok(()) => push_reply(out, reply.clone(), ()),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             WriteOp::Vacuum(reply) => out.vacuums.push(reply.clone()),
             WriteOp::Shutdown => {}
         }
@@ -474,8 +485,8 @@ fn add_frame(
     Ok(())
 }
 
-const INSERT_FRAME: &str = "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+const INSERT_FRAME: &str = "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 fn push_reply<T: Clone + Send + 'static>(out: &mut Outcome, reply: Reply<T>, value: T) {
     out.replies
@@ -549,6 +560,7 @@ fn insert_frame(
         &f.payload[..],
         f.issues,
         f.inflated.as_deref(),
+        f.mask_key.map(|k| i64::from(u32::from_be_bytes(k))),
     ])?;
     Ok(Some(summarize(
         FrameHead {
@@ -622,6 +634,17 @@ fn update_connection(tx: &Transaction<'_>, event: &ConnectionEvent) -> Result<()
                 response_status,
                 headers_json(response_headers)?
             ])?;
+        }
+        ConnectionEvent::Details {
+            id,
+            options,
+            handshake,
+        } => {
+            tx.prepare_cached(
+                "UPDATE connections SET options = COALESCE(?2, options), \
+                 handshake = COALESCE(?3, handshake) WHERE id = ?1",
+            )?
+            .execute(params![id.0, options, handshake])?;
         }
     }
     Ok(())

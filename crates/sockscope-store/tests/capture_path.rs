@@ -226,3 +226,35 @@ fn reopening_indexes_what_a_previous_run_left() {
     let store = Store::open(&path).expect("reopen");
     assert_eq!(store.search("kiwi", 100).expect("search").len(), 10);
 }
+
+#[test]
+fn a_timeline_full_text_filter_sees_frames_just_captured() {
+    use sockscope_store::{FrameFilter, FrameQuery};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("q.db")).expect("open");
+    rt().block_on(async {
+        let (s, c) = session_with_connection(&store, "live").await;
+        let mut q = FrameQuery::new(
+            s,
+            FrameFilter {
+                fts: Some("mango".into()),
+                ..Default::default()
+            },
+        )
+        .expect("query");
+        for round in 0..3 {
+            // Queried right after each commit: no idle time for the background indexer.
+            let frames: Vec<_> = (0..500)
+                .map(|i| text(s, c, i, if i % 5 == 0 { "mango tree" } else { "apple" }))
+                .collect();
+            store.record_frames(frames).await.expect("queue");
+            store.flush().await.expect("flush");
+            let n = store
+                .query_count(&mut q, Duration::from_secs(30))
+                .expect("count");
+            assert_eq!((n.count, n.complete), (100 * (round + 1), true));
+            let page = store.query_page(&mut q, 0, 5).expect("page");
+            assert_eq!(page.len(), 5);
+        }
+    });
+}

@@ -376,10 +376,13 @@ fn migration_to_v4_indexes_and_sizes_existing_frames() {
     let bytes = store.session(s).expect("s").bytes;
     drop(store);
     {
-        // Back to what a v3 file looks like.
+        // Back to what a v3 file looks like (v6 and v5 undone first).
         let c = rusqlite::Connection::open(&path).expect("open");
         c.execute_batch(
-            "DROP TABLE frames_fts; ALTER TABLE sessions DROP COLUMN bytes; PRAGMA user_version = 3;",
+            "ALTER TABLE frames DROP COLUMN mask_key; \
+             DROP TABLE templates; DROP TABLE sent_history; \
+             ALTER TABLE connections DROP COLUMN options; ALTER TABLE connections DROP COLUMN handshake; \
+             DROP TABLE frames_fts; ALTER TABLE sessions DROP COLUMN bytes; PRAGMA user_version = 3;",
         )
         .expect("downgrade");
     }

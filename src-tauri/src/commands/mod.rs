@@ -12,6 +12,9 @@ use tauri::State;
 pub mod proxy;
 pub mod replay;
 pub mod sessions;
+pub mod stats;
+pub mod timeline;
+pub mod workbench;
 
 pub type Res<T> = Result<T, String>;
 

@@ -5,6 +5,11 @@ import type {
   CaInfo,
   ConnectionInfo,
   DiffView,
+  FrameFilter,
+  FrameSummary,
+  QueryCount,
+  RowIndex,
+  TimelineRow,
   ExportFormat,
   ImportSummary,
   InjectOpcode,
@@ -67,7 +72,7 @@ export function toIpcError(command: string, err: unknown): IpcError {
   return new IpcError(command, 'command', text === undefined ? String(err) : text);
 }
 
-async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+export async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
     return await invoke<T>(command, args);
   } catch (err) {
@@ -350,4 +355,28 @@ export function listMocks(): Promise<MockInfo[]> {
 /** Side-by-side comparison of two connections' data messages, leaving out `ignore` keys or paths. */
 export function diffConnections(left: number, right: number, ignore: string[]): Promise<DiffView> {
   return call<DiffView>('diff_connections', { left, right, ignore });
+}
+
+// Timeline paging
+
+/** How many frames match `filter` so far; scans on for about `budgetMs`. */
+export function timelineCount(sessionId: number, filter: FrameFilter, budgetMs?: number): Promise<QueryCount> {
+  const args: Record<string, unknown> = { sessionId, filter };
+  if (budgetMs !== undefined) args.budgetMs = budgetMs;
+  return call<QueryCount>('timeline_count', args);
+}
+
+/** Rows `offset..offset + limit` of the filtered list. */
+export function timelinePage(sessionId: number, filter: FrameFilter, offset: number, limit: number): Promise<TimelineRow[]> {
+  return call<TimelineRow[]>('timeline_page', { sessionId, filter, offset, limit });
+}
+
+/** The row of frame `seq` in the filtered list (or of the first row after it). */
+export function timelineIndexOf(sessionId: number, filter: FrameFilter, seq: number): Promise<RowIndex> {
+  return call<RowIndex>('timeline_index_of', { sessionId, filter, seq });
+}
+
+/** The message starting at `seq`: it and its continuation frames up to FIN. */
+export function messageFragments(sessionId: number, seq: number): Promise<FrameSummary[]> {
+  return call<FrameSummary[]>('message_fragments', { sessionId, seq });
 }

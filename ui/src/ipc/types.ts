@@ -89,6 +89,40 @@ export type StreamMsg =
   | { kind: 'frames'; frames: FrameSummary[] }
   | { kind: 'connection'; connection: ConnectionInfo };
 
+// Timeline paging (docs/ipc.md, "Timeline")
+
+/** What the timeline shows; given conditions combine (AND). */
+export interface FrameFilter {
+  connection?: number;
+  dir?: Dir;
+  opcodes?: Opcode[];
+  text?: { pattern: string; regex?: boolean; case_sensitive?: boolean };
+  fts?: string;
+  min_size?: number;
+  max_size?: number;
+  from_us?: number;
+  to_us?: number;
+  json?: string;
+  messages?: boolean;
+}
+
+/** A page row: the frame and where the filter matched in its preview (UTF-16 [start, end)). */
+export interface TimelineRow extends FrameSummary {
+  marks: [number, number][];
+}
+
+export interface QueryCount {
+  count: number;
+  complete: boolean;
+  scanned_seq: number;
+  last_seq: number;
+}
+
+export interface RowIndex {
+  index: number;
+  exact: boolean;
+}
+
 // Capture proxy
 
 export interface ProxyInfo {
@@ -264,3 +298,148 @@ export interface DiffView {
   summary: DiffSummary;
   rows: DiffRow[];
 }
+
+// Workbench (docs/ipc.md, "Workbench"): managed client connections ("links"), the composer's
+// sends, handshake details, history, templates, send on save and demo servers.
+
+/** A key/value row of the query or headers table; disabled rows are ignored. */
+export interface KeyValue {
+  name: string;
+  value: string;
+  enabled: boolean;
+}
+export type Auth =
+  | { kind: 'none' }
+  | { kind: 'basic'; username: string; password: string }
+  | { kind: 'bearer'; token: string };
+export interface TlsSpec {
+  ca_file: string | null;
+  client_cert: string | null;
+  client_key: string | null;
+  pkcs12_file: string | null;
+  pkcs12_password: string | null;
+  insecure: boolean;
+}
+export interface LimitsSpec {
+  max_message_size?: number;
+  max_frame_size?: number;
+  handshake_timeout_ms?: number;
+}
+export interface ReconnectSpec {
+  enabled: boolean;
+  max_attempts?: number;
+  initial_delay_ms?: number;
+  max_delay_ms?: number;
+}
+export interface ConnectSpec {
+  url: string;
+  query?: KeyValue[];
+  headers?: KeyValue[];
+  subprotocols?: string[];
+  origin?: string | null;
+  auth?: Auth;
+  tls?: TlsSpec;
+  limits?: LimitsSpec;
+  reconnect?: ReconnectSpec;
+  ping_interval_ms?: number | null;
+  session_id?: number | null;
+}
+export type LinkState = 'connecting' | 'open' | 'reconnecting' | 'closed' | 'failed';
+export interface LiveConnection {
+  id: number;
+  session_id: number;
+  connection_id: number;
+  url: string;
+  target: string;
+  state: LinkState;
+  insecure: boolean;
+  subprotocol: string | null;
+  created_at_us: number;
+  opened_at_us: number | null;
+  messages_sent: number;
+  messages_received: number;
+  bytes_sent: number;
+  bytes_received: number;
+  ping_interval_ms: number | null;
+  rtt_ms: number | null;
+  attempt: number;
+  attempts: number[];
+  next_retry_at_us: number | null;
+  error: string | null;
+}
+export type OutgoingMsg =
+  | { kind: 'text'; text: string; expand?: boolean }
+  | { kind: 'binary'; base64: string }
+  | { kind: 'ping'; base64: string }
+  | { kind: 'close'; code: number; reason: string };
+export interface SendResult {
+  len: number;
+  text: string | null;
+}
+export interface AcceptCheck {
+  key: string;
+  guid: string;
+  concatenated: string;
+  sha1_hex: string;
+  expected: string;
+  received: string | null;
+  ok: boolean;
+}
+export interface HandshakeInfo {
+  connection_id: number;
+  url: string;
+  request_line: string;
+  request_headers: [string, string][];
+  response_status: number | null;
+  response_reason: string | null;
+  response_headers: [string, string][];
+  response_body: string | null;
+  response_body_truncated: boolean;
+  subprotocols_offered: string[];
+  subprotocol: string | null;
+  extensions: string | null;
+  time_to_open_ms: number | null;
+  accept: AcceptCheck | null;
+  insecure: boolean;
+  error: string | null;
+}
+export type TemplateMode = 'text' | 'json' | 'hex' | 'base64';
+export interface Template {
+  name: string;
+  mode: TemplateMode;
+  body: string;
+  path: string;
+  updated_at_us: number;
+}
+export interface HistoryEntry {
+  id: number;
+  ts_us: number;
+  mode: string;
+  body: string;
+}
+export interface SendOnSaveInfo {
+  watch_id: number;
+  link_id: number;
+  path: string;
+  mode: 'text' | 'binary';
+  expand: boolean;
+  debounce_ms: number;
+  sent: number;
+  last_error: string | null;
+  active: boolean;
+}
+export type DemoKind = 'echo' | 'chat' | 'ticker' | 'telemetry' | 'notifications';
+export interface DemoInfo {
+  id: number;
+  kind: DemoKind;
+  listen: string;
+  url: string;
+  rate: number | null;
+}
+export type WorkbenchMsg =
+  | { kind: 'connections'; connections: LiveConnection[] }
+  | { kind: 'connection'; connection: LiveConnection }
+  | { kind: 'removed'; id: number }
+  | { kind: 'templates'; templates: Template[] }
+  | { kind: 'send_on_save'; watch: SendOnSaveInfo }
+  | { kind: 'demos'; demos: DemoInfo[] };

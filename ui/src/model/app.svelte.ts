@@ -24,6 +24,7 @@ import type {
   StreamMsg,
 } from '../ipc/types';
 import { DiffState } from './diffState.svelte';
+import { WorkbenchState, type WorkbenchOptions } from './workbench.svelte';
 import { MockState } from './mockState.svelte';
 import { ReplayState } from './replayState.svelte';
 import { checkQuery, SEARCH_LIMIT } from './search';
@@ -45,13 +46,13 @@ import {
 import {
   applyStreamMsgs,
   createSessionView,
-  findFrameIndex,
   isLive,
   upsertConnection,
   type SessionView,
 } from './sessionView';
+import { TimelineModel, type TimelineApi } from './timeline.svelte';
 
-export interface Api {
+export interface Api extends TimelineApi {
   listSessions(): Promise<SessionSummary[]>;
   /** Where a damaged database was moved at start (null when nothing happened). */
   storeNotice?(): Promise<string | null>;
@@ -130,10 +131,14 @@ export const tauriApi: Api = {
   stopMock: ipc.stopMock,
   listMocks: ipc.listMocks,
   diffConnections: ipc.diffConnections,
+  timelineCount: ipc.timelineCount,
+  timelinePage: ipc.timelinePage,
+  timelineIndexOf: ipc.timelineIndexOf,
+  messageFragments: ipc.messageFragments,
 };
 
 /** What the right-hand pane shows in place of the frame detail. */
-export type PanelKind = 'proxy' | 'session' | 'replay' | 'mock';
+export type PanelKind = 'proxy' | 'session' | 'replay' | 'mock' | 'handshake';
 
 /** The sidebar's status card: an import or an export, running or done. */
 export type Notice =
@@ -166,6 +171,8 @@ export interface AppOptions {
   scheduler?: Scheduler;
   /** Minimum spacing of session-list refreshes triggered by incoming frames. */
   refreshMs?: number;
+  /** The workbench's API, clock and variable context (tests). */
+  workbench?: WorkbenchOptions;
 }
 
 export class AppState {
@@ -179,8 +186,7 @@ export class AppState {
   // Selected session
   selectedSessionId = $state<number | null>(null);
   connections = $state.raw<ConnectionInfo[]>([]);
-  /** Append-only rows of the selected session, mutated in place: read `frameCount` to react. */
-  frames = $state.raw<FrameSummary[]>([]);
+  /** Frames of the selected session (the timeline pages them from the database). */
   frameCount = $state(0);
   subscribeError = $state<string | null>(null);
   /** The connection the user picked in the sidebar; null follows the newest one. */
@@ -257,9 +263,15 @@ export class AppState {
   /** A frame the timeline scrolls to once its row is there (a search hit); null when none. */
   revealSeq = $state<number | null>(null);
 
+  /** The frame list: counts, pages, filter, follow (docs/ipc.md, "Timeline"). */
+  readonly timeline: TimelineModel;
   readonly replay: ReplayState;
   readonly mock: MockState;
   readonly diff: DiffState;
+  readonly wb: WorkbenchState;
+
+  /** The welcome screen (demo servers) was asked for from the toolbar. */
+  welcome = $state(false);
 
   /** Set once any call found no Tauri IPC (page opened in a plain browser). */
   backendError = $state<string | null>(null);
@@ -278,13 +290,9 @@ export class AppState {
   readonly selectedSession = $derived(
     this.sessions.find((s) => s.id === this.selectedSessionId) ?? null,
   );
-  readonly selectedFrame = $derived.by(() => {
-    // frameCount is read so that a row arriving after its selection resolves.
-    void this.frameCount;
-    if (this.selectedSeq === null) return null;
-    const i = findFrameIndex(this.frames, this.selectedSeq);
-    return i >= 0 ? this.frames[i] : null;
-  });
+  readonly selectedFrame = $derived.by(() =>
+    this.selectedSeq === null ? null : this.timeline.frameBySeq(this.selectedSeq),
+  );
 
   #view: SessionView | null = null;
   #sub: Subscription | null = null;
@@ -300,9 +308,18 @@ export class AppState {
     this.api = opts.api ?? tauriApi;
     this.#queue = new FrameQueue<StreamMsg>((msgs) => this.#applyBatch(msgs), opts.scheduler);
     this.#refreshSoon = throttle(() => void this.refreshSessions(), opts.refreshMs ?? 1000);
+    this.timeline = new TimelineModel(this.api, { onError: (c, e) => this.#fail(c, e) });
+    this.timeline.onSelect((row) => void this.selectFrame(row.seq));
     this.replay = new ReplayState(this);
     this.mock = new MockState(this);
     this.diff = new DiffState(this);
+    this.wb = new WorkbenchState(this, opts.workbench);
+  }
+
+  /** The welcome screen shows: asked for, or nothing to show yet (no session, no connection). */
+  get showWelcome(): boolean {
+    if (this.welcome) return true;
+    return this.backendError === null && this.selectedSessionId === null && this.sessionsLoaded && this.sessions.length === 0 && this.wb.links.length === 0;
   }
 
   /** The Proxy panel is shown (in place of the frame detail). */
@@ -328,6 +345,7 @@ export class AppState {
       this.loadProxies(),
       this.mock.load(),
       this.loadStoreNotice(),
+      this.wb.init(),
     ]);
   }
 
@@ -355,6 +373,7 @@ export class AppState {
 
   /** Selects a session: lists its connections, then subscribes (backfill, then live). */
   async selectSession(sessionId: number, seed?: ConnectionInfo): Promise<void> {
+    this.wb.rememberSelection();
     const epoch = ++this.#epoch;
     this.#sub?.close();
     this.#sub = null;
@@ -362,7 +381,6 @@ export class AppState {
     const view = createSessionView(sessionId, seed ? [seed] : []);
     this.#view = view;
     this.selectedSessionId = sessionId;
-    this.frames = view.frames;
     this.frameCount = 0;
     this.connections = view.connections;
     this.pinnedConnectionId = seed ? seed.id : null;
@@ -383,6 +401,16 @@ export class AppState {
       if (epoch !== this.#epoch) return;
       this.subscribeError = this.#fail('list_connections', err);
       // Still try to subscribe: the stream starts with every connection anyway.
+    }
+
+    try {
+      // Count and show the first rows; the stream then carries what comes after.
+      view.lastSeq = await this.timeline.open(sessionId);
+      if (epoch !== this.#epoch) return;
+      this.frameCount = this.timeline.total;
+    } catch (err) {
+      if (epoch !== this.#epoch) return;
+      this.subscribeError = this.#fail('timeline_count', err);
     }
 
     try {
@@ -437,7 +465,10 @@ export class AppState {
     const view = this.#view;
     if (!view) return;
     const res = applyStreamMsgs(view, msgs);
-    if (res.framesAdded > 0) this.frameCount = view.frames.length;
+    if (res.frames.length > 0) {
+      this.timeline.appendLive(res.frames);
+      this.frameCount = this.timeline.total;
+    }
     if (res.connectionsChanged) this.connections = view.connections;
     if (res.framesAdded > 0 || res.newConnections.length > 0) this.#refreshSoon();
   }
@@ -705,20 +736,11 @@ export class AppState {
 
   /** Moves the frame selection by `delta` rows (clamped); returns the new index or -1. */
   moveSelection(delta: number): number {
-    const n = this.frames.length;
-    if (n === 0) return -1;
-    let idx = this.selectedSeq === null ? -1 : findFrameIndex(this.frames, this.selectedSeq);
-    if (idx < 0) idx = delta > 0 ? 0 : n - 1;
-    else idx = Math.max(0, Math.min(n - 1, idx + delta));
-    void this.selectFrame(this.frames[idx].seq);
-    return idx;
+    return this.timeline.move(delta);
   }
 
   selectIndex(idx: number): void {
-    const n = this.frames.length;
-    if (n === 0) return;
-    const i = Math.max(0, Math.min(n - 1, idx));
-    void this.selectFrame(this.frames[i].seq);
+    this.timeline.select(idx);
   }
 
   /** Deselects the session: no subscription, an empty timeline. */
@@ -729,7 +751,7 @@ export class AppState {
     this.#queue.clear();
     this.#view = null;
     this.selectedSessionId = null;
-    this.frames = [];
+    this.timeline.close();
     this.frameCount = 0;
     this.connections = [];
     this.pinnedConnectionId = null;
@@ -977,6 +999,7 @@ export class AppState {
   }
 
   dispose(): void {
+    this.wb.dispose();
     this.replay.dispose();
     this.#epoch++;
     this.#sub?.close();

@@ -3,7 +3,8 @@ import { AppState, type Api } from './app.svelte';
 import { IpcError } from '../ipc/commands';
 import type { CaInfo, ConnectionInfo, ProxyInfo, SessionSummary, StreamMsg } from '../ipc/types';
 import type { Scheduler } from './frameQueue';
-import { connMsg, framesMsg, mkConn, mkFrame } from '../test/fixtures';
+import { connMsg, framesMsg, mkConn, mkFrame, timelineStub } from '../test/fixtures';
+import { fakeWorkbenchApi } from '../test/workbenchFake';
 
 function manualScheduler(): Scheduler & { tick(): void; pending(): number } {
   const cbs = new Set<() => void>();
@@ -126,6 +127,7 @@ function fakeApi() {
     }),
     stopMock: vi.fn(async () => {}),
     listMocks: vi.fn(async () => []),
+    ...timelineStub(),
     diffConnections: vi.fn(async () => {
       throw new IpcError('diff_connections', 'command', 'not in this fake');
     }),
@@ -136,7 +138,7 @@ function fakeApi() {
 function setup() {
   const f = fakeApi();
   const sched = manualScheduler();
-  const app = new AppState({ api: f.api, scheduler: sched, refreshMs: 1_000_000 });
+  const app = new AppState({ api: f.api, scheduler: sched, refreshMs: 1_000_000, workbench: { api: fakeWorkbenchApi().api } });
   return { ...f, sched, app };
 }
 
@@ -167,7 +169,8 @@ describe('AppState', () => {
     expect(sched.pending()).toBe(1);
     sched.tick();
     expect(app.frameCount).toBe(4);
-    expect(app.frames.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+    expect([0, 1, 2, 3].map((i) => app.timeline.frameAt(i)?.seq)).toEqual([1, 2, 3, 4]);
+    expect(app.timeline.count).toBe(4);
     subs[0].onMsg(connMsg(mkConn(1, { state: 'closed', close_code: 1000, close_reason: 'bye', closed_by: 'server' })));
     sched.tick();
     expect(app.current?.state).toBe('closed');

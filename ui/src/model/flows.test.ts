@@ -5,8 +5,9 @@ import { AppState, type Api } from './app.svelte';
 import { IpcError } from '../ipc/commands';
 import type { MockInfo, ReplayPlan, ReplayProgressMsg, SessionSummary, StreamMsg } from '../ipc/types';
 import type { Scheduler } from './frameQueue';
-import { mkConn, mkFrame, mkSession } from '../test/fixtures';
+import { mkConn, mkFrame, mkSession, timelineStub } from '../test/fixtures';
 import { rowsFromHeaders } from './headers';
+import { fakeWorkbenchApi } from '../test/workbenchFake';
 
 const noScheduler: Scheduler = { schedule: () => () => {} };
 
@@ -74,6 +75,7 @@ function setup() {
     startMock: vi.fn(async (): Promise<MockInfo> => ({ session_id: 6, origin_session_id: 1, listen: '127.0.0.1:41000', url: 'ws://127.0.0.1:41000/', mode: 'timed' })),
     stopMock: vi.fn(async () => {}),
     listMocks: vi.fn(async () => []),
+    ...timelineStub(),
     diffConnections: vi.fn(async () => ({
       summary: { identical: 1, changed: 1, missing: 0, extra: 0, left_messages: 2, right_messages: 2 },
       rows: [
@@ -82,7 +84,7 @@ function setup() {
       ],
     })),
   };
-  const app = new AppState({ api, scheduler: noScheduler, refreshMs: 1_000_000 });
+  const app = new AppState({ api, scheduler: noScheduler, refreshMs: 1_000_000, workbench: { api: fakeWorkbenchApi().api } });
   return { app, api, subs, emit: (m: ReplayProgressMsg) => progress?.(m) };
 }
 

@@ -25,18 +25,16 @@ describe('applyStreamMsgs', () => {
     const v = createSessionView(1);
     const r = applyStreamMsgs(v, [framesMsg(1, 2, 3), framesMsg(4, 5)]);
     expect(r.framesAdded).toBe(5);
-    expect(v.frames.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(r.frames.map((f) => f.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(v.lastSeq).toBe(5);
     expect(r.connectionsChanged).toBe(false);
   });
 
-  it('mutates the frames array in place (no copy per batch)', () => {
+  it('keeps no frames itself (the timeline pages them)', () => {
     const v = createSessionView(1);
-    const arr = v.frames;
-    applyStreamMsgs(v, [framesMsg(1)]);
-    applyStreamMsgs(v, [framesMsg(2)]);
-    expect(v.frames).toBe(arr);
-    expect(arr).toHaveLength(2);
+    expect(applyStreamMsgs(v, [framesMsg(1)]).frames).toHaveLength(1);
+    expect(applyStreamMsgs(v, [framesMsg(2)]).frames.map((f) => f.seq)).toEqual([2]);
+    expect(Object.keys(v)).not.toContain('frames');
   });
 
   it('drops frames it already has (overlapping backfill)', () => {
@@ -45,13 +43,12 @@ describe('applyStreamMsgs', () => {
     const r = applyStreamMsgs(v, [framesMsg(2, 3, 4)]);
     expect(r.framesAdded).toBe(1);
     expect(r.framesSkipped).toBe(2);
-    expect(v.frames.map((f) => f.seq)).toEqual([1, 2, 3, 4]);
+    expect(r.frames.map((f) => f.seq)).toEqual([4]);
   });
 
   it('keeps gaps in seq (seqs are per session, not per window)', () => {
     const v = createSessionView(1);
-    applyStreamMsgs(v, [framesMsg(3, 10, 11)]);
-    expect(v.frames.map((f) => f.seq)).toEqual([3, 10, 11]);
+    expect(applyStreamMsgs(v, [framesMsg(3, 10, 11)]).frames.map((f) => f.seq)).toEqual([3, 10, 11]);
   });
 
   it('upserts connections and reports new ones', () => {

@@ -3,8 +3,6 @@ import type { ConnectionInfo, FrameSummary, StreamMsg } from '../ipc/types';
 
 export interface SessionView {
   readonly sessionId: number;
-  /** Append-only, in seq order; mutated in place (it can hold millions of rows). */
-  readonly frames: FrameSummary[];
   /** Sorted by id; replaced (never mutated) when a connection changes. */
   connections: ConnectionInfo[];
   /** Highest seq applied so far (0 before any frame). */
@@ -14,6 +12,8 @@ export interface SessionView {
 }
 
 export interface ApplyResult {
+  /** The new frames of the batch, in seq order (the timeline keeps them; the view does not). */
+  frames: FrameSummary[];
   framesAdded: number;
   /** Frames dropped because their seq was not above `lastSeq` (a replayed backfill). */
   framesSkipped: number;
@@ -25,7 +25,7 @@ export interface ApplyResult {
 export function createSessionView(sessionId: number, connections: ConnectionInfo[] = []): SessionView {
   let list: ConnectionInfo[] = [];
   for (const c of connections) if (c.session_id === sessionId) list = upsertConnection(list, c);
-  return { sessionId, frames: [], connections: list, lastSeq: 0, connFrames: new Map() };
+  return { sessionId, connections: list, lastSeq: 0, connFrames: new Map() };
 }
 
 /** Returns a new list with `conn` inserted or replacing the entry of the same id, sorted by id. */
@@ -43,6 +43,7 @@ export function upsertConnection(list: ConnectionInfo[], conn: ConnectionInfo): 
 
 export function applyStreamMsgs(view: SessionView, msgs: readonly StreamMsg[]): ApplyResult {
   const res: ApplyResult = {
+    frames: [],
     framesAdded: 0,
     framesSkipped: 0,
     connectionsChanged: false,
@@ -51,7 +52,7 @@ export function applyStreamMsgs(view: SessionView, msgs: readonly StreamMsg[]): 
   let conns = view.connections;
   for (const msg of msgs) {
     if (msg.kind === 'frames') {
-      const frames = view.frames;
+      const frames = res.frames;
       let last = view.lastSeq;
       for (const f of msg.frames) {
         if (f.seq > last) {

@@ -1,5 +1,7 @@
 // Builders for unit tests (never imported by the app).
-import type { ConnectionInfo, FrameSummary, SessionSummary, StreamMsg } from '../ipc/types';
+import { vi } from 'vitest';
+import type { ConnectionInfo, FrameFilter, FrameSummary, SessionSummary, StreamMsg } from '../ipc/types';
+import type { TimelineApi } from '../model/timeline.svelte';
 
 export function mkFrame(seq: number, p: Partial<FrameSummary> = {}): FrameSummary {
   return {
@@ -66,5 +68,57 @@ export function mkSession(id: number, p: Partial<SessionSummary> = {}): SessionS
     imported_from: null,
     bytes: 0,
     ...p,
+  };
+}
+
+/** Whether a frame passes a filter (the parts unit tests use; the shell runs the real one in SQLite). */
+export function frameMatches(f: FrameSummary, filter: FrameFilter): boolean {
+  if (filter.connection !== undefined && f.connection !== filter.connection) return false;
+  if (filter.dir && f.dir !== filter.dir) return false;
+  if (filter.opcodes && !filter.opcodes.includes(f.opcode)) return false;
+  if (filter.messages && f.opcode === 'continuation') return false;
+  const size = f.inflated_len ?? f.len;
+  if (filter.min_size !== undefined && size < filter.min_size) return false;
+  if (filter.max_size !== undefined && size > filter.max_size) return false;
+  if (filter.text) {
+    const t = filter.text;
+    const src = t.regex ? t.pattern : t.pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    if (!new RegExp(src, t.case_sensitive ? '' : 'i').test(f.preview)) return false;
+  }
+  return true;
+}
+
+/** The timeline's commands over in-memory frames of each session. */
+export function timelineStub(framesOf: (sessionId: number) => FrameSummary[] = () => []): TimelineApi {
+  const list = (s: number, filter: FrameFilter) => framesOf(s).filter((f) => frameMatches(f, filter));
+  return {
+    timelineCount: vi.fn(async (s: number, filter: FrameFilter) => {
+      const all = framesOf(s);
+      return { count: list(s, filter).length, complete: true, scanned_seq: all.at(-1)?.seq ?? 0, last_seq: all.at(-1)?.seq ?? 0 };
+    }),
+    timelinePage: vi.fn(async (s: number, filter: FrameFilter, offset: number, limit: number) =>
+      list(s, filter)
+        .slice(offset, offset + limit)
+        .map((f) => ({ ...f, marks: [] as [number, number][] })),
+    ),
+    timelineIndexOf: vi.fn(async (s: number, filter: FrameFilter, seq: number) => {
+      const l = list(s, filter);
+      const i = l.findIndex((f) => f.seq >= seq);
+      return { index: i < 0 ? l.length : i, exact: i >= 0 && l[i].seq === seq };
+    }),
+    messageFragments: vi.fn(async (s: number, seq: number) => {
+      const all = framesOf(s);
+      const i = all.findIndex((f) => f.seq === seq);
+      if (i < 0) throw new Error(`frame ${seq} not found`);
+      const out = [all[i]];
+      if (all[i].fin) return out;
+      for (const f of all.slice(i + 1)) {
+        if (f.connection !== all[i].connection || f.dir !== all[i].dir) continue;
+        if (f.opcode !== 'continuation') break;
+        out.push(f);
+        if (f.fin) break;
+      }
+      return out;
+    }),
   };
 }

@@ -7,6 +7,7 @@ import type {
   ConnectionInfo,
   DiffRow,
   DiffSide,
+  FrameFilter,
   FrameSummary,
   ImportSummary,
   InjectToward,
@@ -19,6 +20,17 @@ import type {
   SearchHit,
   SessionSummary,
   StreamMsg,
+  ConnectSpec,
+  DemoInfo,
+  DemoKind,
+  HandshakeInfo,
+  HistoryEntry,
+  LiveConnection,
+  OutgoingMsg,
+  SendOnSaveInfo,
+  Template,
+  TemplateMode,
+  WorkbenchMsg,
 } from '../../src/ipc/types';
 
 interface Stored {
@@ -112,6 +124,119 @@ function send(sessionId: number, msg: StreamMsg) {
   const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, d: unknown): void } })
     .__TAURI_INTERNALS__;
   internals.runCallback(sub.channelId, { index: sub.index++, message: msg });
+}
+
+// ---- Timeline paging (the shell runs these filters in SQLite; this mirrors them in JS) ----
+
+type StoredFrame = Stored;
+const utf8 = new TextDecoder('utf-8');
+
+function shownText(f: StoredFrame): string {
+  return utf8.decode(f.inflated ?? f.bytes);
+}
+
+function jsonClause(doc: unknown, clause: string): boolean {
+  const m = /^\s*(\$\.?)?([A-Za-z0-9_$.\-[\]]+)\s*(==|!=|>=|<=|>|<|~|=)?\s*(.*?)\s*$/.exec(clause);
+  if (!m) throw `JSON condition: cannot read ${JSON.stringify(clause)}`;
+  let v: unknown = doc;
+  for (const part of m[2].split(/\.|\[(\d+)\]/).filter((x) => x !== undefined && x !== '')) {
+    if (v === null || typeof v !== 'object') return m[3] === '!=';
+    v = (v as Record<string, unknown>)[part];
+    if (v === undefined) return m[3] === '!=';
+  }
+  if (!m[3]) return true;
+  let lit: unknown;
+  try {
+    lit = JSON.parse(m[4]);
+  } catch {
+    throw `JSON condition: expected a "string", a number, true, false or null`;
+  }
+  switch (m[3]) {
+    case '==':
+    case '=':
+      return v === lit;
+    case '!=':
+      return v !== lit;
+    case '>':
+      return typeof v === typeof lit && (v as number) > (lit as number);
+    case '>=':
+      return typeof v === typeof lit && (v as number) >= (lit as number);
+    case '<':
+      return typeof v === typeof lit && (v as number) < (lit as number);
+    case '<=':
+      return typeof v === typeof lit && (v as number) <= (lit as number);
+    default:
+      return typeof v === 'string' && typeof lit === 'string' && v.includes(lit);
+  }
+}
+
+function timelineMatcher(raw: unknown): { test: (f: StoredFrame) => boolean; marker: RegExp | null } {
+  const f = (raw ?? {}) as FrameFilter;
+  let re: RegExp | null = null;
+  let marker: RegExp | null = null;
+  if (f.text && f.text.pattern) {
+    const src = f.text.regex ? f.text.pattern : f.text.pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    try {
+      re = new RegExp(src, f.text.case_sensitive ? 'u' : 'iu');
+    } catch (e) {
+      throw `invalid regular expression: ${(e as Error).message}`;
+    }
+    marker = new RegExp(re.source, re.flags + 'g');
+  }
+  let words: string[] = [];
+  if (f.fts !== undefined) {
+    words = f.fts.split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w)).map((w) => w.toLowerCase());
+    if (words.length === 0) throw 'nothing to search for: type a word with letters or digits';
+    if (!marker) marker = new RegExp(`\\b(?:${words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})`, 'giu');
+  }
+  const clauses = f.json ? f.json.split(/\s+(?:and|AND)\s+|\s*&&\s*/) : [];
+  if (f.json) for (const c of clauses) jsonClause({}, c); // syntax check
+  const test = (fr: StoredFrame) => {
+    const s = fr.summary;
+    if (f.connection !== undefined && s.connection !== f.connection) return false;
+    if (f.dir && s.dir !== f.dir) return false;
+    if (f.opcodes && !f.opcodes.includes(s.opcode)) return false;
+    if (f.messages && s.opcode === 'continuation') return false;
+    const size = s.inflated_len ?? s.len;
+    if (f.min_size !== undefined && size < f.min_size) return false;
+    if (f.max_size !== undefined && size > f.max_size) return false;
+    if (f.from_us !== undefined && s.ts_us < f.from_us) return false;
+    if (f.to_us !== undefined && s.ts_us > f.to_us) return false;
+    if (re && !re.test(shownText(fr))) return false;
+    if (words.length) {
+      if (s.opcode !== 'text' && s.opcode !== 'continuation') return false;
+      const tokens = shownText(fr).toLowerCase().split(/[^\p{L}\p{N}]+/u);
+      if (!words.every((w) => tokens.some((t) => t.startsWith(w.replace(/[^\p{L}\p{N}]/gu, ''))))) return false;
+    }
+    if (clauses.length) {
+      if (s.opcode !== 'text') return false;
+      let doc: unknown;
+      try {
+        doc = JSON.parse(shownText(fr));
+      } catch {
+        return false;
+      }
+      if (!clauses.every((c) => jsonClause(doc, c))) return false;
+    }
+    return true;
+  };
+  return { test, marker };
+}
+
+function timelineRows(s: Session, filter: unknown): StoredFrame[] {
+  const { test } = timelineMatcher(filter);
+  return s.frames.filter(test);
+}
+
+function marksOf(preview: string, marker: RegExp | null): [number, number][] {
+  if (!marker) return [];
+  const out: [number, number][] = [];
+  for (const m of preview.matchAll(marker)) {
+    if (m[0].length === 0) continue;
+    out.push([m.index, m.index + m[0].length]);
+    if (out.length >= 32) break;
+  }
+  return out;
 }
 
 function addFrame(
@@ -1023,8 +1148,21 @@ const control = {
     for (let i = 0; i < n; i++) out.push(addFrame(s, conn, 'server', 'text', enc.encode(`${text} ${s.frames.length + 1}`), Date.now() * 1000));
     emitFrames(s, out);
   },
+  /** Pushes one message as fragments (text, then continuation frames, FIN on the last) to a session. */
+  pushFragments(sessionId: number, parts: string[]) {
+    const s = sessions.get(sessionId);
+    if (!s) throw new Error(`no session ${sessionId}`);
+    const conn = s.conns[s.conns.length - 1]?.id ?? 0;
+    const t = Date.now() * 1000;
+    const out = parts.map((p, i) =>
+      addFrame(s, conn, 'server', i === 0 ? 'text' : 'continuation', enc.encode(p), t + i, { fin: i === parts.length - 1 }),
+    );
+    emitFrames(s, out);
+  },
   /** Makes the next `get_payload` calls fail. */
   failPayloads: false,
+  /** When set, timeline_count rejects with this text. */
+  failTimeline: null as string | null,
   /** When set, import_data rejects with this text (after checking the body). */
   failImport: null as string | null,
   /** When set, export_session rejects with this text. */
@@ -1057,6 +1195,450 @@ const control = {
   calls: [] as { cmd: string; args: Record<string, unknown> }[],
 };
 
+
+// ---------------------------------------------------------------------------------------
+// Workbench (docs/ipc.md "Workbench"): links behave like an echo server (a greeting on open,
+// every data message echoed, ping answered by pong); a URL containing "refused" fails to
+// connect, one containing "http401" gets a 401 answer with a body.
+
+interface MockLink {
+  info: LiveConnection;
+  session: Session;
+  conn: ConnectionInfo;
+  spec: ConnectSpec;
+}
+const links = new Map<number, MockLink>();
+let nextLink = 1;
+let wbSub: { channelId: number; index: number } | null = null;
+const handshakes = new Map<number, HandshakeInfo>();
+const history = new Map<string, HistoryEntry[]>();
+let nextHistory = 1;
+const templates: Template[] = [
+  { name: 'hello', mode: 'text', body: 'Hello #{{counter}}', path: '/home/tester/.local/share/sockscope/templates/hello.txt', updated_at_us: BASE_US },
+  { name: 'subscribe', mode: 'json', body: '{"op": "subscribe", "id": "{{uuid}}"}', path: '/home/tester/.local/share/sockscope/templates/subscribe.json', updated_at_us: BASE_US },
+];
+const TEMPLATES_DIR = '/home/tester/.local/share/sockscope/templates';
+const watches = new Map<number, SendOnSaveInfo>();
+let nextWatch = 1;
+const demos: DemoInfo[] = [];
+let nextDemo = 1;
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+function wbEmit(msg: WorkbenchMsg) {
+  if (!wbSub) return;
+  const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, d: unknown): void } }).__TAURI_INTERNALS__;
+  internals.runCallback(wbSub.channelId, { index: wbSub.index++, message: msg });
+}
+
+function emitLink(l: MockLink) {
+  wbEmit({ kind: 'connection', connection: { ...l.info, attempts: l.info.attempts.slice() } });
+}
+
+function targetOf(url: string): string {
+  const m = /^(wss?):\/\/([^/?#]+)([^?#]*)/i.exec(url.trim());
+  if (!m) return url;
+  const scheme = m[1].toLowerCase();
+  let host = m[2].toLowerCase();
+  if (!/:\d+$/.test(host)) host += scheme === 'wss' ? ':443' : ':80';
+  return `${scheme}://${host}${m[3] || '/'}`;
+}
+
+function withQuery(url: string, rows: ConnectSpec['query']): string {
+  const on = (rows ?? []).filter((r) => r.enabled && r.name);
+  if (!on.length) return url;
+  const qs = on.map((r) => `${encodeURIComponent(r.name)}=${encodeURIComponent(r.value)}`).join('&');
+  return `${url}${url.includes('?') ? '&' : '?'}${qs}`;
+}
+
+function bytesB64(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s);
+}
+function unb64(t: string): Uint8Array {
+  return Uint8Array.from(atob(t), (c) => c.charCodeAt(0));
+}
+
+function requestFor(l: MockLink): [string, string][] {
+  const u = new URL(l.info.url.replace(/^ws/, 'http'));
+  const h: [string, string][] = [
+    ['Host', u.host],
+    ['Connection', 'Upgrade'],
+    ['Upgrade', 'websocket'],
+    ['Sec-WebSocket-Version', '13'],
+    // RFC 6455's example nonce: its accept value is known (s3pPLMBiTxaQ9kYGzzhZRbK+xOo=).
+    ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+  ];
+  if (l.spec.subprotocols?.length) h.push(['Sec-WebSocket-Protocol', l.spec.subprotocols.join(', ')]);
+  if (l.spec.origin) h.push(['Origin', l.spec.origin]);
+  const a = l.spec.auth;
+  if (a?.kind === 'basic') h.push(['Authorization', `Basic ${btoa(`${a.username}:${a.password}`)}`]);
+  if (a?.kind === 'bearer') h.push(['Authorization', `Bearer ${a.token}`]);
+  for (const r of l.spec.headers ?? []) if (r.enabled && r.name) h.push([r.name, r.value]);
+  return h;
+}
+
+function openLink(l: MockLink) {
+  const { session: s, conn: c } = l;
+  const started = performance.now();
+  const url = l.info.url;
+  const base: HandshakeInfo = {
+    connection_id: c.id,
+    url,
+    request_line: `GET ${new URL(url.replace(/^ws/, 'http')).pathname}${new URL(url.replace(/^ws/, 'http')).search} HTTP/1.1`,
+    request_headers: requestFor(l),
+    response_status: null,
+    response_reason: null,
+    response_headers: [],
+    response_body: null,
+    response_body_truncated: false,
+    subprotocols_offered: l.spec.subprotocols ?? [],
+    subprotocol: null,
+    extensions: null,
+    time_to_open_ms: null,
+    accept: null,
+    insecure: !!l.spec.tls?.insecure,
+    error: null,
+  };
+  handshakes.set(c.id, base);
+  later(url.includes('refused') || url.includes('http401') ? 120 : 150, () => {
+    if (l.info.state !== 'connecting' || l.conn !== c) return;
+    if (url.includes('refused')) {
+      handshakes.set(c.id, { ...base, error: 'connection refused' });
+      Object.assign(c, { state: 'failed', error: 'connection refused', closed_by: 'error' });
+      updateConn(s, { ...c });
+      Object.assign(l.info, { state: 'failed', error: 'connection refused' });
+      emitLink(l);
+      return;
+    }
+    if (url.includes('http401')) {
+      const body = '{"error":"unauthorized","hint":"send a bearer token"}';
+      handshakes.set(c.id, {
+        ...base,
+        response_status: 401,
+        response_reason: 'Unauthorized',
+        response_headers: [['Content-Type', 'application/json'], ['WWW-Authenticate', 'Bearer']],
+        response_body: body,
+        error: 'HTTP 401 Unauthorized: the server refused the upgrade',
+      });
+      Object.assign(c, { state: 'failed', error: 'HTTP 401 Unauthorized', closed_by: 'error', response_status: 401 });
+      updateConn(s, { ...c });
+      Object.assign(l.info, { state: 'failed', error: 'HTTP 401 Unauthorized: the server refused the upgrade' });
+      emitLink(l);
+      return;
+    }
+    const t = Date.now() * 1000;
+    const proto = l.spec.subprotocols?.[0] ?? null;
+    const accept = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
+    const resp: [string, string][] = [['Upgrade', 'websocket'], ['Connection', 'Upgrade'], ['Sec-WebSocket-Accept', accept]];
+    if (proto) resp.push(['Sec-WebSocket-Protocol', proto]);
+    handshakes.set(c.id, {
+      ...base,
+      response_status: 101,
+      response_reason: 'Switching Protocols',
+      response_headers: resp,
+      subprotocol: proto,
+      time_to_open_ms: Math.max(0.1, performance.now() - started - 150 + 2.4),
+      accept: {
+        key: 'dGhlIHNhbXBsZSBub25jZQ==',
+        guid: GUID,
+        concatenated: `dGhlIHNhbXBsZSBub25jZQ==${GUID}`,
+        sha1_hex: 'b37a4f2cc0624f1690f64606cf385945b2bec4ea',
+        expected: accept,
+        received: accept,
+        ok: true,
+      },
+    });
+    Object.assign(c, { state: 'open', opened_at_us: t, response_status: 101 });
+    updateConn(s, { ...c });
+    Object.assign(l.info, { state: 'open', opened_at_us: t, subprotocol: proto, rtt_ms: l.info.ping_interval_ms ? 0.84 : null });
+    const hello = enc.encode('{"hello":"welcome to the echo server"}');
+    emitFrames(s, [addFrame(s, c.id, 'server', 'text', hello, t + 500)]);
+    l.info.messages_received++;
+    l.info.bytes_received += hello.length;
+    emitLink(l);
+  });
+}
+
+function linkOr(id: unknown): MockLink {
+  const l = links.get(id as number);
+  if (!l) throw `no such connection: ${String(id)}`;
+  return l;
+}
+
+function linkSend(l: MockLink, m: OutgoingMsg, injected = true): { len: number; text: string | null } {
+  if (l.info.state !== 'open') throw `connection ${l.info.id} is not open`;
+  const { session: s, conn: c } = l;
+  const t = Date.now() * 1000;
+  let bytes: Uint8Array;
+  let opcode: Opcode;
+  let text: string | null = null;
+  switch (m.kind) {
+    case 'text':
+      text = m.text;
+      bytes = enc.encode(m.text);
+      opcode = 'text';
+      break;
+    case 'binary':
+      bytes = unb64(m.base64);
+      opcode = 'binary';
+      break;
+    case 'ping':
+      bytes = unb64(m.base64);
+      opcode = 'ping';
+      break;
+    case 'close':
+      bytes = closeBytes(m.code, m.reason);
+      opcode = 'close';
+      break;
+  }
+  emitFrames(s, [addFrame(s, c.id, 'client', opcode, bytes, t, { injected })]);
+  l.info.messages_sent++;
+  l.info.bytes_sent += bytes.length;
+  if (m.kind === 'close') {
+    // The echo server answers with the same code and "bye" (or the client's reason).
+    const reason = m.reason || 'bye';
+    const back = addFrame(s, c.id, 'server', 'close', closeBytes(m.code, reason), t + 700);
+    emitFrames(s, [back]);
+    Object.assign(c, { state: 'closed', closed_at_us: t + 800, close_code: m.code, close_reason: reason, closed_by: 'client' });
+    updateConn(s, { ...c });
+    l.info.state = 'closed';
+    l.info.messages_received++;
+    emitLink(l);
+    return { len: bytes.length, text };
+  }
+  emitLink(l);
+  later(30, () => {
+    if (l.info.state !== 'open' || l.conn !== c) return;
+    emitFrames(s, [addFrame(s, c.id, 'server', opcode === 'ping' ? 'pong' : opcode, bytes, Date.now() * 1000)]);
+    l.info.messages_received++;
+    l.info.bytes_received += bytes.length;
+    emitLink(l);
+  });
+  return { len: bytes.length, text };
+}
+
+function wbConnect(spec: ConnectSpec): LiveConnection {
+  const raw = String(spec.url ?? '').trim();
+  if (!/^wss?:\/\/[^/\s]+/.test(raw)) throw `invalid URL "${raw}": expected ws:// or wss://`;
+  if (spec.tls?.insecure && !raw.startsWith('wss:')) throw 'TLS options need a wss:// URL';
+  const url = withQuery(raw, spec.query);
+  let s: Session | undefined;
+  if (spec.session_id != null) s = sessions.get(spec.session_id);
+  if (!s) s = newSession(raw.replace(/^wss?:\/\//, ''), 'client', Date.now());
+  if (spec.tls?.insecure) s.info.insecure = true;
+  const c = newConn(s, url);
+  const id = nextLink++;
+  const l: MockLink = {
+    spec,
+    session: s,
+    conn: c,
+    info: {
+      id,
+      session_id: s.info.id,
+      connection_id: c.id,
+      url,
+      target: targetOf(url),
+      state: 'connecting',
+      insecure: !!spec.tls?.insecure,
+      subprotocol: null,
+      created_at_us: Date.now() * 1000,
+      opened_at_us: null,
+      messages_sent: 0,
+      messages_received: 0,
+      bytes_sent: 0,
+      bytes_received: 0,
+      ping_interval_ms: spec.ping_interval_ms ?? null,
+      rtt_ms: null,
+      attempt: 0,
+      attempts: [c.id],
+      next_retry_at_us: null,
+      error: null,
+    },
+  };
+  links.set(id, l);
+  send(s.info.id, { kind: 'connection', connection: { ...c } });
+  emitLink(l);
+  openLink(l);
+  return { ...l.info, attempts: l.info.attempts.slice() };
+}
+
+function emitTemplates() {
+  templates.sort((a, b) => a.name.localeCompare(b.name));
+  wbEmit({ kind: 'templates', templates: templates.map((t) => ({ ...t })) });
+}
+
+const EXT: Record<TemplateMode, string> = { text: 'txt', json: 'json', hex: 'hex', base64: 'b64' };
+
+function handleWorkbench(cmd: string, args: Record<string, unknown>): { handled: boolean; value?: unknown } {
+  switch (cmd) {
+    case 'wb_connect':
+      return { handled: true, value: wbConnect(args.spec as ConnectSpec) };
+    case 'wb_send':
+      return { handled: true, value: linkSend(linkOr(args.id), args.message as OutgoingMsg) };
+    case 'wb_close': {
+      const l = linkOr(args.id);
+      if (l.info.state === 'open') linkSend(l, { kind: 'close', code: (args.code as number) ?? 1000, reason: (args.reason as string) ?? '' });
+      else if (l.info.state !== 'closed' && l.info.state !== 'failed') {
+        l.info.state = 'closed';
+        emitLink(l);
+      }
+      return { handled: true, value: null };
+    }
+    case 'wb_remove': {
+      const l = linkOr(args.id);
+      if (l.info.state === 'open') linkSend(l, { kind: 'close', code: 1000, reason: '' });
+      links.delete(l.info.id);
+      wbEmit({ kind: 'removed', id: l.info.id });
+      return { handled: true, value: null };
+    }
+    case 'wb_list':
+      return { handled: true, value: [...links.values()].map((l) => ({ ...l.info })) };
+    case 'wb_subscribe': {
+      const channel = args.channel as { id: number };
+      wbSub = { channelId: channel.id, index: 0 };
+      const mine = wbSub;
+      later(0, () => {
+        if (wbSub !== mine) return;
+        wbEmit({ kind: 'connections', connections: [...links.values()].map((l) => ({ ...l.info })) });
+        emitTemplates();
+        wbEmit({ kind: 'demos', demos: demos.slice() });
+      });
+      return { handled: true, value: null };
+    }
+    case 'wb_handshake': {
+      const h = handshakes.get(args.connectionId as number);
+      if (!h) throw `no handshake recorded for connection ${String(args.connectionId)}`;
+      return { handled: true, value: { ...h } };
+    }
+    case 'history_get': {
+      const list = history.get(targetOf(String(args.target))) ?? [];
+      return { handled: true, value: list.slice().reverse().slice(0, (args.limit as number) ?? 200) };
+    }
+    case 'history_append': {
+      const key = targetOf(String(args.target));
+      const list = history.get(key) ?? [];
+      const last = list[list.length - 1];
+      if (!last || last.body !== args.body || last.mode !== args.mode) {
+        list.push({ id: nextHistory++, ts_us: Date.now() * 1000, mode: String(args.mode), body: String(args.body) });
+      }
+      history.set(key, list);
+      return { handled: true, value: null };
+    }
+    case 'templates_list':
+      return { handled: true, value: templates.map((t) => ({ ...t })) };
+    case 'templates_dir':
+      return { handled: true, value: TEMPLATES_DIR };
+    case 'template_save': {
+      const name = String(args.name);
+      const mode = args.mode as TemplateMode;
+      if (!name || name.startsWith('.') || /[/\\]/.test(name)) throw `invalid template name "${name}"`;
+      if (args.previousName != null) {
+        const i = templates.findIndex((t) => t.name === args.previousName);
+        if (i < 0) throw `no template named "${String(args.previousName)}"`;
+        templates.splice(i, 1);
+      }
+      const t: Template = { name, mode, body: String(args.body), path: `${TEMPLATES_DIR}/${name}.${EXT[mode]}`, updated_at_us: Date.now() * 1000 };
+      const j = templates.findIndex((x) => x.name === name);
+      if (j >= 0) templates[j] = t;
+      else templates.push(t);
+      later(10, emitTemplates);
+      return { handled: true, value: { ...t } };
+    }
+    case 'template_delete': {
+      const i = templates.findIndex((t) => t.name === args.name);
+      if (i < 0) throw `no template named "${String(args.name)}"`;
+      templates.splice(i, 1);
+      later(10, emitTemplates);
+      return { handled: true, value: null };
+    }
+    case 'send_on_save_start': {
+      const l = linkOr(args.id);
+      const path = String(args.path);
+      if (!path.startsWith('/')) throw `cannot watch ${path}: not an absolute path`;
+      const w: SendOnSaveInfo = {
+        watch_id: nextWatch++,
+        link_id: l.info.id,
+        path,
+        mode: (args.mode as 'text' | 'binary') ?? 'text',
+        expand: !!args.expand,
+        debounce_ms: (args.debounceMs as number) ?? 200,
+        sent: 0,
+        last_error: null,
+        active: true,
+      };
+      watches.set(w.watch_id, w);
+      wbEmit({ kind: 'send_on_save', watch: { ...w } });
+      return { handled: true, value: { ...w } };
+    }
+    case 'send_on_save_stop': {
+      const w = watches.get(args.watchId as number);
+      if (!w) throw `no such watch: ${String(args.watchId)}`;
+      w.active = false;
+      wbEmit({ kind: 'send_on_save', watch: { ...w } });
+      return { handled: true, value: null };
+    }
+    case 'send_on_save_list':
+      return { handled: true, value: [...watches.values()].map((w) => ({ ...w })) };
+    case 'demo_start': {
+      const kind = args.kind as DemoKind;
+      if (!['echo', 'chat', 'ticker', 'telemetry', 'notifications'].includes(kind)) throw `unknown demo ${String(kind)}`;
+      const id = nextDemo++;
+      const port = 47000 + id;
+      const d: DemoInfo = { id, kind, listen: `127.0.0.1:${port}`, url: `ws://127.0.0.1:${port}/`, rate: kind === 'ticker' ? ((args.rate as number) ?? 10) : null };
+      demos.push(d);
+      wbEmit({ kind: 'demos', demos: demos.slice() });
+      return { handled: true, value: { ...d } };
+    }
+    case 'demo_stop': {
+      const i = demos.findIndex((d) => d.id === args.id);
+      if (i < 0) throw `no such demo server: ${String(args.id)}`;
+      demos.splice(i, 1);
+      wbEmit({ kind: 'demos', demos: demos.slice() });
+      return { handled: true, value: null };
+    }
+    case 'demo_list':
+      return { handled: true, value: demos.slice() };
+    default:
+      return { handled: false };
+  }
+}
+
+/** Test controls of the workbench side. */
+const wbControl = {
+  /** A template file changed on disk (the shell's notify watcher): the list is pushed. */
+  editTemplateFile(name: string, body: string) {
+    const t = templates.find((x) => x.name === name);
+    if (t) Object.assign(t, { body, updated_at_us: Date.now() * 1000 });
+    else templates.push({ name, mode: 'text', body, path: `${TEMPLATES_DIR}/${name}.txt`, updated_at_us: Date.now() * 1000 });
+    emitTemplates();
+  },
+  /** The watched file of `watchId` was saved with `content`: it is sent once. */
+  saveWatchedFile(watchId: number, content: string) {
+    const w = watches.get(watchId);
+    if (!w || !w.active) throw new Error(`watch ${watchId} is not active`);
+    const l = links.get(w.link_id);
+    if (!l) throw new Error('no link');
+    linkSend(l, w.mode === 'text' ? { kind: 'text', text: content } : { kind: 'binary', base64: bytesB64(enc.encode(content)) });
+    w.sent++;
+    wbEmit({ kind: 'send_on_save', watch: { ...w } });
+  },
+  /** The server drops link `id` (a reconnect would start from here). */
+  dropLink(id: number) {
+    const l = linkOr(id);
+    Object.assign(l.conn, { state: 'closed', closed_at_us: Date.now() * 1000, close_code: 1006, closed_by: 'error' });
+    updateConn(l.session, { ...l.conn });
+    l.info.state = 'closed';
+    emitLink(l);
+  },
+  /** Sets the keep-alive round trip of link `id`. */
+  setRtt(id: number, ms: number) {
+    const l = linkOr(id);
+    l.info.rtt_ms = ms;
+    emitLink(l);
+  },
+};
+
 /** Headers of the invoke being handled (mockIPC does not pass them on). */
 let currentHeaders: Record<string, string> | null = null;
 
@@ -1068,11 +1650,14 @@ function logged(cmd: string, args: unknown): Record<string, unknown> {
   const a = args as Record<string, unknown>;
   if (cmd === 'subscribe_session') return { ...a, channel: '[Channel]' };
   if (cmd === 'start_replay') return { ...a, progress: '[Channel]' };
+  if (cmd === 'wb_subscribe') return { ...a, channel: '[Channel]' };
   return a;
 }
 
 function handle(cmd: string, args: Record<string, unknown>): unknown {
   control.calls.push({ cmd, args: logged(cmd, args) });
+  const wbAnswer = handleWorkbench(cmd, args);
+  if (wbAnswer.handled) return wbAnswer.value;
   if (cmd === 'import_data') control.lastImportHeaders = { ...(currentHeaders ?? {}) };
   switch (cmd) {
     case 'list_sessions':
@@ -1209,6 +1794,47 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
       }
       throw `no such connection: ${id}`;
     }
+    case 'timeline_count': {
+      const s = sessions.get(args.sessionId as number);
+      if (!s) throw `session ${String(args.sessionId)} not found`;
+      if (control.failTimeline) throw control.failTimeline;
+      const last = s.frames.at(-1)?.summary.seq ?? 0;
+      return { count: timelineRows(s, args.filter).length, complete: true, scanned_seq: last, last_seq: last };
+    }
+    case 'timeline_page': {
+      const s = sessions.get(args.sessionId as number);
+      if (!s) throw `session ${String(args.sessionId)} not found`;
+      const offset = args.offset as number;
+      const limit = Math.min(args.limit as number, 1000);
+      const { marker } = timelineMatcher(args.filter);
+      return timelineRows(s, args.filter)
+        .slice(offset, offset + limit)
+        .map((f) => ({ ...f.summary, marks: marksOf(f.summary.preview, marker) }));
+    }
+    case 'timeline_index_of': {
+      const s = sessions.get(args.sessionId as number);
+      if (!s) throw `session ${String(args.sessionId)} not found`;
+      const rows = timelineRows(s, args.filter);
+      const seq = args.seq as number;
+      const i = rows.findIndex((f) => f.summary.seq >= seq);
+      return { index: i < 0 ? rows.length : i, exact: i >= 0 && rows[i].summary.seq === seq };
+    }
+    case 'message_fragments': {
+      const s = sessions.get(args.sessionId as number);
+      const seq = args.seq as number;
+      const head = s?.frames[seq - 1];
+      if (!s || !head) throw `frame ${seq} of session ${String(args.sessionId)} not found`;
+      const out = [head.summary];
+      if (head.summary.fin || (head.summary.opcode !== 'text' && head.summary.opcode !== 'binary')) return out;
+      for (const f of s.frames.slice(seq)) {
+        if (f.summary.connection !== head.summary.connection || f.summary.dir !== head.summary.dir) continue;
+        if (!['text', 'binary', 'continuation'].includes(f.summary.opcode)) continue;
+        if (f.summary.opcode !== 'continuation') break;
+        out.push(f.summary);
+        if (f.summary.fin) break;
+      }
+      return out;
+    }
     case 'subscribe_session': {
       const s = sessions.get(args.sessionId as number);
       if (!s) throw `no such session: ${String(args.sessionId)}`;
@@ -1315,7 +1941,7 @@ const params = new URLSearchParams(location.search);
 seed(Number(params.get('frames') ?? 400));
 
 mockIPC(async (cmd, args) => {
-  if (cmd === 'connect' && control.connectDelayMs > 0) {
+  if ((cmd === 'connect' || cmd === 'wb_connect') && control.connectDelayMs > 0) {
     await new Promise((r) => setTimeout(r, control.connectDelayMs));
   }
   return handle(cmd, (args ?? {}) as Record<string, unknown>);
@@ -1338,4 +1964,4 @@ mockIPC(async (cmd, args) => {
   };
 }
 
-(window as unknown as { __sockscopeMock: typeof control }).__sockscopeMock = control;
+(window as unknown as { __sockscopeMock: typeof control & { wb: typeof wbControl } }).__sockscopeMock = Object.assign(control, { wb: wbControl });

@@ -298,10 +298,11 @@ describe('with the mocked shell', () => {
     await expect.poll(() => rows(page).count()).toBe(5);
     const sendCalls = await page.evaluate(() =>
       (window as unknown as { __sockscopeMock: { calls: { cmd: string }[] } }).__sockscopeMock.calls
-        .filter((c) => c.cmd === 'send_text' || c.cmd === 'inject_text')
+        .filter((c) => c.cmd === 'send_text' || c.cmd === 'wb_send' || c.cmd === 'inject_text')
         .map((c) => c.cmd),
     );
-    expect(sendCalls).toEqual(['send_text', 'send_text']);
+    // The toolbar opens a workbench connection: messages go through wb_send.
+    expect(sendCalls).toEqual(['wb_send', 'wb_send']);
     await page.locator('[data-testid="frame-row"][data-seq="3"]').click();
     await page.screenshot({ path: '/tmp/ui-shot-open-dark.png' });
     const sent = page.locator('[data-testid="frame-row"][data-seq="2"]');

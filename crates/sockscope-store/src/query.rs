@@ -1,0 +1,988 @@
+//! The timeline's queries: a session's (or one connection's) frames paged by row index under
+//! a filter that runs in SQLite, the number of matching frames, and where a frame sits in
+//! the filtered list.
+//!
+//! A [`FrameQuery`] holds the sorted `seq`s of the frames that matched so far and how far it
+//! has scanned. Scanning goes in chunks of seqs ([`SCAN_CHUNK`]), so a caller can show the
+//! first matches of a slow filter (a regex over a million payloads) long before the scan
+//! ends, and new frames of a live session are picked up by scanning on from where it stopped.
+//! Without a filter the seqs of a session are `1..=frame_count` (the writer numbers them
+//! densely) and nothing is scanned at all.
+//!
+//! Every piece of user input reaches SQLite as a bound parameter. Text, regex and JSON
+//! conditions run in two SQL functions registered on the reading connection
+//! (`sockscope_text`, `sockscope_json`), which compile the pattern or expression once per
+//! statement (SQLite's auxiliary data) with size limits.
+
+use crate::model::FrameSummary;
+use crate::StoreError;
+use regex::bytes::{Regex, RegexBuilder};
+use rusqlite::functions::FunctionFlags;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use sockscope_proto::{ConnectionId, Direction, Opcode, SessionId};
+use std::sync::Arc;
+
+/// Seqs examined per scanning step.
+pub const SCAN_CHUNK: i64 = 50_000;
+/// Most rows one page may ask for.
+pub const MAX_PAGE: usize = 1000;
+/// Longest text, regex, FTS or JSON expression accepted (characters).
+pub const MAX_PATTERN_CHARS: usize = 1000;
+/// Compiled-regex size limit (bytes of the compiled program).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Lazy-DFA cache limit per regex.
+const REGEX_DFA_LIMIT: usize = 2 << 20;
+/// Text and regex filters look at this many bytes of a payload at most.
+pub const MATCH_BYTES: usize = 1 << 20;
+/// JSON filters parse payloads up to this size; larger ones never match.
+pub const JSON_BYTES: usize = 1 << 20;
+/// Highlight ranges returned per row at most.
+const MAX_MARKS: usize = 32;
+
+/// How the text filter reads the pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextFilter {
+    pub pattern: String,
+    /// A regular expression (Rust `regex` syntax) rather than plain text.
+    pub regex: bool,
+    pub case_sensitive: bool,
+}
+
+/// What the timeline shows. Every condition given must hold (they combine with AND); the
+/// default shows every frame.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrameFilter {
+    /// Only this connection's frames.
+    pub connection: Option<ConnectionId>,
+    /// Only frames sent this way.
+    pub dir: Option<Direction>,
+    /// Only these opcodes (empty: all).
+    pub opcodes: Vec<Opcode>,
+    /// Text or regex over the payload (the inflated message when there is one; binary
+    /// payloads are matched byte-wise; the first [`MATCH_BYTES`] only).
+    pub text: Option<TextFilter>,
+    /// Full-text search (FTS5) over text payloads: every word must appear, as a prefix.
+    pub fts: Option<String>,
+    /// Size range in bytes, inclusive: the inflated size when there is one, else the wire
+    /// length.
+    pub min_size: Option<u64>,
+    pub max_size: Option<u64>,
+    /// Time range, unix microseconds, inclusive.
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    /// A JSON condition over text messages, e.g. `type == "trade" and price > 10` (see
+    /// [`JsonExpr`]).
+    pub json: Option<String>,
+    /// Group by message: continuation frames are left out (their message's first frame
+    /// stands for them; [`crate::Store::message_fragments`] lists them).
+    pub messages: bool,
+}
+
+impl FrameFilter {
+    /// No condition at all (a connection alone is one).
+    pub fn is_all(&self) -> bool {
+        *self == FrameFilter::default()
+    }
+}
+
+/// A page row: the frame and where the filter's text matched in its preview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimelineRow {
+    #[serde(flatten)]
+    pub frame: FrameSummary,
+    /// `[start, end)` ranges in UTF-16 code units of `preview` (what JavaScript indexes).
+    pub marks: Vec<[u32; 2]>,
+}
+
+/// How many frames match, and how far the scan got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QueryCount {
+    /// Matches found so far (all of them once `complete`).
+    pub count: u64,
+    /// Every frame up to `last_seq` has been looked at.
+    pub complete: bool,
+    /// Seqs up to here have been scanned.
+    pub scanned_seq: i64,
+    /// The session's highest seq when the scan last looked.
+    pub last_seq: i64,
+}
+
+/// Where a frame sits in the filtered list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RowIndex {
+    /// The frame's row index if it matches, else the index of the first row after it.
+    pub index: u64,
+    /// The frame is in the list.
+    pub exact: bool,
+}
+
+/// The sorted seqs a filter has matched so far.
+#[derive(Debug, Clone)]
+enum Seqs {
+    /// No filter: the seqs are `1..=n`.
+    Dense(i64),
+    List(Vec<i64>),
+}
+
+/// A filter over one session, with the matches found so far. Cheap to keep; scanning on
+/// picks up frames committed since.
+#[derive(Debug)]
+pub struct FrameQuery {
+    session: SessionId,
+    filter: FrameFilter,
+    compiled: Compiled,
+    seqs: Seqs,
+    scanned: i64,
+    last_seq: i64,
+}
+
+/// The parts of a filter checked once, before any SQL runs.
+#[derive(Debug)]
+struct Compiled {
+    /// `AND ...` conditions with `?` placeholders, from fixed fragments only.
+    sql: String,
+    params: Vec<Value>,
+    /// Highlights in previews.
+    marker: Option<Regex>,
+}
+
+fn invalid(msg: impl Into<String>) -> StoreError {
+    StoreError::Invalid(msg.into())
+}
+
+fn check_len(what: &str, s: &str) -> Result<(), StoreError> {
+    if s.chars().count() > MAX_PATTERN_CHARS {
+        return Err(invalid(format!(
+            "the {what} is longer than {MAX_PATTERN_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Compiles the text filter's pattern as the SQL function and the highlighter use it.
+pub(crate) fn text_regex(t: &TextFilter) -> Result<Regex, StoreError> {
+    check_len("text filter", &t.pattern)?;
+    let source = if t.regex {
+        t.pattern.clone()
+    } else {
+        regex::escape(&t.pattern)
+    };
+    RegexBuilder::new(&source)
+        .case_insensitive(!t.case_sensitive)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(_) => invalid("the regular expression is too large"),
+            other => invalid(format!("invalid regular expression: {other}")),
+        })
+}
+
+/// The pattern and flags as one string for the SQL function: `<flags>:<pattern>`.
+fn text_arg(t: &TextFilter) -> String {
+    format!(
+        "{}{}:{}",
+        if t.regex { 'r' } else { 'p' },
+        if t.case_sensitive { 'c' } else { 'i' },
+        t.pattern
+    )
+}
+
+fn text_from_arg(arg: &str) -> Option<TextFilter> {
+    let (flags, pattern) = arg.split_once(':')?;
+    let mut f = flags.chars();
+    let regex = f.next()? == 'r';
+    let case_sensitive = f.next()? == 'c';
+    Some(TextFilter {
+        pattern: pattern.to_owned(),
+        regex,
+        case_sensitive,
+    })
+}
+
+impl Compiled {
+    fn new(f: &FrameFilter) -> Result<Compiled, StoreError> {
+        let mut sql = String::new();
+        let mut params: Vec<Value> = Vec::new();
+        let mut marker = None;
+        if let Some(c) = f.connection {
+            sql.push_str(" AND connection_id = ?");
+            params.push(Value::Integer(c.0));
+        }
+        if let Some(d) = f.dir {
+            sql.push_str(" AND dir = ?");
+            params.push(Value::Integer(match d {
+                Direction::Client => 0,
+                Direction::Server => 1,
+            }));
+        }
+        if !f.opcodes.is_empty() {
+            if f.opcodes.len() > 16 {
+                return Err(invalid("too many opcodes"));
+            }
+            sql.push_str(" AND opcode IN (");
+            for (i, op) in f.opcodes.iter().enumerate() {
+                sql.push_str(if i == 0 { "?" } else { ", ?" });
+                params.push(Value::Integer(i64::from(op.to_u8())));
+            }
+            sql.push(')');
+        }
+        if f.messages {
+            sql.push_str(" AND opcode <> 0");
+        }
+        let size = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        if let Some(n) = f.min_size {
+            sql.push_str(" AND COALESCE(length(inflated), len) >= ?");
+            params.push(Value::Integer(size(n)));
+        }
+        if let Some(n) = f.max_size {
+            sql.push_str(" AND COALESCE(length(inflated), len) <= ?");
+            params.push(Value::Integer(size(n)));
+        }
+        if let Some(t) = f.from_us {
+            sql.push_str(" AND ts_us >= ?");
+            params.push(Value::Integer(t));
+        }
+        if let Some(t) = f.to_us {
+            sql.push_str(" AND ts_us <= ?");
+            params.push(Value::Integer(t));
+        }
+        if let Some(t) = f.text.as_ref().filter(|t| !t.pattern.is_empty()) {
+            marker = Some(text_regex(t)?);
+            sql.push_str(" AND sockscope_text(?, COALESCE(inflated, payload))");
+            params.push(Value::Text(text_arg(t)));
+        }
+        if let Some(q) = f.fts.as_deref().filter(|q| !q.trim().is_empty()) {
+            check_len("full-text search", q)?;
+            let (query, words) = crate::search::fts_query(q)?;
+            sql.push_str(" AND id IN (SELECT rowid FROM frames_fts WHERE frames_fts MATCH ?)");
+            params.push(Value::Text(query));
+            if marker.is_none() {
+                // Each word as a case-insensitive prefix of a token, as FTS5 matched it.
+                let alt = words
+                    .iter()
+                    .map(|w| regex::escape(w))
+                    .collect::<Vec<_>>()
+                    .join("|");
+                marker = RegexBuilder::new(&format!(r"\b(?:{alt})"))
+                    .case_insensitive(true)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .ok();
+            }
+        }
+        if let Some(j) = f.json.as_deref().filter(|j| !j.trim().is_empty()) {
+            check_len("JSON condition", j)?;
+            JsonExpr::parse(j)?;
+            sql.push_str(" AND opcode = 1 AND sockscope_json(?, COALESCE(inflated, payload))");
+            params.push(Value::Text(j.to_owned()));
+        }
+        Ok(Compiled {
+            sql,
+            params,
+            marker,
+        })
+    }
+}
+
+fn session_frames(c: &Connection, session: SessionId) -> Result<(i64, i64, i64), StoreError> {
+    let n: Option<i64> = c
+        .prepare_cached("SELECT frame_count FROM sessions WHERE id = ?1")?
+        .query_row(params![session.0], |r| r.get(0))
+        .optional()?;
+    let n = n.ok_or_else(|| StoreError::NotFound(format!("session {session}")))?;
+    let (lo, hi): (Option<i64>, Option<i64>) = c
+        .prepare_cached("SELECT MIN(seq), MAX(seq) FROM frames WHERE session_id = ?1")?
+        .query_row(params![session.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok((n, lo.unwrap_or(0), hi.unwrap_or(0)))
+}
+
+impl FrameQuery {
+    /// Checks the filter (bad regex, JSON expression or FTS query → [`StoreError::Invalid`]).
+    pub fn new(session: SessionId, filter: FrameFilter) -> Result<FrameQuery, StoreError> {
+        let compiled = Compiled::new(&filter)?;
+        Ok(FrameQuery {
+            session,
+            seqs: if filter.is_all() {
+                Seqs::Dense(0)
+            } else {
+                Seqs::List(Vec::new())
+            },
+            filter,
+            compiled,
+            scanned: 0,
+            last_seq: 0,
+        })
+    }
+
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    pub fn filter(&self) -> &FrameFilter {
+        &self.filter
+    }
+
+    /// Matches found so far.
+    pub fn len(&self) -> u64 {
+        match &self.seqs {
+            Seqs::Dense(n) => u64::try_from(*n).unwrap_or(0),
+            Seqs::List(v) => v.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn count(&self) -> QueryCount {
+        QueryCount {
+            count: self.len(),
+            complete: self.scanned >= self.last_seq,
+            scanned_seq: self.scanned,
+            last_seq: self.last_seq,
+        }
+    }
+
+    fn seq_at(&self, i: u64) -> Option<i64> {
+        match &self.seqs {
+            Seqs::Dense(n) => i64::try_from(i).ok().filter(|i| i < n).map(|i| i + 1),
+            Seqs::List(v) => usize::try_from(i).ok().and_then(|i| v.get(i)).copied(),
+        }
+    }
+
+    /// Looks at the session's newest seq; a session without filter is up to date at once.
+    /// Returns whether frames remain to scan.
+    pub(crate) fn refresh(&mut self, c: &Connection) -> Result<bool, StoreError> {
+        let (n, lo, hi) = session_frames(c, self.session)?;
+        self.last_seq = hi;
+        if let Seqs::Dense(count) = &mut self.seqs {
+            if lo <= 1 && hi == n {
+                *count = n;
+                self.scanned = hi;
+                return Ok(false);
+            }
+            // Not numbered 1..=n (never written so by this store, but the file is input):
+            // list the seqs like any filter does.
+            self.seqs = Seqs::List(Vec::new());
+            self.scanned = 0;
+        }
+        Ok(self.scanned < self.last_seq)
+    }
+
+    /// Scans the next chunk of seqs; returns whether frames remain to scan.
+    pub(crate) fn scan_step(&mut self, c: &Connection) -> Result<bool, StoreError> {
+        if self.scanned >= self.last_seq {
+            return Ok(false);
+        }
+        let Seqs::List(list) = &mut self.seqs else {
+            return Ok(false);
+        };
+        let from = self.scanned;
+        let to = from.saturating_add(SCAN_CHUNK).min(self.last_seq);
+        let sql = format!(
+            "SELECT seq FROM frames WHERE session_id = ? AND seq > ? AND seq <= ?{} ORDER BY seq",
+            self.compiled.sql
+        );
+        let mut stmt = c.prepare_cached(&sql)?;
+        let head = [
+            Value::Integer(self.session.0),
+            Value::Integer(from),
+            Value::Integer(to),
+        ];
+        let mut rows = stmt.query(params_from_iter(
+            head.iter().chain(self.compiled.params.iter()),
+        ))?;
+        while let Some(r) = rows.next()? {
+            list.push(r.get(0)?);
+        }
+        self.scanned = to;
+        Ok(self.scanned < self.last_seq)
+    }
+
+    /// Scans until at least `rows` matches are known or everything is scanned.
+    pub(crate) fn scan_until(&mut self, c: &Connection, rows: u64) -> Result<(), StoreError> {
+        self.refresh(c)?;
+        while self.len() < rows && self.scan_step(c)? {}
+        Ok(())
+    }
+
+    /// Scans until `seq` has been looked at.
+    fn scan_past(&mut self, c: &Connection, seq: i64) -> Result<(), StoreError> {
+        self.refresh(c)?;
+        while self.scanned < seq && self.scan_step(c)? {}
+        Ok(())
+    }
+
+    /// Rows `offset..offset + limit` of the filtered list (fewer at its end).
+    pub(crate) fn page(
+        &mut self,
+        c: &Connection,
+        offset: u64,
+        limit: usize,
+    ) -> Result<Vec<TimelineRow>, StoreError> {
+        let limit = limit.min(MAX_PAGE);
+        self.scan_until(c, offset.saturating_add(limit as u64))?;
+        let mut out = Vec::with_capacity(limit);
+        let seqs: Vec<i64> = (offset..offset.saturating_add(limit as u64))
+            .map_while(|i| self.seq_at(i))
+            .collect();
+        if let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) {
+            let frames = if last - first + 1 == seqs.len() as i64 {
+                frames_between(c, self.session, first, last)?
+            } else {
+                let mut v = Vec::with_capacity(seqs.len());
+                for s in &seqs {
+                    v.extend(frames_between(c, self.session, *s, *s)?);
+                }
+                v
+            };
+            for frame in frames {
+                let marks = self
+                    .compiled
+                    .marker
+                    .as_ref()
+                    .map(|re| marks(re, &frame.preview))
+                    .unwrap_or_default();
+                out.push(TimelineRow { frame, marks });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where `seq` is (or would be) in the filtered list.
+    pub(crate) fn index_of(&mut self, c: &Connection, seq: i64) -> Result<RowIndex, StoreError> {
+        self.scan_past(c, seq)?;
+        Ok(match &self.seqs {
+            Seqs::Dense(n) => RowIndex {
+                index: u64::try_from((seq - 1).clamp(0, *n)).unwrap_or(0),
+                exact: seq >= 1 && seq <= *n,
+            },
+            Seqs::List(v) => match v.binary_search(&seq) {
+                Ok(i) => RowIndex {
+                    index: i as u64,
+                    exact: true,
+                },
+                Err(i) => RowIndex {
+                    index: i as u64,
+                    exact: false,
+                },
+            },
+        })
+    }
+}
+
+/// Highlight ranges of `re` in `text`, in UTF-16 code units.
+fn marks(re: &Regex, text: &str) -> Vec<[u32; 2]> {
+    let mut out = Vec::new();
+    // UTF-16 offset of each byte offset, computed as we go (matches come in order).
+    let mut byte = 0usize;
+    let mut units = 0u32;
+    let mut to_units = |target: usize| -> u32 {
+        for ch in text[byte..target.max(byte)].chars() {
+            units += ch.len_utf16() as u32;
+        }
+        byte = target.max(byte);
+        units
+    };
+    for m in re.find_iter(text.as_bytes()).take(MAX_MARKS) {
+        if m.start() == m.end()
+            || !text.is_char_boundary(m.start())
+            || !text.is_char_boundary(m.end())
+        {
+            continue;
+        }
+        let s = to_units(m.start());
+        let e = to_units(m.end());
+        out.push([s, e]);
+    }
+    out
+}
+
+/// Summaries of the frames with seq in `from..=to`.
+fn frames_between(
+    c: &Connection,
+    session: SessionId,
+    from: i64,
+    to: i64,
+) -> Result<Vec<FrameSummary>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT seq, connection_id, ts_us, dir, opcode, flags, len, note, length(inflated), \
+         substr(COALESCE(inflated, payload), 1, ?4) \
+         FROM frames WHERE session_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
+    )?;
+    let mut rows = stmt.query(params![
+        session.0,
+        from,
+        to,
+        crate::read::SUMMARY_PAYLOAD_BYTES
+    ])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(crate::read::summary_row(r)?);
+    }
+    Ok(out)
+}
+
+/// The frames of the message whose first frame is `seq`: it and the continuation frames of
+/// the same connection and direction up to the one with FIN (at most `limit`).
+pub(crate) fn message_fragments(
+    c: &Connection,
+    session: SessionId,
+    seq: i64,
+    limit: usize,
+) -> Result<Vec<FrameSummary>, StoreError> {
+    let first = frames_between(c, session, seq, seq)?;
+    let Some(head) = first.into_iter().next() else {
+        return Err(StoreError::NotFound(format!(
+            "frame {seq} of session {session}"
+        )));
+    };
+    if head.fin || !matches!(head.opcode, Opcode::Text | Opcode::Binary) {
+        return Ok(vec![head]);
+    }
+    let mut stmt = c.prepare_cached(
+        "SELECT seq, connection_id, ts_us, dir, opcode, flags, len, note, length(inflated), \
+         substr(COALESCE(inflated, payload), 1, ?5) \
+         FROM frames WHERE connection_id = ?1 AND seq > ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
+         ORDER BY seq LIMIT ?4",
+    )?;
+    let dir = i64::from(head.dir == Direction::Server);
+    let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = stmt.query(params![
+        head.connection.0,
+        seq,
+        dir,
+        limit_sql,
+        crate::read::SUMMARY_PAYLOAD_BYTES
+    ])?;
+    let mut out = vec![head];
+    while let Some(r) = rows.next()? {
+        let f = crate::read::summary_row(r)?;
+        // A new message before this one finished (illegal) ends it.
+        if f.opcode != Opcode::Continuation {
+            break;
+        }
+        let fin = f.fin;
+        out.push(f);
+        if fin || out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+// ---- SQL functions ----
+
+/// Registers `sockscope_text(arg, body)` and `sockscope_json(expr, body)` on `c`.
+pub(crate) fn register(c: &Connection) -> Result<(), StoreError> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    c.create_scalar_function("sockscope_text", 2, flags, |ctx| {
+        let re: Arc<Regex> = ctx.get_or_create_aux(0, |v: ValueRef<'_>| {
+            let arg = v.as_str().map_err(|e| invalid(e.to_string()))?;
+            let t = text_from_arg(arg).ok_or_else(|| invalid("bad text filter"))?;
+            text_regex(&t)
+        })?;
+        Ok(match ctx.get_raw(1) {
+            ValueRef::Blob(b) | ValueRef::Text(b) => re.is_match(&b[..b.len().min(MATCH_BYTES)]),
+            _ => false,
+        })
+    })?;
+    c.create_scalar_function("sockscope_json", 2, flags, |ctx| {
+        let expr: Arc<JsonExpr> = ctx.get_or_create_aux(0, |v: ValueRef<'_>| {
+            let s = v.as_str().map_err(|e| invalid(e.to_string()))?;
+            JsonExpr::parse(s)
+        })?;
+        Ok(match ctx.get_raw(1) {
+            ValueRef::Blob(b) | ValueRef::Text(b) if b.len() <= JSON_BYTES => {
+                match serde_json::from_slice::<Json>(b) {
+                    Ok(doc) => expr.eval(&doc),
+                    Err(_) => false,
+                }
+            }
+            _ => false,
+        })
+    })?;
+    Ok(())
+}
+
+// ---- JSON conditions ----
+
+/// A JSON condition over a text message, checked against the parsed payload:
+///
+/// ```text
+/// expr    := clause (("and" | "&&") clause)*
+/// clause  := path [op literal]          a path alone: the value exists
+/// path    := key ("." key | "[" index "]")*     key: letters, digits, _ $ - or "quoted"
+///            (a leading "$." or "$" is allowed: `$.data[0].price`)
+/// op      := "==" | "!=" | ">" | ">=" | "<" | "<=" | "~"     (~: string contains)
+/// literal := "string" | number | true | false | null
+/// ```
+///
+/// `==`/`!=` compare JSON values (numbers by value); `<`-style operators compare numbers
+/// with numbers and strings with strings; a path that is missing fails every clause but
+/// `!=`. At most 16 clauses of 32 path steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonExpr {
+    clauses: Vec<Clause>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Clause {
+    path: Vec<Step>,
+    test: Option<(Op, Json)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    Contains,
+}
+
+const MAX_CLAUSES: usize = 16;
+const MAX_STEPS: usize = 32;
+
+struct Lexer<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl<'a> Lexer<'a> {
+    fn skip_ws(&mut self) {
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() {
+                self.pos += c.len_utf8();
+            } else {
+                break;
+            }
+        }
+    }
+    fn peek(&self) -> Option<char> {
+        self.s[self.pos..].chars().next()
+    }
+    fn eat(&mut self, t: &str) -> bool {
+        self.skip_ws();
+        if self.s[self.pos..].starts_with(t) {
+            self.pos += t.len();
+            true
+        } else {
+            false
+        }
+    }
+    fn err(&self, what: &str) -> StoreError {
+        invalid(format!(
+            "JSON condition, at character {}: {what}",
+            self.s[..self.pos].chars().count() + 1
+        ))
+    }
+    fn quoted(&mut self) -> Result<String, StoreError> {
+        // A JSON string literal: let serde_json read it (escapes included).
+        let rest = &self.s[self.pos..];
+        let mut de = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+        match de.next() {
+            Some(Ok(v)) => {
+                self.pos += de.byte_offset();
+                Ok(v)
+            }
+            _ => Err(self.err("unterminated or invalid string")),
+        }
+    }
+    fn key(&mut self) -> Result<String, StoreError> {
+        self.skip_ws();
+        if self.peek() == Some('"') {
+            return self.quoted();
+        }
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if c.is_alphanumeric() || c == '_' || c == '$' || c == '-' {
+                self.pos += c.len_utf8();
+            } else {
+                break;
+            }
+        }
+        if self.pos == start {
+            return Err(self.err("expected a key"));
+        }
+        Ok(self.s[start..self.pos].to_owned())
+    }
+    fn path(&mut self) -> Result<Vec<Step>, StoreError> {
+        self.skip_ws();
+        let mut steps = Vec::new();
+        if self.s[self.pos..].starts_with("$.") {
+            self.pos += 2;
+        } else if self.s[self.pos..].starts_with("$[") {
+            self.pos += 1;
+        } else if self.s[self.pos..].starts_with('$')
+            && !self.s[self.pos + 1..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+        {
+            // `$` alone: the whole document.
+            self.pos += 1;
+            return Ok(steps);
+        }
+        if self.peek() != Some('[') {
+            steps.push(Step::Key(self.key()?));
+        }
+        loop {
+            if self.s[self.pos..].starts_with('.') {
+                self.pos += 1;
+                steps.push(Step::Key(self.key()?));
+            } else if self.s[self.pos..].starts_with('[') {
+                self.pos += 1;
+                let start = self.pos;
+                while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    self.pos += 1;
+                }
+                let n = self.s[start..self.pos]
+                    .parse::<usize>()
+                    .map_err(|_| self.err("expected an array index"))?;
+                if !self.eat("]") {
+                    return Err(self.err("expected ]"));
+                }
+                steps.push(Step::Index(n));
+            } else {
+                break;
+            }
+            if steps.len() > MAX_STEPS {
+                return Err(self.err("path too long"));
+            }
+        }
+        Ok(steps)
+    }
+    fn op(&mut self) -> Option<Op> {
+        self.skip_ws();
+        for (t, op) in [
+            ("==", Op::Eq),
+            ("!=", Op::Ne),
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+            ("~", Op::Contains),
+            ("=", Op::Eq),
+        ] {
+            if self.eat(t) {
+                return Some(op);
+            }
+        }
+        None
+    }
+    fn literal(&mut self) -> Result<Json, StoreError> {
+        self.skip_ws();
+        if self.peek() == Some('"') {
+            return Ok(Json::String(self.quoted()?));
+        }
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if c.is_alphanumeric() || matches!(c, '-' | '+' | '.') {
+                self.pos += c.len_utf8();
+            } else {
+                break;
+            }
+        }
+        let word = &self.s[start..self.pos];
+        match word {
+            "true" => Ok(Json::Bool(true)),
+            "false" => Ok(Json::Bool(false)),
+            "null" => Ok(Json::Null),
+            _ => match serde_json::from_str::<serde_json::Number>(word) {
+                Ok(n) => Ok(Json::Number(n)),
+                Err(_) => {
+                    self.pos = start;
+                    Err(self.err("expected a \"string\", a number, true, false or null"))
+                }
+            },
+        }
+    }
+}
+
+impl JsonExpr {
+    pub fn parse(s: &str) -> Result<JsonExpr, StoreError> {
+        check_len("JSON condition", s)?;
+        let mut lx = Lexer { s, pos: 0 };
+        let mut clauses = Vec::new();
+        loop {
+            let path = lx.path()?;
+            let test = match lx.op() {
+                Some(op) => Some((op, lx.literal()?)),
+                None => None,
+            };
+            if let Some((Op::Contains, v)) = &test {
+                if !v.is_string() {
+                    return Err(lx.err("~ takes a \"string\""));
+                }
+            }
+            clauses.push(Clause { path, test });
+            if clauses.len() > MAX_CLAUSES {
+                return Err(lx.err("too many clauses"));
+            }
+            lx.skip_ws();
+            if lx.pos == s.len() {
+                break;
+            }
+            if !(lx.eat("&&") || lx.eat("and ") || lx.eat("AND ")) {
+                return Err(lx.err("expected `and`, `&&` or the end"));
+            }
+        }
+        Ok(JsonExpr { clauses })
+    }
+
+    pub fn eval(&self, doc: &Json) -> bool {
+        self.clauses.iter().all(|c| c.eval(doc))
+    }
+}
+
+fn num_eq(a: &Json, b: &Json) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if a.is_number() && b.is_number() => x == y,
+        _ => a == b,
+    }
+}
+
+impl Clause {
+    fn eval(&self, doc: &Json) -> bool {
+        let mut v = doc;
+        for step in &self.path {
+            let next = match step {
+                Step::Key(k) => v.as_object().and_then(|o| o.get(k)),
+                Step::Index(i) => v.as_array().and_then(|a| a.get(*i)),
+            };
+            match next {
+                Some(n) => v = n,
+                None => return matches!(self.test, Some((Op::Ne, _))),
+            }
+        }
+        let Some((op, lit)) = &self.test else {
+            return true;
+        };
+        let ord = match (v, lit) {
+            (Json::Number(_), Json::Number(_)) => v
+                .as_f64()
+                .zip(lit.as_f64())
+                .and_then(|(a, b)| a.partial_cmp(&b)),
+            (Json::String(a), Json::String(b)) => Some(a.as_str().cmp(b.as_str())),
+            _ => None,
+        };
+        use std::cmp::Ordering::*;
+        match op {
+            Op::Eq => num_eq(v, lit),
+            Op::Ne => !num_eq(v, lit),
+            Op::Gt => ord == Some(Greater),
+            Op::Ge => matches!(ord, Some(Greater | Equal)),
+            Op::Lt => ord == Some(Less),
+            Op::Le => matches!(ord, Some(Less | Equal)),
+            Op::Contains => match (v, lit) {
+                (Json::String(a), Json::String(b)) => a.contains(b.as_str()),
+                _ => false,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ok(expr: &str, doc: Json) -> bool {
+        JsonExpr::parse(expr).map(|e| e.eval(&doc)).unwrap_or(false)
+    }
+
+    #[test]
+    fn json_expressions() {
+        let d = json!({"type": "trade", "price": 10.5, "qty": 3, "ok": true, "n": null,
+                       "data": [{"px": 1}, {"px": 2}], "a b": "x"});
+        assert!(ok(r#"type == "trade""#, d.clone()));
+        assert!(ok(r#"type = "trade""#, d.clone()));
+        assert!(!ok(r#"type == "quote""#, d.clone()));
+        assert!(ok(r#"type != "quote""#, d.clone()));
+        assert!(ok(r#"missing != "quote""#, d.clone()));
+        assert!(!ok(r#"missing == "quote""#, d.clone()));
+        assert!(ok("price > 10 and qty == 3", d.clone()));
+        assert!(ok("price > 10 && qty >= 3 && qty <= 3", d.clone()));
+        assert!(!ok("price < 10", d.clone()));
+        assert!(ok("qty == 3.0", d.clone()));
+        assert!(ok("ok == true", d.clone()));
+        assert!(ok("n == null", d.clone()));
+        assert!(ok("$.data[1].px == 2", d.clone()));
+        assert!(ok("data[0].px", d.clone()));
+        assert!(!ok("data[5].px", d.clone()));
+        assert!(ok(r#""a b" == "x""#, d.clone()));
+        assert!(ok(r#"type ~ "ra""#, d.clone()));
+        assert!(!ok(r#"price > "10""#, d.clone()));
+        assert!(ok("$ ", d));
+    }
+
+    #[test]
+    fn json_expression_errors() {
+        for bad in [
+            "",
+            "type ==",
+            "type == trade",
+            r#"type == "unterminated"#,
+            "a[x]",
+            "a == 1 or b == 2",
+            r#"a ~ 1"#,
+            "== 1",
+        ] {
+            let e = JsonExpr::parse(bad);
+            assert!(matches!(e, Err(StoreError::Invalid(_))), "{bad}: {e:?}");
+        }
+        let long = "a.".repeat(40) + "b";
+        assert!(JsonExpr::parse(&long).is_err());
+    }
+
+    #[test]
+    fn marks_are_utf16_offsets() {
+        let re = RegexBuilder::new("b").build().unwrap();
+        assert_eq!(marks(&re, "a😀b b"), vec![[3, 4], [5, 6]]);
+    }
+
+    #[test]
+    fn text_arg_round_trip() {
+        let t = TextFilter {
+            pattern: "a:b".into(),
+            regex: true,
+            case_sensitive: false,
+        };
+        assert_eq!(text_from_arg(&text_arg(&t)), Some(t));
+    }
+
+    #[test]
+    fn regex_limits() {
+        let huge = TextFilter {
+            pattern: "(?:a{1000}){1000}".into(),
+            regex: true,
+            case_sensitive: true,
+        };
+        assert!(matches!(text_regex(&huge), Err(StoreError::Invalid(_))));
+        let bad = TextFilter {
+            pattern: "(".into(),
+            regex: true,
+            case_sensitive: true,
+        };
+        assert!(matches!(text_regex(&bad), Err(StoreError::Invalid(_))));
+        let plain = TextFilter {
+            pattern: "(".into(),
+            regex: false,
+            case_sensitive: true,
+        };
+        assert!(text_regex(&plain).is_ok());
+    }
+}

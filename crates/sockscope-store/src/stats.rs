@@ -1,0 +1,253 @@
+//! Statistics of a session or one connection for the chart panel: frames and bytes per
+//! direction in time buckets (grouped in SQL), a payload size histogram and totals.
+
+use crate::StoreError;
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use sockscope_proto::{ConnectionId, SessionId};
+
+/// Default and largest number of time buckets.
+pub const STATS_BUCKETS: usize = 240;
+pub const STATS_BUCKETS_MAX: usize = 2000;
+
+/// Payload size classes: powers of 4 from 16 B (`[0,16)`, `[16,64)`, … `[16 MiB, ∞)`).
+pub const SIZE_EDGES: [u64; 11] = [
+    16, 64, 256, 1024, 4096, 16384, 65536, 262_144, 1_048_576, 4_194_304, 16_777_216,
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DirCounts {
+    pub frames: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TimeBucket {
+    /// Start of the bucket, unix µs.
+    pub t_us: i64,
+    pub client: DirCounts,
+    pub server: DirCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SizeBucket {
+    /// Smallest payload length in the class.
+    pub min: u64,
+    /// One past the largest (None: no upper bound).
+    pub max: Option<u64>,
+    pub client: u64,
+    pub server: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StatsTotals {
+    pub client: DirCounts,
+    pub server: DirCounts,
+    pub text: u64,
+    pub binary: u64,
+    pub continuation: u64,
+    /// Ping, pong, close (and reserved control opcodes).
+    pub control: u64,
+    pub first_us: Option<i64>,
+    pub last_us: Option<i64>,
+    /// The largest payload on the wire.
+    pub max_len: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub session: SessionId,
+    pub connection: Option<ConnectionId>,
+    /// Width of a time bucket (µs); a round value (1 ms, 2 ms, 5 ms, … 1 s, 2 s, 5 s, 10 s, 15 s, 30 s, 1 min, …).
+    pub bucket_us: i64,
+    /// Contiguous buckets from the first frame's to the last frame's (empty ones included).
+    pub buckets: Vec<TimeBucket>,
+    pub sizes: Vec<SizeBucket>,
+    pub totals: StatsTotals,
+}
+
+/// The smallest round width that covers `span_us` in at most `buckets` buckets.
+pub fn bucket_width(span_us: i64, buckets: usize) -> i64 {
+    const STEPS: [i64; 22] = [
+        1_000,
+        2_000,
+        5_000,
+        10_000,
+        20_000,
+        50_000,
+        100_000,
+        200_000,
+        500_000,
+        1_000_000,
+        2_000_000,
+        5_000_000,
+        10_000_000,
+        15_000_000,
+        30_000_000,
+        60_000_000,
+        120_000_000,
+        300_000_000,
+        600_000_000,
+        1_800_000_000,
+        3_600_000_000,
+        86_400_000_000,
+    ];
+    let n = i64::try_from(buckets.max(1)).unwrap_or(i64::MAX);
+    let need = span_us.max(0) / n + 1;
+    for s in STEPS {
+        if s >= need {
+            return s;
+        }
+    }
+    // Beyond a day a bucket: whole days.
+    (need + 86_399_999_999) / 86_400_000_000 * 86_400_000_000
+}
+
+fn size_case() -> String {
+    let mut s = String::from("CASE");
+    for (i, e) in SIZE_EDGES.iter().enumerate() {
+        s.push_str(&format!(" WHEN len < {e} THEN {i}"));
+    }
+    s.push_str(&format!(" ELSE {} END", SIZE_EDGES.len()));
+    s
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+pub(crate) fn stats(
+    c: &Connection,
+    session: SessionId,
+    connection: Option<ConnectionId>,
+    buckets: usize,
+) -> Result<Stats, StoreError> {
+    let buckets = buckets.clamp(1, STATS_BUCKETS_MAX);
+    // -1 selects every connection of the session.
+    let conn = connection.map_or(-1, |c| c.0);
+    let filter = "session_id = ?1 AND (?2 = -1 OR connection_id = ?2)";
+
+    let mut totals = StatsTotals::default();
+    let mut sizes: Vec<SizeBucket> = (0..=SIZE_EDGES.len())
+        .map(|i| SizeBucket {
+            min: if i == 0 { 0 } else { SIZE_EDGES[i - 1] },
+            max: SIZE_EDGES.get(i).copied(),
+            client: 0,
+            server: 0,
+        })
+        .collect();
+
+    // One pass: per direction, opcode class and size class.
+    let sql = format!(
+        "SELECT dir, CASE WHEN opcode IN (0, 1, 2) THEN opcode ELSE 8 END AS op, {} AS sz, \
+         COUNT(*), COALESCE(SUM(len), 0), MIN(ts_us), MAX(ts_us), MAX(len) \
+         FROM frames WHERE {filter} GROUP BY dir, op, sz",
+        size_case()
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![session.0, conn])?;
+    while let Some(r) = rows.next()? {
+        let dir: i64 = r.get(0)?;
+        let op: i64 = r.get(1)?;
+        let sz: i64 = r.get(2)?;
+        let n = u(r.get(3)?);
+        let bytes = u(r.get(4)?);
+        let lo: i64 = r.get(5)?;
+        let hi: i64 = r.get(6)?;
+        let max_len = u(r.get(7)?);
+        let d = if dir == 0 {
+            &mut totals.client
+        } else {
+            &mut totals.server
+        };
+        d.frames += n;
+        d.bytes = d.bytes.saturating_add(bytes);
+        match op {
+            0 => totals.continuation += n,
+            1 => totals.text += n,
+            2 => totals.binary += n,
+            _ => totals.control += n,
+        }
+        totals.first_us = Some(totals.first_us.map_or(lo, |v| v.min(lo)));
+        totals.last_us = Some(totals.last_us.map_or(hi, |v| v.max(hi)));
+        totals.max_len = totals.max_len.max(max_len);
+        let b = usize::try_from(sz)
+            .ok()
+            .and_then(|i| sizes.get_mut(i))
+            .ok_or_else(|| StoreError::Corrupt(format!("size class {sz}")))?;
+        if dir == 0 {
+            b.client += n;
+        } else {
+            b.server += n;
+        }
+    }
+
+    let (Some(first), Some(last)) = (totals.first_us, totals.last_us) else {
+        return Ok(Stats {
+            session,
+            connection,
+            bucket_us: 1_000_000,
+            buckets: Vec::new(),
+            sizes,
+            totals,
+        });
+    };
+    let width = bucket_width(last.saturating_sub(first), buckets);
+    // Buckets aligned to multiples of the width (so live increments land in the same ones).
+    let start = first.div_euclid(width) * width;
+    let count = usize::try_from((last - start) / width + 1).unwrap_or(1);
+    let mut out: Vec<TimeBucket> = (0..count)
+        .map(|i| TimeBucket {
+            t_us: start + width * i64::try_from(i).unwrap_or(0),
+            client: DirCounts::default(),
+            server: DirCounts::default(),
+        })
+        .collect();
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT (ts_us - ?3) / ?4 AS b, dir, COUNT(*), COALESCE(SUM(len), 0) FROM frames \
+         WHERE {filter} GROUP BY b, dir"
+    ))?;
+    let mut rows = stmt.query(params![session.0, conn, start, width])?;
+    while let Some(r) = rows.next()? {
+        let b: i64 = r.get(0)?;
+        let dir: i64 = r.get(1)?;
+        let Some(tb) = usize::try_from(b).ok().and_then(|i| out.get_mut(i)) else {
+            continue; // a frame committed between the two queries
+        };
+        let d = if dir == 0 {
+            &mut tb.client
+        } else {
+            &mut tb.server
+        };
+        d.frames += u(r.get(2)?);
+        d.bytes = d.bytes.saturating_add(u(r.get(3)?));
+    }
+    Ok(Stats {
+        session,
+        connection,
+        bucket_us: width,
+        buckets: out,
+        sizes,
+        totals,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn widths_are_round_and_cover_the_span() {
+        assert_eq!(bucket_width(0, 240), 1_000);
+        assert_eq!(bucket_width(239_000, 240), 1_000);
+        assert_eq!(bucket_width(240_000, 240), 2_000);
+        assert_eq!(bucket_width(60_000_000, 240), 500_000);
+        assert_eq!(bucket_width(3_599_000_000, 240), 15_000_000);
+        assert_eq!(bucket_width(3_600_000_000, 240), 30_000_000);
+        assert_eq!(bucket_width(86_400_000_000 * 1000, 240), 86_400_000_000 * 5);
+        for span in [1, 999, 12_345_678, 987_654_321_000] {
+            let w = bucket_width(span, 100);
+            assert!(span / w < 100, "{span} in {w}");
+        }
+    }
+}

@@ -1,0 +1,570 @@
+//! The timeline's queries on real SQLite files: filters that combine, paging by row index,
+//! counts, row lookup, highlights, live growth, message grouping — and a session of a million
+//! frames (correctness, not timing: `make bench-ui` times it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{frame, rt, T0};
+use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
+use sockscope_store::{
+    FrameFilter, FrameQuery, NewConnection, SessionKind, Store, StoreError, TextFilter,
+};
+use std::time::Duration;
+
+const FOREVER: Duration = Duration::from_secs(3600);
+
+async fn session_with_conns(store: &Store, n: usize) -> (SessionId, Vec<ConnectionId>) {
+    let s = store.create_session("q", SessionKind::Proxy).await.unwrap();
+    let mut conns = Vec::new();
+    for i in 0..n {
+        conns.push(
+            store
+                .create_connection(NewConnection {
+                    session: s,
+                    url: format!("ws://127.0.0.1:9/{i}"),
+                    request_headers: vec![],
+                    insecure: false,
+                    created_at_us: T0,
+                })
+                .await
+                .unwrap(),
+        );
+    }
+    (s, conns)
+}
+
+/// 12 frames on two connections (seq = index + 1).
+fn known_frames(s: SessionId, a: ConnectionId, b: ConnectionId) -> Vec<FrameRecord> {
+    use Direction::{Client as C, Server as S};
+    let mut v = vec![
+        frame(
+            s,
+            a,
+            C,
+            Opcode::Text,
+            br#"{"type":"subscribe","ch":"BTC"}"#,
+            0,
+        ), // 1
+        frame(
+            s,
+            a,
+            S,
+            Opcode::Text,
+            br#"{"type":"trade","price":10.5,"qty":2}"#,
+            1_000_000,
+        ), // 2
+        frame(
+            s,
+            a,
+            S,
+            Opcode::Text,
+            br#"{"type":"trade","price":9,"qty":1}"#,
+            2_000_000,
+        ), // 3
+        frame(
+            s,
+            a,
+            S,
+            Opcode::Text,
+            br#"{"type":"quote","price":11}"#,
+            3_000_000,
+        ), // 4
+        frame(s, b, C, Opcode::Text, b"Hello WORLD hello", 4_000_000), // 5
+        frame(
+            s,
+            b,
+            S,
+            Opcode::Binary,
+            &[0, 1, 2, 0xff, b'h', b'i'],
+            5_000_000,
+        ), // 6
+        frame(s, a, C, Opcode::Ping, b"hb", 6_000_000),                // 7
+        frame(s, a, S, Opcode::Pong, b"hb", 7_000_000),                // 8
+    ];
+    let mut f = frame(s, b, S, Opcode::Text, b"part one ", 8_000_000); // 9
+    f.fin = false;
+    v.push(f);
+    let mut f = frame(s, b, S, Opcode::Continuation, b"part two ", 9_000_000); // 10
+    f.fin = false;
+    v.push(f);
+    v.push(frame(
+        s,
+        b,
+        S,
+        Opcode::Continuation,
+        b"part three",
+        10_000_000,
+    )); // 11
+    v.push(frame(s, a, S, Opcode::Text, &vec![b'x'; 5000], 11_000_000)); // 12
+    v
+}
+
+fn seqs(store: &Store, filter: FrameFilter, s: SessionId) -> Vec<i64> {
+    let mut q = FrameQuery::new(s, filter).unwrap();
+    let c = store.query_count(&mut q, FOREVER).unwrap();
+    assert!(c.complete);
+    let rows = store.query_page(&mut q, 0, 1000).unwrap();
+    assert_eq!(rows.len() as u64, c.count);
+    rows.iter().map(|r| r.frame.seq).collect()
+}
+
+fn text(p: &str, regex: bool, case_sensitive: bool) -> Option<TextFilter> {
+    Some(TextFilter {
+        pattern: p.into(),
+        regex,
+        case_sensitive,
+    })
+}
+
+#[test]
+fn filters_combine() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("q.db")).unwrap();
+    let (s, c) = rt().block_on(session_with_conns(&store, 2));
+    let (a, b) = (c[0], c[1]);
+    for f in known_frames(s, a, b) {
+        store.record_frame_blocking(f).unwrap();
+    }
+    store.flush_blocking().unwrap();
+    let all = |f: FrameFilter| seqs(&store, f, s);
+
+    assert_eq!(all(FrameFilter::default()), (1..=12).collect::<Vec<_>>());
+    assert_eq!(
+        all(FrameFilter {
+            connection: Some(b),
+            ..Default::default()
+        }),
+        vec![5, 6, 9, 10, 11]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            dir: Some(Direction::Client),
+            ..Default::default()
+        }),
+        vec![1, 5, 7]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            opcodes: vec![Opcode::Ping, Opcode::Pong, Opcode::Binary],
+            ..Default::default()
+        }),
+        vec![6, 7, 8]
+    );
+    // Plain text: case-insensitive by default, case-sensitive on request; binary byte-wise.
+    assert_eq!(
+        all(FrameFilter {
+            text: text("hello", false, false),
+            ..Default::default()
+        }),
+        vec![5]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            text: text("WORLD", false, true),
+            ..Default::default()
+        }),
+        vec![5]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            text: text("world", false, true),
+            ..Default::default()
+        }),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        all(FrameFilter {
+            text: text("hi", false, true),
+            ..Default::default()
+        }),
+        vec![6]
+    );
+    // Plain text is not a regex: "." is a dot.
+    assert_eq!(
+        all(FrameFilter {
+            text: text("10.5", false, true),
+            ..Default::default()
+        }),
+        vec![2]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            text: text("1.5", false, true),
+            ..Default::default()
+        }),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        all(FrameFilter {
+            text: text(r#""price":\d+[,}]"#, true, true),
+            ..Default::default()
+        }),
+        vec![3, 4]
+    );
+    // Full text (FTS5): words as prefixes, all of them.
+    assert_eq!(
+        all(FrameFilter {
+            fts: Some("trad".into()),
+            ..Default::default()
+        }),
+        vec![2, 3]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            fts: Some("part two".into()),
+            ..Default::default()
+        }),
+        vec![10]
+    );
+    // Size: inclusive range on the shown size.
+    assert_eq!(
+        all(FrameFilter {
+            min_size: Some(1000),
+            ..Default::default()
+        }),
+        vec![12]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            max_size: Some(2),
+            ..Default::default()
+        }),
+        vec![7, 8]
+    );
+    // Time range, inclusive.
+    assert_eq!(
+        all(FrameFilter {
+            from_us: Some(T0 + 2_000_000),
+            to_us: Some(T0 + 4_000_000),
+            ..Default::default()
+        }),
+        vec![3, 4, 5]
+    );
+    // JSON conditions.
+    assert_eq!(
+        all(FrameFilter {
+            json: Some(r#"type == "trade""#.into()),
+            ..Default::default()
+        }),
+        vec![2, 3]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            json: Some(r#"type == "trade" and price > 10"#.into()),
+            ..Default::default()
+        }),
+        vec![2]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            json: Some("price >= 10".into()),
+            ..Default::default()
+        }),
+        vec![2, 4]
+    );
+    // Everything at once.
+    assert_eq!(
+        all(FrameFilter {
+            connection: Some(a),
+            dir: Some(Direction::Server),
+            opcodes: vec![Opcode::Text],
+            text: text("price", false, false),
+            fts: Some("trade".into()),
+            min_size: Some(10),
+            max_size: Some(100),
+            from_us: Some(T0),
+            to_us: Some(T0 + 2_500_000),
+            json: Some("qty < 2".into()),
+            messages: false,
+        }),
+        vec![3]
+    );
+    // Group by message: continuation frames are left out, the first frame lists them.
+    assert_eq!(
+        all(FrameFilter {
+            messages: true,
+            connection: Some(b),
+            ..Default::default()
+        }),
+        vec![5, 6, 9]
+    );
+    let parts = store.message_fragments(s, 9, 100).unwrap();
+    assert_eq!(
+        parts.iter().map(|f| f.seq).collect::<Vec<_>>(),
+        vec![9, 10, 11]
+    );
+    assert_eq!(store.message_fragments(s, 2, 100).unwrap().len(), 1);
+    assert!(matches!(
+        store.message_fragments(s, 99, 100),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn pages_indexes_marks_and_live_growth() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("q.db")).unwrap();
+    let (s, c) = rt().block_on(session_with_conns(&store, 1));
+    let a = c[0];
+    // 300 frames; every third mentions "needle".
+    for i in 0..300i64 {
+        let body = if i % 3 == 0 {
+            format!("row {i} Needle here needle")
+        } else {
+            format!("row {i}")
+        };
+        store
+            .record_frame_blocking(frame(
+                s,
+                a,
+                Direction::Server,
+                Opcode::Text,
+                body.as_bytes(),
+                i,
+            ))
+            .unwrap();
+    }
+    store.flush_blocking().unwrap();
+    let mut q = FrameQuery::new(
+        s,
+        FrameFilter {
+            text: text("needle", false, false),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // A page before any count scans only as far as it needs.
+    let first = store.query_page(&mut q, 0, 10).unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.frame.seq).collect::<Vec<_>>(),
+        (0..10).map(|i| i * 3 + 1).collect::<Vec<_>>()
+    );
+    // "row 0 Needle here needle": two marks, in UTF-16 units.
+    assert_eq!(first[0].marks, vec![[6, 12], [18, 24]]);
+    let c1 = store.query_count(&mut q, FOREVER).unwrap();
+    assert_eq!((c1.count, c1.complete, c1.last_seq), (100, true, 300));
+    let mid = store.query_page(&mut q, 50, 5).unwrap();
+    assert_eq!(mid[0].frame.seq, 151);
+    assert_eq!(store.query_page(&mut q, 99, 10).unwrap().len(), 1);
+    assert!(store.query_page(&mut q, 100, 10).unwrap().is_empty());
+    let at = store.query_index_of(&mut q, 151).unwrap();
+    assert_eq!((at.index, at.exact), (50, true));
+    let near = store.query_index_of(&mut q, 152).unwrap();
+    assert_eq!((near.index, near.exact), (51, false));
+
+    // Live: frames committed later are found by scanning on.
+    for i in 300..310i64 {
+        store
+            .record_frame_blocking(frame(
+                s,
+                a,
+                Direction::Client,
+                Opcode::Text,
+                format!("late needle {i}").as_bytes(),
+                i,
+            ))
+            .unwrap();
+    }
+    store.flush_blocking().unwrap();
+    let c2 = store.query_count(&mut q, FOREVER).unwrap();
+    assert_eq!((c2.count, c2.last_seq), (110, 310));
+    let tail = store.query_page(&mut q, 105, 10).unwrap();
+    assert_eq!(
+        tail.iter().map(|r| r.frame.seq).collect::<Vec<_>>(),
+        vec![306, 307, 308, 309, 310]
+    );
+
+    // Without a filter the rows are the seqs, nothing scanned.
+    let mut all = FrameQuery::new(s, FrameFilter::default()).unwrap();
+    let c = store.query_count(&mut all, Duration::ZERO).unwrap();
+    assert_eq!((c.count, c.complete), (310, true));
+    let p = store.query_page(&mut all, 299, 3).unwrap();
+    assert_eq!(
+        p.iter().map(|r| r.frame.seq).collect::<Vec<_>>(),
+        vec![300, 301, 302]
+    );
+    assert!(p[0].marks.is_empty());
+    assert_eq!(store.query_index_of(&mut all, 310).unwrap().index, 309);
+}
+
+#[test]
+fn bad_filters_are_refused() {
+    let s = SessionId(1);
+    let bad = [
+        FrameFilter {
+            text: text("(unclosed", true, false),
+            ..Default::default()
+        },
+        FrameFilter {
+            text: text("(?:x{1000}){1000}", true, false),
+            ..Default::default()
+        },
+        FrameFilter {
+            json: Some("type == trade".into()),
+            ..Default::default()
+        },
+        FrameFilter {
+            fts: Some("x".repeat(2000)),
+            ..Default::default()
+        },
+    ];
+    for f in bad {
+        assert!(
+            matches!(FrameQuery::new(s, f.clone()), Err(StoreError::Invalid(_))),
+            "{f:?}"
+        );
+    }
+    // Input that would be SQL or FTS syntax is only ever data.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("q.db")).unwrap();
+    let (s, c) = rt().block_on(session_with_conns(&store, 1));
+    store
+        .record_frame_blocking(frame(
+            s,
+            c[0],
+            Direction::Client,
+            Opcode::Text,
+            b"it's \"quoted\" OR 1=1; DROP TABLE frames",
+            0,
+        ))
+        .unwrap();
+    store.flush_blocking().unwrap();
+    for f in [
+        FrameFilter {
+            text: text("' OR 1=1; DROP TABLE frames; --", false, false),
+            ..Default::default()
+        },
+        FrameFilter {
+            fts: Some("\"quoted\" OR NEAR(".into()),
+            ..Default::default()
+        },
+        FrameFilter {
+            json: Some(r#"a == "'); DROP TABLE frames; --""#.into()),
+            ..Default::default()
+        },
+    ] {
+        let mut q = FrameQuery::new(s, f).unwrap();
+        store.query_count(&mut q, FOREVER).unwrap();
+    }
+    assert_eq!(store.session(s).unwrap().frames, 1);
+}
+
+/// A million frames written straight into the file (the writer would take minutes in a
+/// debug build): frame i (seq i + 1, 0-based i) goes client-to-server when i is even, is
+/// binary when i % 4 == 3, else the text `{"type":T,"i":i}` with T = "trade" when
+/// i % 10 == 0, "quote" otherwise.
+#[test]
+fn a_million_frames() {
+    const N: i64 = 1_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("million.db");
+    let (s, a) = {
+        let store = Store::open(&path).unwrap();
+        let (s, c) = rt().block_on(session_with_conns(&store, 1));
+        (s, c[0])
+    };
+    {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?3)
+             INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload)
+             SELECT ?1, i + 1, ?2, ?4 + i * 1000, i % 2,
+                    CASE WHEN i % 4 = 3 THEN 2 ELSE 1 END, 1,
+                    length(p), p
+             FROM (SELECT i, CASE WHEN i % 4 = 3 THEN zeroblob(8)
+                   ELSE CAST('{\"type\":\"' || CASE WHEN i % 10 = 0 THEN 'trade' ELSE 'quote' END
+                        || '\",\"i\":' || i || '}' AS BLOB) END AS p FROM n)",
+            rusqlite::params![s.0, a.0, N, T0],
+        )
+        .unwrap();
+        db.execute(
+            "UPDATE sessions SET frame_count = ?2 WHERE id = ?1",
+            rusqlite::params![s.0, N],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+
+    // No filter: counted at once, any page by index.
+    let mut all = FrameQuery::new(s, FrameFilter::default()).unwrap();
+    let c = store.query_count(&mut all, Duration::ZERO).unwrap();
+    assert_eq!((c.count, c.complete, c.last_seq), (N as u64, true, N));
+    let last = store.query_page(&mut all, (N - 3) as u64, 10).unwrap();
+    assert_eq!(
+        last.iter().map(|r| r.frame.seq).collect::<Vec<_>>(),
+        vec![N - 2, N - 1, N]
+    );
+    assert_eq!(
+        last[0].frame.preview,
+        format!(r#"{{"type":"quote","i":{}}}"#, N - 3)
+    );
+    assert_eq!(last[2].frame.opcode, Opcode::Binary);
+    let mid = store.query_page(&mut all, 500_000, 2).unwrap();
+    assert_eq!(mid[0].frame.seq, 500_001);
+
+    // Regex: `"i":\d*7}` matches the text frames whose i ends in 7 (i % 4 != 3).
+    let mut re = FrameQuery::new(
+        s,
+        FrameFilter {
+            text: text(r#""i":\d*7\}"#, true, true),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    // The first page needs only the first chunk of the scan.
+    let first = store.query_page(&mut re, 0, 3).unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.frame.seq - 1).collect::<Vec<_>>(),
+        vec![17, 37, 57]
+    );
+    let partial = re.count();
+    assert!(!partial.complete && partial.scanned_seq < N);
+    let c = store.query_count(&mut re, FOREVER).unwrap();
+    let expected = (0..N).filter(|i| i % 10 == 7 && i % 4 != 3).count() as u64;
+    assert_eq!((c.count, c.complete), (expected, true));
+    let tail = store.query_page(&mut re, expected - 1, 5).unwrap();
+    assert_eq!(tail.len(), 1);
+    assert_eq!(tail[0].frame.seq - 1, 999_997);
+    let at = store.query_index_of(&mut re, 500_018).unwrap();
+    assert!(at.exact);
+    assert_eq!(
+        at.index,
+        (0..500_017).filter(|i| i % 10 == 7 && i % 4 != 3).count() as u64
+    );
+
+    // Direction + JSON + opcode combined.
+    let mut js = FrameQuery::new(
+        s,
+        FrameFilter {
+            dir: Some(Direction::Client),
+            opcodes: vec![Opcode::Text],
+            json: Some(r#"type == "trade""#.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let c = store.query_count(&mut js, FOREVER).unwrap();
+    let expected = (0..N).filter(|i| i % 10 == 0).count() as u64; // all even, none binary
+    assert_eq!(c.count, expected);
+    let p = store.query_page(&mut js, 1, 2).unwrap();
+    assert_eq!(
+        p.iter().map(|r| r.frame.seq - 1).collect::<Vec<_>>(),
+        vec![10, 20]
+    );
+
+    // Size: binary frames are 8 bytes, text at least 20.
+    let mut small = FrameQuery::new(
+        s,
+        FrameFilter {
+            max_size: Some(8),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        store.query_count(&mut small, FOREVER).unwrap().count,
+        (N / 4) as u64
+    );
+}
