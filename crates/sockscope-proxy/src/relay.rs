@@ -233,6 +233,7 @@ impl Relay {
             }
         }
         dst.write_all(&chunk[written..]).await?;
+        let mut records = Vec::with_capacity(frames.len());
         for f in frames.drain(..) {
             if f.frame.header.opcode == Opcode::Close {
                 if let Ok(mut closes) = first_close.lock() {
@@ -246,10 +247,11 @@ impl Relay {
                     }
                 }
             }
-            let rec = self.record_of(dir, f);
-            // Fails only when the store has shut down; forwarding goes on regardless.
-            let _ = self.store.record_frame(rec).await;
+            records.push(self.record_of(dir, f));
         }
+        // The read's frames as one queued operation. Fails only when the store has shut
+        // down; forwarding goes on regardless.
+        let _ = self.store.record_frames(records).await;
         Ok(())
     }
 

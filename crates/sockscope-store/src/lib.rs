@@ -132,7 +132,7 @@ const EVENT_CAPACITY: usize = 1024;
 const QUEUE_CAPACITY: usize = 8192;
 /// How many payload bytes [`Store::record_frames`] may have queued before senders wait, so
 /// a writer that falls behind holds memory bounded whatever the frame sizes.
-pub const QUEUE_BYTES: usize = 32 << 20;
+pub const QUEUE_BYTES: usize = 8 << 20;
 /// What a queued frame costs the byte budget beyond its payload.
 const FRAME_OVERHEAD: usize = 160;
 
@@ -179,10 +179,10 @@ impl Store {
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
         // After a checkpoint resets it, the -wal is cut back to this size. The writer's page
-        // cache holds a whole batch (16 MiB instead of SQLite's 2 MiB): smaller, a big batch
+        // cache holds a batch (8 MiB instead of SQLite's 2 MiB): smaller, a big batch
         // spills and pages are read back from the file (measured: see docs/benchmarks.md).
         write_conn
-            .execute_batch("PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -16384")
+            .execute_batch("PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -8192")
             .map_err(|e| StoreError::open(&path, e))?;
         let reader = open_connection(&path)?;
         query::register(&reader)?;
