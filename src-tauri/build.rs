@@ -61,6 +61,15 @@ const COMMANDS: &[&str] = &[
     "demo_start",
     "demo_stop",
     "demo_list",
+    "intercept_state",
+    "intercept_save_rule",
+    "intercept_delete_rule",
+    "intercept_reorder_rules",
+    "intercept_set_rule_enabled",
+    "intercept_set_timeout",
+    "intercept_decide",
+    "intercept_forward_all",
+    "intercept_subscribe",
 ];
 
 fn main() {

@@ -19,6 +19,7 @@ fn main() {
     let result = tauri::Builder::default()
         .manage(app_state)
         .manage(commands::timeline::TimelineQueries::default())
+        .manage(commands::intercept::InterceptState::default())
         .invoke_handler(tauri::generate_handler![
             commands::list_sessions,
             commands::store_notice,
@@ -80,6 +81,15 @@ fn main() {
             commands::workbench::demo_start,
             commands::workbench::demo_stop,
             commands::workbench::demo_list,
+            commands::intercept::intercept_state,
+            commands::intercept::intercept_save_rule,
+            commands::intercept::intercept_delete_rule,
+            commands::intercept::intercept_reorder_rules,
+            commands::intercept::intercept_set_rule_enabled,
+            commands::intercept::intercept_set_timeout,
+            commands::intercept::intercept_decide,
+            commands::intercept::intercept_forward_all,
+            commands::intercept::intercept_subscribe,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"));
     if let Err(e) = result {

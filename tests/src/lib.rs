@@ -89,7 +89,10 @@ pub fn node(script: &str, args: &[&str]) -> Command {
 
 pub fn sockscope(db: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(sockscope_bin());
-    cmd.arg("--db").arg(db).args(args);
+    cmd.arg("--db")
+        .arg(db)
+        .args(args)
+        .env_remove("SOCKSCOPE_DB");
     cmd
 }
 

@@ -11,15 +11,13 @@
 
 use base64::Engine as _;
 use serde_json::Value;
+use sockscope_e2e::*;
 use sockscope_proto::{now_us, Direction, FrameRecord, Opcode};
 use sockscope_store::{ClosedBy, ConnectionEvent, NewConnection, SessionKind, Store};
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
 
 use Direction::{Client as C, Server as S};
 
@@ -32,205 +30,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn secs(n: u64) -> Duration {
-    Duration::from_secs(n)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Where things are
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn peers_dir() -> PathBuf {
-    workspace().join("tests").join("peers")
-}
-
-fn sockscope_bin() -> PathBuf {
-    let configured = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| option_env!("CARGO_TARGET_DIR").map(PathBuf::from));
-    let target = match configured {
-        Some(p) if p.is_absolute() => p,
-        Some(p) => workspace().join(p),
-        None => workspace().join("target"),
-    };
-    let bin = target.join("debug").join("sockscope");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p sockscope-cli` first (`make test` builds it before \
-         the tests)",
-        bin.display()
-    );
-    bin
-}
-
-fn python(script: &str) -> Command {
-    let py = workspace().join(".venv").join("bin").join("python");
-    assert!(
-        py.is_file(),
-        "{} is missing: run `scripts/deps.sh test` (installs tests/requirements.txt)",
-        py.display()
-    );
-    let mut cmd = Command::new(py);
-    cmd.arg(peers_dir().join(script)).current_dir(peers_dir());
-    cmd
-}
-
-fn node(script: &str, args: &[&str]) -> Command {
-    assert!(
-        peers_dir().join("node_modules").join("ws").is_dir(),
-        "tests/peers/node_modules is missing: run `scripts/deps.sh test` (npm ci in tests/peers)"
-    );
-    let mut cmd = Command::new("node");
-    cmd.arg(peers_dir().join(script))
-        .args(args)
-        .current_dir(peers_dir());
-    cmd
-}
-
-fn sockscope(db: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(sockscope_bin());
-    cmd.arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("SOCKSCOPE_DB");
-    cmd
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes: each is killed (with its process group) when its guard is dropped
-
-struct Proc {
-    name: String,
-    child: Child,
-    out: Receiver<String>,
-    err: Receiver<String>,
-    log: Arc<Mutex<String>>,
-}
-
-fn pipe_lines(
-    stream: impl Read + Send + 'static,
-    log: Arc<Mutex<String>>,
-    tag: &'static str,
-) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if let Ok(mut log) = log.lock() {
-                let shown: String = line.chars().take(300).collect();
-                log.push_str(&format!("[{tag}] {shown}\n"));
-            }
-            let _ = tx.send(line);
-        }
-    });
-    rx
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({cmd:?}): {e}"));
-        let log = Arc::new(Mutex::new(String::new()));
-        let out = pipe_lines(child.stdout.take().expect("stdout"), log.clone(), "out");
-        let err = pipe_lines(child.stderr.take().expect("stderr"), log.clone(), "err");
-        Proc {
-            name: name.to_owned(),
-            child,
-            out,
-            err,
-            log,
-        }
-    }
-
-    fn context(&self) -> String {
-        let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
-        format!("--- {} output ---\n{log}", self.name)
-    }
-
-    fn recv(&self, stderr: bool, timeout: Duration, what: &str) -> String {
-        let rx = if stderr { &self.err } else { &self.out };
-        match rx.recv_timeout(timeout) {
-            Ok(line) => line,
-            Err(RecvTimeoutError::Timeout) => {
-                panic!(
-                    "{}: no {what} within {timeout:?}\n{}",
-                    self.name,
-                    self.context()
-                )
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                panic!(
-                    "{}: output ended before {what}\n{}",
-                    self.name,
-                    self.context()
-                )
-            }
-        }
-    }
-
-    /// The next stdout JSON line whose `event` is `event`.
-    fn event(&self, event: &str, timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self.recv(false, left, &format!("an {event:?} event"));
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if v["event"] == event {
-                    return v;
-                }
-            }
-        }
-    }
-
-    fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{}: did not exit within {timeout:?}\n{}",
-                self.name,
-                self.context()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{sig} {} failed", self.name);
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+// Where things are and `Proc`: the shared harness in tests/src/lib.rs.
 
 /// Runs a process to its end; returns stdout lines and stderr, asserting exit 0.
 fn run_ok(name: &str, cmd: Command, timeout: Duration) -> (Vec<String>, String) {
@@ -258,7 +58,7 @@ fn session_line(lines: &[String]) -> i64 {
 }
 
 fn python_server() -> (Proc, u16) {
-    let p = Proc::spawn("replay_server.py", python("replay_server.py"));
+    let p = Proc::spawn("replay_server.py", python("replay_server.py", &[]));
     let port = p.event("listening", secs(15))["port"]
         .as_u64()
         .expect("port") as u16;

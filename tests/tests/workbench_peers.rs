@@ -940,3 +940,59 @@ fn cli_demo_servers_with_real_clients() {
         assert!(demo.wait(WAIT).success());
     }
 }
+
+#[test]
+fn cli_reconnect_reports_each_attempt_and_gives_up() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let mut cmd = sockscope(
+        &db,
+        &[
+            "connect",
+            &format!("ws://127.0.0.1:{port}/"),
+            "--reconnect",
+            "--reconnect-max",
+            "2",
+        ],
+    );
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // stdin stays open (end of stdin would close the link and stop reconnecting).
+    let stdin = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let failures = stderr
+        .lines()
+        .filter(|l| *l == "connection failed: connection refused")
+        .count();
+    assert_eq!(failures, 3, "{stderr}");
+    assert!(
+        stderr.contains("reconnecting in 0.5 s (attempt 1)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(attempt 2)"), "{stderr}");
+    assert!(
+        stderr.contains("gave up after 2 reconnect attempts"),
+        "{stderr}"
+    );
+    // Every attempt is a connection of the session.
+    let session: i64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("session "))
+        .and_then(|n| n.parse().ok())
+        .expect("session line");
+    let store = Store::open(&db).unwrap();
+    let conns = store.connections(SessionId(session)).unwrap();
+    assert_eq!(conns.len(), 3);
+    assert!(conns.iter().all(|c| c.state == ConnState::Failed));
+}

@@ -4,8 +4,8 @@
 use crate::{open_store, Failure};
 use sockscope_engine::vars::expand_message;
 use sockscope_engine::{
-    Auth, ClientCert, ConnEvent, ConnectOptions, Engine, Limits, Outgoing, ReconnectPolicy,
-    TlsOptions,
+    Auth, ClientCert, ConnEvent, ConnectOptions, Engine, Limits, LinkState, Outgoing,
+    ReconnectPolicy, TlsOptions,
 };
 use sockscope_proto::Opcode;
 use std::io::Write;
@@ -206,6 +206,7 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
     let mut failed: Option<String> = None;
     let mut counter: u64 = 0;
     let mut last_rtt: Option<f64> = None;
+    let mut last_retry: Option<i64> = None;
     let mut rtt_tick = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
@@ -278,11 +279,19 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
                     }
                 }
             },
-            _ = rtt_tick.tick(), if args.ping_interval.is_some() => {
-                let rtt = engine.link(id).ok().and_then(|l| l.rtt_ms);
-                if let Some(ms) = rtt.filter(|r| Some(*r) != last_rtt) {
+            _ = rtt_tick.tick(), if args.ping_interval.is_some() || args.reconnect => {
+                let Ok(info) = engine.link(id) else { continue };
+                if let Some(ms) = info.rtt_ms.filter(|r| Some(*r) != last_rtt) {
                     eprintln!("rtt {ms:.2} ms");
                     last_rtt = Some(ms);
+                }
+                // Each scheduled reconnect, once.
+                if let (LinkState::Reconnecting, Some(at)) = (info.state, info.next_retry_at_us) {
+                    if last_retry != Some(at) {
+                        last_retry = Some(at);
+                        let wait = (at - sockscope_proto::now_us()).max(0) as f64 / 1e6;
+                        eprintln!("reconnecting in {wait:.1} s (attempt {})", info.attempt + 1);
+                    }
                 }
             }
             _ = tokio::signal::ctrl_c() => {
@@ -294,7 +303,7 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
     engine.wait_idle().await;
     store.flush().await?;
     match engine.link(id).map(|l| l.state) {
-        Ok(sockscope_engine::LinkState::Failed) => Err(Failure(format!(
+        Ok(LinkState::Failed) => Err(Failure(format!(
             "connection failed: {}",
             engine
                 .link(id)

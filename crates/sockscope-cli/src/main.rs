@@ -83,6 +83,12 @@ enum Command {
         /// Directory of the local CA (default: $SOCKSCOPE_CA_DIR, else the data dir's ca/)
         #[arg(long, value_name = "DIR")]
         ca_dir: Option<PathBuf>,
+        /// Rewrite rules (JSON or TOML file; repeatable, applied in order)
+        #[arg(long = "rule", value_name = "FILE")]
+        rules: Vec<PathBuf>,
+        /// Seconds a message held by a `break` rule waits before it is forwarded as is
+        #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+        hold_timeout: f64,
     },
     /// The local CA used to intercept TLS.
     Ca {
@@ -320,6 +326,8 @@ fn main() -> ExitCode {
                 intercept,
                 allow_remote,
                 ca_dir,
+                rules,
+                hold_timeout,
             } => {
                 let args = proxy::Args {
                     listen,
@@ -329,6 +337,8 @@ fn main() -> ExitCode {
                     intercept,
                     allow_remote,
                     ca_dir,
+                    rules,
+                    hold_timeout,
                 };
                 proxy::run(cli.db, args).await
             }

@@ -1,9 +1,11 @@
 //! `sockscope proxy`: a capture listener recording into the database until interrupted.
 
 use crate::{open_store, Failure};
-use sockscope_proxy::{Proxy, ProxyConfig};
+use sockscope_proxy::rules::load_rules_file;
+use sockscope_proxy::{Intercept, InterceptEvent, Proxy, ProxyConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 pub struct Args {
     pub listen: String,
@@ -13,9 +15,35 @@ pub struct Args {
     pub intercept: Option<String>,
     pub allow_remote: bool,
     pub ca_dir: Option<PathBuf>,
+    /// Rule files, applied in order.
+    pub rules: Vec<PathBuf>,
+    pub hold_timeout: f64,
+}
+
+/// Loads every rule file in order; ids are the rules' places in the whole list.
+fn load_rules(files: &[PathBuf]) -> Result<Vec<sockscope_proxy::Rule>, Failure> {
+    let mut all = Vec::new();
+    for f in files {
+        all.extend(load_rules_file(f)?);
+    }
+    for (i, r) in all.iter_mut().enumerate() {
+        r.id = i as i64 + 1;
+    }
+    Ok(all)
 }
 
 pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
+    if !(args.hold_timeout.is_finite() && (0.1..=86_400.0).contains(&args.hold_timeout)) {
+        return Err(Failure("--hold-timeout: 0.1 to 86400 seconds".into()));
+    }
+    let interceptor = Intercept::new();
+    interceptor.set_hold_timeout(Duration::from_secs_f64(args.hold_timeout))?;
+    let rules = load_rules(&args.rules)?;
+    let has_breakpoints = rules
+        .iter()
+        .any(|r| r.enabled && r.action == sockscope_proxy::Action::Break);
+    let rule_count = rules.len();
+    interceptor.set_rules(rules)?;
     let store = open_store(db)?;
     let intercept = args.intercept.map(|list| {
         list.split(',')
@@ -33,6 +61,7 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
             insecure_upstream: args.insecure_upstream,
             ca_dir: Some(crate::ca::dir(args.ca_dir)),
             allow_remote: args.allow_remote,
+            interceptor: Some(interceptor.clone()),
             ..ProxyConfig::default()
         },
     )
@@ -54,9 +83,55 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
                 .map_or_else(String::new, |c| c.fingerprint_sha256())
         ),
     }
+    if rule_count > 0 {
+        eprintln!("rules: {rule_count} loaded");
+        if has_breakpoints {
+            eprintln!(
+                "note: `break` rules hold messages until the hold timeout ({} s) without the app",
+                args.hold_timeout
+            );
+        }
+    }
+    let mut events = interceptor.subscribe();
+    let log = tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(InterceptEvent::Held { message }) => eprintln!(
+                    "held message {} (connection {}, rule {})",
+                    message.id, message.connection, message.rule_id
+                ),
+                Ok(InterceptEvent::Resolved { id, resolution, .. }) => {
+                    eprintln!("message {id}: {}", resolution_text(resolution))
+                }
+                Ok(InterceptEvent::Rules) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
     crate::signal::wait_for_signal().await;
     eprintln!("stopping");
     proxy.stop().await;
+    log.abort();
+    for r in interceptor.rules() {
+        let name = if r.rule.name.is_empty() {
+            String::new()
+        } else {
+            format!(" {:?}", r.rule.name)
+        };
+        eprintln!("rule {}{name}: {} matches", r.rule.id, r.matches);
+    }
     store.flush().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn resolution_text(r: sockscope_proxy::Resolution) -> &'static str {
+    use sockscope_proxy::Resolution::*;
+    match r {
+        Forwarded => "forwarded",
+        Edited => "forwarded edited",
+        Dropped => "dropped",
+        TimedOut => "forwarded as is after the hold timeout",
+        ConnectionClosed => "never forwarded: the connection ended",
+    }
 }

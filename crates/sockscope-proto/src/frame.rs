@@ -171,6 +171,28 @@ pub struct FrameRecord {
     pub issues: Option<String>,
     /// The whole message inflated (permessage-deflate), on the frame that completed it.
     pub inflated: Option<Bytes>,
+    /// What the capture proxy's intercept did with this frame's message.
+    pub marks: InterceptMarks,
+}
+
+/// What intercept (breakpoints, rewrite rules) did with a proxied message. All false for
+/// a frame that passed untouched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InterceptMarks {
+    /// The message was held at a breakpoint (then forwarded, edited or dropped).
+    pub held: bool,
+    /// Sockscope wrote this message in place of a received one (edited by hand or by a rule).
+    pub edited: bool,
+    /// The message was received but never forwarded.
+    pub dropped: bool,
+    /// The message was received and replaced by the `edited` message that follows it.
+    pub replaced: bool,
+}
+
+impl InterceptMarks {
+    pub fn any(self) -> bool {
+        self.held || self.edited || self.dropped || self.replaced
+    }
 }
 
 impl FrameRecord {
@@ -201,6 +223,7 @@ impl FrameRecord {
             truncated: false,
             issues: None,
             inflated: None,
+            marks: InterceptMarks::default(),
         }
     }
 

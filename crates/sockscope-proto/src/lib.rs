@@ -11,7 +11,7 @@ pub mod parser;
 mod preview;
 
 pub use close::{parse_close_payload, CloseInfo, CloseParseError};
-pub use frame::{Direction, FrameRecord, Opcode, UnknownName};
+pub use frame::{Direction, FrameRecord, InterceptMarks, Opcode, UnknownName};
 pub use ids::{ConnectionId, SessionId};
 pub use preview::{hex_preview, preview, PREVIEW_CHARS};
 

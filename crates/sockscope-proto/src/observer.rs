@@ -94,6 +94,11 @@ impl Observer {
         self.parser.at_frame_boundary() && self.message.is_none()
     }
 
+    /// True when no frame is half read (a fragmented message may be in progress).
+    pub fn at_frame_boundary(&self) -> bool {
+        self.parser.at_frame_boundary()
+    }
+
     /// Feeds the next chunk; described frames are appended to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ObservedFrame>) {
         let mut frames = Vec::new();

@@ -27,6 +27,10 @@ pub enum ProxyError {
     Upstream(String),
     #[error("connection {0} is not live")]
     NotLive(i64),
+    #[error("{0}")]
+    Rule(String),
+    #[error("message {0} is not held (already forwarded, dropped or timed out)")]
+    NotHeld(u64),
     #[error(transparent)]
     Store(#[from] sockscope_store::StoreError),
 }

@@ -5,11 +5,15 @@
 pub mod ca;
 mod error;
 pub mod http;
+pub mod intercept;
 pub mod relay;
+pub mod rules;
 mod server;
 pub mod tls;
 pub mod upstream;
 
 pub use error::ProxyError;
+pub use intercept::{Decision, HeldMessage, Intercept, InterceptEvent, Resolution, RuleStatus};
 pub use relay::RelayLimits;
+pub use rules::{Action, DirMatch, Matcher, OpcodeMatch, Rule};
 pub use server::{Injector, Proxy, ProxyConfig, ProxyLimits, Toward};

@@ -2,13 +2,28 @@
 //! beside each direction records every frame. Forwarding never waits on the database: a chunk
 //! is written on before its frames are queued to the store (whose bounded queue may then slow
 //! the next read, never drop a record). Injected frames go in only between whole messages.
+//!
+//! Intercept (breakpoints and rewrite rules, [`crate::intercept`]): while the hub has an
+//! enabled rule, or a direction still has something held, rewritten or half-buffered, that
+//! direction works message by message ([`Lane`]): a data message is buffered until whole,
+//! matched, then forwarded as is, rewritten, delayed, duplicated, dropped or held. Holding one
+//! message holds the later messages of its direction (order is kept); control frames pass at
+//! once (a Close waits behind held messages, so no data follows it). On a permessage-deflate
+//! connection with context takeover, a dropped or replaced compressed message would leave the
+//! receiver's inflater behind the sender's deflater, so from then on every compressed message
+//! of that direction is sent inflated, uncompressed (RSV1 clear), which every receiver reads.
+//! Edited messages and copies are always sent uncompressed. With nothing configured, the only
+//! cost on the transparent path is one atomic load per chunk.
 
+use crate::intercept::{self, Decision, HeldMessage, Intercept, Resolution};
+use crate::rules::{Candidate, Verdict};
 use crate::upstream::BoxIo;
 use bytes::{Bytes, BytesMut};
 use sockscope_proto::observer::{Deflate, ObservedFrame, Observer};
 use sockscope_proto::parser::encode_frame;
 use sockscope_proto::{
-    now_us, parse_close_payload, ConnectionId, Direction, FrameRecord, Opcode, SessionId,
+    now_us, parse_close_payload, ConnectionId, Direction, FrameRecord, InterceptMarks, Opcode,
+    SessionId,
 };
 use sockscope_store::{ClosedBy, Store};
 use std::collections::VecDeque;
@@ -16,6 +31,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Bytes one direction may buffer behind a held or delayed message before it stops reading
+/// (the sender is then slowed by TCP flow control).
+pub const HOLD_BUFFER_CAP: usize = 64 << 20;
 
 /// A message Sockscope writes into a proxied connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +67,7 @@ pub struct Relay {
     pub connection: ConnectionId,
     pub deflate: Option<Deflate>,
     pub limits: RelayLimits,
+    pub intercept: Arc<Intercept>,
 }
 
 /// The Close frames seen: the first one (who, code, reason) and which sides sent one.
@@ -130,28 +151,51 @@ impl Relay {
     }
 
     fn record_of(&self, dir: Direction, f: ObservedFrame) -> FrameRecord {
-        let h = f.frame.header;
-        FrameRecord {
-            session: self.session,
-            connection: self.connection,
-            ts_us: now_us(),
-            dir,
-            opcode: h.opcode,
-            fin: h.fin,
-            rsv1: h.rsv1,
-            rsv2: h.rsv2,
-            rsv3: h.rsv3,
-            len_wire: h.len,
-            payload: f.frame.payload,
-            injected: false,
-            masked: h.masked,
-            mask_key: h.masked.then_some(h.mask),
-            truncated: f.frame.truncated,
-            issues: (!f.issues.is_empty()).then(|| f.issues.join("; ")),
-            inflated: f.inflated,
-        }
+        self.record_marked(dir, f, InterceptMarks::default())
     }
 
+    fn record_marked(
+        &self,
+        dir: Direction,
+        f: ObservedFrame,
+        marks: InterceptMarks,
+    ) -> FrameRecord {
+        observed_record(self.session, self.connection, dir, f, marks)
+    }
+}
+
+/// The record of a frame seen by an observer.
+fn observed_record(
+    session: SessionId,
+    connection: ConnectionId,
+    dir: Direction,
+    f: ObservedFrame,
+    marks: InterceptMarks,
+) -> FrameRecord {
+    let h = f.frame.header;
+    FrameRecord {
+        session,
+        connection,
+        ts_us: now_us(),
+        dir,
+        opcode: h.opcode,
+        fin: h.fin,
+        rsv1: h.rsv1,
+        rsv2: h.rsv2,
+        rsv3: h.rsv3,
+        len_wire: h.len,
+        payload: f.frame.payload,
+        injected: false,
+        masked: h.masked,
+        mask_key: h.masked.then_some(h.mask),
+        truncated: f.frame.truncated,
+        issues: (!f.issues.is_empty()).then(|| f.issues.join("; ")),
+        inflated: f.inflated,
+        marks,
+    }
+}
+
+impl Relay {
     async fn pump(
         &self,
         dir: Direction,
@@ -161,22 +205,24 @@ impl Relay {
         mut injections: mpsc::Receiver<Injection>,
         first_close: FirstClose,
     ) -> std::io::Result<()> {
-        let mut observer = Observer::new(
+        let observer = Observer::new(
             dir,
             self.deflate,
             self.limits.frame_cap,
             self.limits.message_cap,
         );
+        let (decide_tx, mut decisions) = mpsc::unbounded_channel();
+        let mut lane = Lane::new(self, dir, observer, decide_tx);
         let mut queued: VecDeque<Injection> = VecDeque::new();
         let mut frames = Vec::new();
         let mut buf = vec![0u8; 64 << 10];
         let mut injections_open = true;
+        let mut eof = false;
         if !pending.is_empty() {
-            self.forward(
-                dir,
+            self.chunk(
+                &mut lane,
                 &pending,
                 &mut dst,
-                &mut observer,
                 &mut queued,
                 &mut frames,
                 &first_close,
@@ -184,26 +230,463 @@ impl Relay {
             .await?;
         }
         loop {
+            if eof && lane.queue.is_empty() {
+                // Bytes of a frame or message that never finished pass on as they are.
+                let rest = lane.take_unfinished();
+                if !rest.is_empty() {
+                    dst.write_all(&rest).await?;
+                }
+                let _ = dst.shutdown().await;
+                return Ok(());
+            }
+            let wake = lane.next_wakeup();
+            let can_read = !eof && lane.can_read();
             tokio::select! {
-                n = src.read(&mut buf) => {
+                n = src.read(&mut buf), if can_read => {
                     let n = n?;
                     if n == 0 {
-                        let _ = dst.shutdown().await;
-                        return Ok(());
+                        eof = true;
+                        continue;
                     }
-                    self.forward(dir, &buf[..n], &mut dst, &mut observer, &mut queued, &mut frames, &first_close).await?;
+                    self.chunk(&mut lane, &buf[..n], &mut dst, &mut queued, &mut frames, &first_close).await?;
                 }
                 inj = injections.recv(), if injections_open => match inj {
                     Some(i) => {
                         queued.push_back(i);
-                        if observer.at_message_boundary() {
+                        let boundary = if lane.slow {
+                            lane.output_at_boundary()
+                        } else {
+                            lane.observer.at_message_boundary()
+                        };
+                        if boundary {
                             self.inject_queued(dir, &mut dst, &mut queued).await?;
                         }
                     }
                     None => injections_open = false,
                 },
+                Some((id, decision)) = decisions.recv() => {
+                    lane.decide(id, decision);
+                    self.drain(&mut lane, &mut dst, &first_close).await?;
+                    self.after_slow(&mut lane, &mut dst, &mut queued).await?;
+                }
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+                    self.drain(&mut lane, &mut dst, &first_close).await?;
+                    self.after_slow(&mut lane, &mut dst, &mut queued).await?;
+                }
             }
         }
+    }
+
+    /// One chunk read from the source: the transparent path, or message by message.
+    async fn chunk(
+        &self,
+        lane: &mut Lane,
+        chunk: &[u8],
+        dst: &mut WriteHalf<BoxIo>,
+        queued: &mut VecDeque<Injection>,
+        frames: &mut Vec<ObservedFrame>,
+        first_close: &FirstClose,
+    ) -> std::io::Result<()> {
+        // The hot path: one atomic load and a few booleans.
+        if !lane.busy() && !self.intercept.engaged() {
+            lane.slow = false;
+            return self
+                .forward(
+                    lane.dir,
+                    chunk,
+                    dst,
+                    &mut lane.observer,
+                    queued,
+                    frames,
+                    first_close,
+                )
+                .await;
+        }
+        if !lane.slow {
+            // Entering message mode: what the transparent path already wrote stays written.
+            lane.slow = true;
+            lane.partial_written = !lane.observer.at_frame_boundary();
+            lane.streaming = !lane.observer.at_message_boundary();
+        }
+        frames.clear();
+        lane.observer.feed(chunk, frames);
+        let mut pos = 0;
+        for f in frames.drain(..) {
+            let piece = &chunk[pos..f.frame.end];
+            pos = f.frame.end;
+            if lane.partial_written {
+                lane.partial_written = false;
+                dst.write_all(piece).await?;
+                self.passed(lane, f, first_close).await;
+            } else {
+                let mut raw = std::mem::take(&mut lane.carry);
+                raw.extend_from_slice(piece);
+                self.frame(lane, f, raw, dst, first_close).await?;
+            }
+        }
+        let rest = &chunk[pos..];
+        if !rest.is_empty() {
+            if lane.partial_written {
+                dst.write_all(rest).await?;
+            } else if lane.streaming && lane.queue.is_empty() {
+                let carried = std::mem::take(&mut lane.carry);
+                dst.write_all(&carried).await?;
+                dst.write_all(rest).await?;
+                lane.partial_written = true;
+            } else {
+                lane.carry.extend_from_slice(rest);
+            }
+        }
+        self.drain(lane, dst, first_close).await?;
+        self.after_slow(lane, dst, queued).await
+    }
+
+    /// After message-mode work: a message too big to buffer starts passing through (when
+    /// nothing waits before it), and injections go in at a boundary.
+    async fn after_slow(
+        &self,
+        lane: &mut Lane,
+        dst: &mut WriteHalf<BoxIo>,
+        queued: &mut VecDeque<Injection>,
+    ) -> std::io::Result<()> {
+        if lane.queue.is_empty()
+            && lane.building_bytes() + lane.carry.len() > self.limits.message_cap
+        {
+            if let Some(b) = lane.building.take() {
+                dst.write_all(&b.raw).await?;
+                for f in b.frames {
+                    let rec = self.record_of(lane.dir, f);
+                    let _ = self.store.record_frame(rec).await;
+                }
+                lane.streaming = true;
+            }
+            if !lane.carry.is_empty() {
+                let carried = std::mem::take(&mut lane.carry);
+                dst.write_all(&carried).await?;
+                lane.partial_written = true;
+            }
+        }
+        if !queued.is_empty() && lane.output_at_boundary() {
+            self.inject_queued(lane.dir, dst, queued).await?;
+        }
+        dst.flush().await
+    }
+
+    /// A frame whose bytes were already written (the rest of a message passing through).
+    async fn passed(&self, lane: &mut Lane, f: ObservedFrame, first_close: &FirstClose) {
+        let h = f.frame.header;
+        if !h.opcode.is_control() && h.fin {
+            lane.streaming = false;
+        }
+        note_close(lane.dir, &f, first_close);
+        let rec = self.record_of(lane.dir, f);
+        let _ = self.store.record_frame(rec).await;
+    }
+
+    /// One whole frame in message mode, with its wire bytes (not yet written).
+    async fn frame(
+        &self,
+        lane: &mut Lane,
+        f: ObservedFrame,
+        raw: Vec<u8>,
+        dst: &mut WriteHalf<BoxIo>,
+        first_close: &FirstClose,
+    ) -> std::io::Result<()> {
+        let h = f.frame.header;
+        if lane.streaming {
+            dst.write_all(&raw).await?;
+            self.passed(lane, f, first_close).await;
+            return Ok(());
+        }
+        if h.opcode.is_control() {
+            // Pings and pongs are never held; a Close waits behind held messages.
+            if h.opcode == Opcode::Close && !lane.queue.is_empty() {
+                lane.push(Entry::Raw {
+                    frames: vec![f],
+                    raw,
+                });
+            } else {
+                dst.write_all(&raw).await?;
+                self.passed(lane, f, first_close).await;
+            }
+            return Ok(());
+        }
+        match h.opcode {
+            Opcode::Text | Opcode::Binary => {
+                if let Some(b) = lane.building.take() {
+                    // A new message before the previous one finished (illegal): passed in order.
+                    lane.push(Entry::Raw {
+                        frames: b.frames,
+                        raw: b.raw,
+                    });
+                }
+                lane.building = Some(Building {
+                    frames: Vec::new(),
+                    raw: Vec::new(),
+                });
+            }
+            Opcode::Continuation if lane.building.is_some() => {}
+            _ => {
+                // A stray continuation or a reserved opcode: not a message, passed in order.
+                lane.push(Entry::Raw {
+                    frames: vec![f],
+                    raw,
+                });
+                return Ok(());
+            }
+        }
+        if let Some(b) = lane.building.as_mut() {
+            b.frames.push(f);
+            b.raw.extend_from_slice(&raw);
+        }
+        if h.fin {
+            if let Some(b) = lane.building.take() {
+                self.arrive(lane, b);
+            }
+        }
+        Ok(())
+    }
+
+    /// A whole data message arrived: match it and queue it.
+    fn arrive(&self, lane: &mut Lane, b: Building) {
+        let Some(first) = b.frames.first() else {
+            return;
+        };
+        let opcode = first.frame.header.opcode;
+        let compressed = first.frame.header.rsv1 && self.deflate.is_some();
+        let content: Option<Bytes> = if compressed {
+            b.frames.last().and_then(|f| f.inflated.clone())
+        } else if b.frames.iter().any(|f| f.frame.truncated) {
+            None
+        } else if b.frames.len() == 1 {
+            Some(first.frame.payload.clone())
+        } else {
+            let mut all = BytesMut::new();
+            for f in &b.frames {
+                all.extend_from_slice(&f.frame.payload);
+            }
+            Some(all.freeze())
+        };
+        let verdict = match &content {
+            Some(c) if self.intercept.engaged() => self.intercept.evaluate(&Candidate {
+                session: self.session,
+                connection: self.connection,
+                dir: lane.dir,
+                opcode,
+                payload: c,
+            }),
+            _ => Verdict::default(),
+        };
+        let now = Instant::now();
+        let hold = verdict.hold.as_ref().map(|(rule_id, rule_name)| {
+            let id = self.intercept.next_id();
+            let timeout = self.intercept.hold_timeout();
+            let shown = verdict.rewritten.as_ref().or(content.as_ref());
+            let (text, base64, truncated) =
+                intercept::show(shown.map(|b| &b[..]).unwrap_or_default(), opcode);
+            let (original_text, original_base64) = match (&verdict.rewritten, &content) {
+                (Some(_), Some(c)) => {
+                    let (t, b, _) = intercept::show(c, opcode);
+                    (t, b)
+                }
+                _ => (None, None),
+            };
+            let held_at_us = now_us();
+            self.intercept.register(
+                HeldMessage {
+                    id,
+                    session: self.session,
+                    connection: self.connection,
+                    dir: lane.dir,
+                    opcode,
+                    text,
+                    base64,
+                    len: shown.map(|b| b.len() as u64).unwrap_or(0),
+                    truncated,
+                    original_text,
+                    original_base64,
+                    compressed,
+                    rule_id: *rule_id,
+                    rule_name: rule_name.clone(),
+                    held_at_us,
+                    deadline_us: held_at_us
+                        .saturating_add(i64::try_from(timeout.as_micros()).unwrap_or(i64::MAX)),
+                    waiting_behind: !lane.queue.is_empty(),
+                },
+                lane.decide_tx.clone(),
+            );
+            Hold {
+                id,
+                deadline: now + timeout,
+            }
+        });
+        let delay_until =
+            (verdict.delay_ms > 0).then(|| now + Duration::from_millis(verdict.delay_ms));
+        lane.push(Entry::Msg(Box::new(Pending {
+            frames: b.frames,
+            raw: b.raw,
+            opcode,
+            compressed,
+            content,
+            verdict,
+            hold,
+            decision: None,
+            timed_out: false,
+            delay_until,
+        })));
+    }
+
+    /// Sends what is ready at the head of the queue, in order.
+    async fn drain(
+        &self,
+        lane: &mut Lane,
+        dst: &mut WriteHalf<BoxIo>,
+        first_close: &FirstClose,
+    ) -> std::io::Result<()> {
+        let now = Instant::now();
+        loop {
+            match lane.queue.front_mut() {
+                None => break,
+                Some(Entry::Msg(p)) => {
+                    if let (Some(h), None) = (&p.hold, &p.decision) {
+                        if now < h.deadline {
+                            break;
+                        }
+                        p.decision = Some(Decision::Forward);
+                        p.timed_out = true;
+                    }
+                    if p.delay_until.is_some_and(|t| now < t) {
+                        break;
+                    }
+                }
+                Some(Entry::Raw { .. }) => {}
+            }
+            let Some(entry) = lane.pop() else { break };
+            match entry {
+                Entry::Raw { frames, raw } => {
+                    dst.write_all(&raw).await?;
+                    for f in frames {
+                        self.passed(lane, f, first_close).await;
+                    }
+                }
+                Entry::Msg(p) => self.emit(lane, *p, dst).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Forwards, rewrites or drops one whole message, and records what happened.
+    async fn emit(
+        &self,
+        lane: &mut Lane,
+        p: Pending,
+        dst: &mut WriteHalf<BoxIo>,
+    ) -> std::io::Result<()> {
+        let dir = lane.dir;
+        let held = p.hold.is_some();
+        let (dropped, out, resolution) = match p.decision {
+            Some(Decision::Drop) => (true, None, Resolution::Dropped),
+            Some(Decision::Edited(x)) => (false, Some(x), Resolution::Edited),
+            Some(Decision::Forward) => (
+                false,
+                p.verdict.rewritten.clone(),
+                if p.timed_out {
+                    Resolution::TimedOut
+                } else {
+                    Resolution::Forwarded
+                },
+            ),
+            // Not held: the rules decide.
+            None => (
+                p.verdict.drop.is_some(),
+                p.verdict.rewritten.clone(),
+                Resolution::Forwarded,
+            ),
+        };
+        let mask = || (dir == Direction::Client).then(rand::random::<[u8; 4]>);
+        let diverges = p.compressed && lane.takeover;
+        let mark = |m: InterceptMarks| InterceptMarks { held, ..m };
+        if dropped {
+            for f in p.frames {
+                let rec = self.record_marked(
+                    dir,
+                    f,
+                    mark(InterceptMarks {
+                        dropped: true,
+                        ..Default::default()
+                    }),
+                );
+                let _ = self.store.record_frame(rec).await;
+            }
+            lane.diverged |= diverges;
+        } else if let Some(x) = &out {
+            let m = mask();
+            dst.write_all(&encode_frame(true, false, p.opcode, m, x))
+                .await?;
+            for f in p.frames {
+                let rec = self.record_marked(
+                    dir,
+                    f,
+                    mark(InterceptMarks {
+                        replaced: true,
+                        ..Default::default()
+                    }),
+                );
+                let _ = self.store.record_frame(rec).await;
+            }
+            let mut rec = FrameRecord::message(
+                self.session,
+                self.connection,
+                dir,
+                p.opcode,
+                x.clone(),
+                now_us(),
+            );
+            rec.masked = m.is_some();
+            rec.marks = mark(InterceptMarks {
+                edited: true,
+                ..Default::default()
+            });
+            let _ = self.store.record_frame(rec).await;
+            lane.diverged |= diverges;
+        } else {
+            match (&p.content, p.compressed && lane.diverged) {
+                // The receiver's inflater is behind: send the inflated message uncompressed.
+                (Some(c), true) => {
+                    dst.write_all(&encode_frame(true, false, p.opcode, mask(), c))
+                        .await?
+                }
+                _ => dst.write_all(&p.raw).await?,
+            }
+            for f in p.frames {
+                let rec = self.record_marked(dir, f, mark(InterceptMarks::default()));
+                let _ = self.store.record_frame(rec).await;
+            }
+        }
+        if !dropped {
+            if let Some(copy) = out.as_ref().or(p.content.as_ref()) {
+                for _ in 0..p.verdict.duplicates {
+                    let m = mask();
+                    dst.write_all(&encode_frame(true, false, p.opcode, m, copy))
+                        .await?;
+                    let mut rec = FrameRecord::message(
+                        self.session,
+                        self.connection,
+                        dir,
+                        p.opcode,
+                        copy.clone(),
+                        now_us(),
+                    )
+                    .injected(true);
+                    rec.masked = m.is_some();
+                    let _ = self.store.record_frame(rec).await;
+                }
+            }
+        }
+        if let Some(h) = p.hold {
+            self.intercept.resolved(h.id, self.connection, resolution);
+        }
+        Ok(())
     }
 
     /// Writes a chunk on unchanged (with queued injections at the first message boundary),
@@ -235,18 +718,7 @@ impl Relay {
         dst.write_all(&chunk[written..]).await?;
         let mut records = Vec::with_capacity(frames.len());
         for f in frames.drain(..) {
-            if f.frame.header.opcode == Opcode::Close {
-                if let Ok(mut closes) = first_close.lock() {
-                    if closes.first.is_none() {
-                        let info = parse_close_payload(&f.frame.payload).unwrap_or_default();
-                        closes.first = Some((dir, info.code, info.reason));
-                    }
-                    match dir {
-                        Direction::Client => closes.client = true,
-                        Direction::Server => closes.server = true,
-                    }
-                }
-            }
+            note_close(dir, &f, first_close);
             records.push(self.record_of(dir, f));
         }
         // The read's frames as one queued operation. Fails only when the store has shut
@@ -279,5 +751,216 @@ impl Relay {
             let _ = self.store.record_frame(rec).await;
         }
         dst.flush().await
+    }
+}
+
+/// Remembers the first Close frame and which sides sent one.
+fn note_close(dir: Direction, f: &ObservedFrame, first_close: &FirstClose) {
+    if f.frame.header.opcode != Opcode::Close {
+        return;
+    }
+    if let Ok(mut closes) = first_close.lock() {
+        if closes.first.is_none() {
+            let info = parse_close_payload(&f.frame.payload).unwrap_or_default();
+            closes.first = Some((dir, info.code, info.reason));
+        }
+        match dir {
+            Direction::Client => closes.client = true,
+            Direction::Server => closes.server = true,
+        }
+    }
+}
+
+/// A data message being gathered, frame by frame, with its wire bytes.
+struct Building {
+    frames: Vec<ObservedFrame>,
+    raw: Vec<u8>,
+}
+
+struct Hold {
+    id: u64,
+    deadline: Instant,
+}
+
+/// A whole data message waiting in message mode.
+struct Pending {
+    frames: Vec<ObservedFrame>,
+    raw: Vec<u8>,
+    opcode: Opcode,
+    compressed: bool,
+    /// The whole message (inflated when compressed); `None` when it could not be read whole.
+    content: Option<Bytes>,
+    verdict: Verdict,
+    hold: Option<Hold>,
+    decision: Option<Decision>,
+    timed_out: bool,
+    delay_until: Option<Instant>,
+}
+
+enum Entry {
+    /// Frames that pass in order as they are (a Close behind held messages, illegal frames).
+    Raw {
+        frames: Vec<ObservedFrame>,
+        raw: Vec<u8>,
+    },
+    Msg(Box<Pending>),
+}
+
+impl Entry {
+    fn bytes(&self) -> usize {
+        match self {
+            Entry::Raw { raw, .. } => raw.len(),
+            Entry::Msg(p) => p.raw.len(),
+        }
+    }
+}
+
+/// One direction's message-mode state.
+struct Lane {
+    dir: Direction,
+    observer: Observer,
+    /// Working message by message (else the transparent path).
+    slow: bool,
+    queue: VecDeque<Entry>,
+    queued_bytes: usize,
+    building: Option<Building>,
+    /// Bytes of a frame not yet complete (not written).
+    carry: Vec<u8>,
+    /// The start of the incomplete frame was already written: the rest follows directly.
+    partial_written: bool,
+    /// The current message passes through as it arrives (started on the transparent path,
+    /// or too big to buffer).
+    streaming: bool,
+    /// Compressed messages of this direction use context takeover.
+    takeover: bool,
+    /// The receiver's inflater missed a compressed message: re-encode from now on.
+    diverged: bool,
+    decide_tx: mpsc::UnboundedSender<(u64, Decision)>,
+    intercept: Arc<Intercept>,
+    store: Store,
+    session: SessionId,
+    connection: ConnectionId,
+}
+
+impl Lane {
+    fn new(
+        relay: &Relay,
+        dir: Direction,
+        observer: Observer,
+        decide_tx: mpsc::UnboundedSender<(u64, Decision)>,
+    ) -> Lane {
+        let takeover = match (relay.deflate, dir) {
+            (None, _) => false,
+            (Some(d), Direction::Client) => !d.client_no_context_takeover,
+            (Some(d), Direction::Server) => !d.server_no_context_takeover,
+        };
+        Lane {
+            dir,
+            observer,
+            slow: false,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            building: None,
+            carry: Vec::new(),
+            partial_written: false,
+            streaming: false,
+            takeover,
+            diverged: false,
+            decide_tx,
+            intercept: relay.intercept.clone(),
+            store: relay.store.clone(),
+            session: relay.session,
+            connection: relay.connection,
+        }
+    }
+
+    /// Something is buffered or re-encoded: stay in message mode.
+    #[inline]
+    fn busy(&self) -> bool {
+        self.diverged || !self.queue.is_empty() || self.building.is_some() || !self.carry.is_empty()
+    }
+
+    fn building_bytes(&self) -> usize {
+        self.building.as_ref().map_or(0, |b| b.raw.len())
+    }
+
+    fn can_read(&self) -> bool {
+        self.queue.is_empty()
+            || self.queued_bytes + self.building_bytes() + self.carry.len() < HOLD_BUFFER_CAP
+    }
+
+    /// Nothing half-written on the output: an injected message may go in now.
+    fn output_at_boundary(&self) -> bool {
+        !self.streaming && !self.partial_written
+    }
+
+    fn push(&mut self, e: Entry) {
+        self.queued_bytes += e.bytes();
+        self.queue.push_back(e);
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        let e = self.queue.pop_front()?;
+        self.queued_bytes = self.queued_bytes.saturating_sub(e.bytes());
+        Some(e)
+    }
+
+    /// When the head of the queue must be looked at again (a hold's timeout, a delay).
+    fn next_wakeup(&self) -> Option<Instant> {
+        match self.queue.front()? {
+            Entry::Msg(p) => match (&p.hold, &p.decision) {
+                (Some(h), None) => Some(h.deadline),
+                _ => p.delay_until,
+            },
+            Entry::Raw { .. } => None,
+        }
+    }
+
+    fn decide(&mut self, id: u64, decision: Decision) {
+        for e in self.queue.iter_mut() {
+            if let Entry::Msg(p) = e {
+                if p.hold.as_ref().is_some_and(|h| h.id == id) && p.decision.is_none() {
+                    p.decision = Some(decision);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The bytes of an unfinished frame or message (at the end of the stream).
+    fn take_unfinished(&mut self) -> Vec<u8> {
+        let mut out = self.building.take().map(|b| b.raw).unwrap_or_default();
+        out.append(&mut self.carry);
+        out
+    }
+}
+
+impl Drop for Lane {
+    /// The connection ended with messages still waiting: they were never forwarded.
+    fn drop(&mut self) {
+        while let Some(e) = self.pop() {
+            let (frames, held) = match e {
+                Entry::Raw { frames, .. } => (frames, None),
+                Entry::Msg(p) => (p.frames, p.hold.map(|h| h.id)),
+            };
+            for f in frames {
+                let rec = observed_record(
+                    self.session,
+                    self.connection,
+                    self.dir,
+                    f,
+                    InterceptMarks {
+                        held: held.is_some(),
+                        dropped: true,
+                        ..Default::default()
+                    },
+                );
+                let _ = self.store.record_frame_blocking(rec);
+            }
+            if let Some(id) = held {
+                self.intercept
+                    .resolved(id, self.connection, Resolution::ConnectionClosed);
+            }
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::ca::LocalCa;
 use crate::http::{self, RequestHead};
+use crate::intercept::Intercept;
 use crate::relay::{Injection, Relay, RelayLimits};
 use crate::upstream::{self, split_host_port, BoxIo, Target};
 use crate::ProxyError;
@@ -66,6 +67,9 @@ pub struct ProxyConfig {
     pub limits: ProxyLimits,
     /// Record into this session instead of a new one.
     pub session: Option<SessionId>,
+    /// Breakpoints and rewrite rules, shared with other listeners (default: this listener's
+    /// own, with no rules).
+    pub interceptor: Option<Arc<Intercept>>,
 }
 
 /// Which way an injected message goes.
@@ -92,6 +96,7 @@ struct Shared {
     limits: ProxyLimits,
     live: Mutex<HashMap<ConnectionId, Live>>,
     slots: Arc<Semaphore>,
+    interceptor: Arc<Intercept>,
 }
 
 /// A running listener. Stops when [`Proxy::stop`] is called or it is dropped.
@@ -160,6 +165,7 @@ impl Proxy {
             limits: cfg.limits,
             live: Mutex::new(HashMap::new()),
             slots: Arc::new(Semaphore::new(cfg.limits.max_connections)),
+            interceptor: cfg.interceptor.clone().unwrap_or_default(),
         });
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(shared.clone(), listener, stop_rx));
@@ -176,6 +182,11 @@ impl Proxy {
 
     pub fn session(&self) -> SessionId {
         self.shared.session
+    }
+
+    /// The listener's intercept state (rules, held messages).
+    pub fn interceptor(&self) -> &Arc<Intercept> {
+        &self.shared.interceptor
     }
 
     /// The local CA of a forward-mode listener.
@@ -648,6 +659,7 @@ async fn serve(
         connection: id,
         deflate,
         limits: shared.limits.relay,
+        intercept: shared.interceptor.clone(),
     };
     let ending = relay
         .run(

@@ -193,6 +193,17 @@ fn frame_line(f: &StoredFrame) -> Value {
     if let Some(note) = &f.note {
         m.insert("issues".into(), json!(note));
     }
+    // Intercept (extension): what the capture proxy did with the message.
+    for (on, name) in [
+        (f.marks.held, "held"),
+        (f.marks.edited, "edited"),
+        (f.marks.dropped, "dropped"),
+        (f.marks.replaced, "replaced"),
+    ] {
+        if on {
+            m.insert(name.into(), json!(true));
+        }
+    }
     if let Some(inflated) = &f.inflated {
         match std::str::from_utf8(inflated) {
             Ok(t) => m.insert("inflated_text".into(), json!(t)),

@@ -255,6 +255,10 @@ fn messages(c: &Connection, conn: ConnectionId, out: &mut dyn Write) -> Result<(
         let flags: i64 = r.get(3)?;
         let payload: Vec<u8> = r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default();
         let inflated: Option<Vec<u8>> = r.get(5)?;
+        // Like Chrome, HAR lists what was delivered: not intercepted messages that never were.
+        if flags & (FLAG_DROPPED | FLAG_REPLACED) != 0 {
+            continue;
+        }
         let slot = usize::from(dir == Direction::Server);
         let fin = flags & FLAG_FIN != 0;
         let started = match u8::try_from(opcode).map(Opcode::from_u8) {
@@ -614,6 +618,7 @@ pub(crate) fn parse(
                 payload,
                 note: None,
                 inflated: None,
+                marks: Default::default(),
             });
         }
         let response = e.response.unwrap_or(HarResponse {

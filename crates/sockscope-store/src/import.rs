@@ -146,6 +146,7 @@ pub(crate) struct ImportFrame {
     pub payload: Vec<u8>,
     pub note: Option<String>,
     pub inflated: Option<Vec<u8>>,
+    pub marks: sockscope_proto::InterceptMarks,
 }
 
 pub(crate) fn import_error(
@@ -272,6 +273,7 @@ fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreErro
             masked: f.masked,
             truncated: f.truncated,
             invalid: f.note.is_some(),
+            marks: f.marks,
         }
         .pack();
         stmt.execute(params![
@@ -835,6 +837,12 @@ fn parse_frame(o: &Obj<'_>, conn: usize, limits: &ImportLimits) -> Result<Import
         payload,
         note: o.opt_str("issues")?.map(str::to_owned),
         inflated: o.payload("inflated_text", "inflated_base64", limits)?,
+        marks: sockscope_proto::InterceptMarks {
+            held: o.flag("held")?,
+            edited: o.flag("edited")?,
+            dropped: o.flag("dropped")?,
+            replaced: o.flag("replaced")?,
+        },
     })
 }
 

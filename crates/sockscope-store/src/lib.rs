@@ -20,6 +20,7 @@ mod paths;
 mod query;
 mod read;
 mod recover;
+mod rules;
 mod search;
 mod stats;
 mod workbench;
@@ -42,6 +43,7 @@ pub use query::{
     FrameFilter, FrameQuery, JsonExpr, QueryCount, RowIndex, TextFilter, TimelineRow, MAX_PAGE,
 };
 pub use recover::{check_file, Recovered};
+pub use rules::{StoredRule, MAX_RULES, MAX_RULE_SPEC};
 pub use search::SearchHit;
 pub use stats::{
     DirCounts, SizeBucket, Stats, StatsTotals, TimeBucket, SIZE_EDGES, STATS_BUCKETS,

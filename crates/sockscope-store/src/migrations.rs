@@ -104,7 +104,20 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE frames ADD COLUMN mask_key INTEGER;
     "#,
-    // 6 -> 7: the full-text index is built beside capture, not inside it. Frames with
+    // 6 -> 7: intercept rules of the capture proxy (breakpoints and rewrite rules), in order,
+    // with their match counts. `spec` is the rule as JSON, defined by the proxy crate.
+    // (Frames marked held/edited/dropped/replaced use new bits of `frames.flags`: no change.)
+    r#"
+    CREATE TABLE intercept_rules (
+        id            INTEGER PRIMARY KEY,
+        position      INTEGER NOT NULL,
+        enabled       INTEGER NOT NULL DEFAULT 1,
+        spec          TEXT    NOT NULL,
+        match_count   INTEGER NOT NULL DEFAULT 0,
+        created_at_us INTEGER NOT NULL
+    );
+    "#,
+    // 7 -> 8: the full-text index is built beside capture, not inside it. Frames with
     // `id <= indexed_upto` are in `frames_fts`; the writer indexes the rest when it is idle,
     // and before any search. Everything an older file holds is indexed already.
     r#"

@@ -239,6 +239,12 @@ pub struct FrameSummary {
     pub preview: String,
     pub close_code: Option<u16>,
     pub close_reason: Option<String>,
+    /// Intercept: held at a breakpoint / Sockscope's edited version / received but not
+    /// forwarded / received and replaced by the edited message that follows.
+    pub held: bool,
+    pub edited: bool,
+    pub dropped: bool,
+    pub replaced: bool,
 }
 
 /// A committed frame with its payload.
@@ -262,6 +268,8 @@ pub struct StoredFrame {
     pub payload: Vec<u8>,
     /// The inflated message, when this frame completed a compressed one.
     pub inflated: Option<Vec<u8>>,
+    /// What intercept did with the frame's message.
+    pub marks: sockscope_proto::InterceptMarks,
 }
 
 // Bits of the `frames.flags` column.
@@ -273,6 +281,20 @@ pub(crate) const FLAG_INJECTED: i64 = 1 << 4;
 pub(crate) const FLAG_MASKED: i64 = 1 << 5;
 pub(crate) const FLAG_TRUNCATED: i64 = 1 << 6;
 pub(crate) const FLAG_INVALID: i64 = 1 << 7;
+pub(crate) const FLAG_HELD: i64 = 1 << 8;
+pub(crate) const FLAG_EDITED: i64 = 1 << 9;
+pub(crate) const FLAG_DROPPED: i64 = 1 << 10;
+pub(crate) const FLAG_REPLACED: i64 = 1 << 11;
+
+/// Intercept marks from the `frames.flags` column.
+pub(crate) fn marks_from(flags: i64) -> sockscope_proto::InterceptMarks {
+    sockscope_proto::InterceptMarks {
+        held: flags & FLAG_HELD != 0,
+        edited: flags & FLAG_EDITED != 0,
+        dropped: flags & FLAG_DROPPED != 0,
+        replaced: flags & FLAG_REPLACED != 0,
+    }
+}
 
 /// The boolean facts of a frame, packed into the `frames.flags` column.
 pub(crate) struct FrameBits {
@@ -284,6 +306,7 @@ pub(crate) struct FrameBits {
     pub masked: bool,
     pub truncated: bool,
     pub invalid: bool,
+    pub marks: sockscope_proto::InterceptMarks,
 }
 
 impl FrameBits {
@@ -297,6 +320,10 @@ impl FrameBits {
             (self.masked, FLAG_MASKED),
             (self.truncated, FLAG_TRUNCATED),
             (self.invalid, FLAG_INVALID),
+            (self.marks.held, FLAG_HELD),
+            (self.marks.edited, FLAG_EDITED),
+            (self.marks.dropped, FLAG_DROPPED),
+            (self.marks.replaced, FLAG_REPLACED),
         ]
         .iter()
         .filter(|(on, _)| *on)
@@ -374,5 +401,9 @@ pub(crate) fn summarize(h: FrameHead, shown: &[u8]) -> FrameSummary {
         preview,
         close_code,
         close_reason,
+        held: flags & FLAG_HELD != 0,
+        edited: flags & FLAG_EDITED != 0,
+        dropped: flags & FLAG_DROPPED != 0,
+        replaced: flags & FLAG_REPLACED != 0,
     }
 }

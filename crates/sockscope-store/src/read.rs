@@ -297,6 +297,7 @@ pub(crate) fn stored_frame(
         payload: r.get::<_, Option<Vec<u8>>>(6)?.unwrap_or_default(),
         note: r.get(7)?,
         inflated: r.get(8)?,
+        marks: marks_from(flags),
     })
 }
 
@@ -332,6 +333,10 @@ pub fn connection_messages(
         let flags: i64 = r.get(4)?;
         let payload: Vec<u8> = r.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default();
         let inflated: Option<Vec<u8>> = r.get(6)?;
+        // Intercepted messages that never reached the other side are not part of the exchange.
+        if flags & (FLAG_DROPPED | FLAG_REPLACED) != 0 {
+            continue;
+        }
         let slot = usize::from(dir == Direction::Server);
         last[slot] = (seq, ts_us);
         let fin = flags & FLAG_FIN != 0;

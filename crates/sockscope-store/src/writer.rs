@@ -66,6 +66,11 @@ pub(crate) enum WriteOp {
     },
     /// `VACUUM` after the batch commits (outside any transaction).
     Vacuum(Reply<()>),
+    /// Intercept rules: save, delete, reorder, toggle, count.
+    Rules {
+        op: crate::rules::RuleOp,
+        reply: Reply<i64>,
+    },
     Shutdown,
 }
 
@@ -454,6 +459,12 @@ fn apply_batch(
                 }
             },
             WriteOp::Vacuum(reply) => out.vacuums.push(reply.clone()),
+            WriteOp::Rules { op, reply } => match crate::rules::apply_isolated(tx, op.clone())? {
+                Ok(id) => push_reply(out, reply.clone(), id),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             WriteOp::Shutdown => {}
         }
     }
@@ -545,6 +556,7 @@ fn insert_frame(
         masked: f.masked,
         truncated: f.truncated,
         invalid: f.issues.is_some(),
+        marks: f.marks,
     }
     .pack();
     let len = i64::try_from(f.len_wire).unwrap_or(i64::MAX);

@@ -380,7 +380,7 @@ fn migration_to_v4_indexes_and_sizes_existing_frames() {
         let c = rusqlite::Connection::open(&path).expect("open");
         c.execute_batch(
             "ALTER TABLE frames DROP COLUMN mask_key; \
-             DROP TABLE templates; DROP TABLE sent_history; \
+             DROP TABLE intercept_rules; DROP TABLE templates; DROP TABLE sent_history; \
              ALTER TABLE connections DROP COLUMN options; ALTER TABLE connections DROP COLUMN handshake; \
              DROP TABLE frames_fts; ALTER TABLE sessions DROP COLUMN bytes; PRAGMA user_version = 3;",
         )

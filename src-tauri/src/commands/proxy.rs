@@ -22,6 +22,7 @@ pub struct ProxyInfo {
 #[tauri::command]
 pub async fn start_proxy(
     state: State<'_, AppState>,
+    intercept: State<'_, super::intercept::InterceptState>,
     listen: String,
     upstream: Option<String>,
 ) -> Res<ProxyInfo> {
@@ -33,6 +34,7 @@ pub async fn start_proxy(
         listen: listen.trim().to_owned(),
         upstream: upstream.clone(),
         ca_dir: Some(crate::state::ca_dir()),
+        interceptor: Some(super::intercept::hub(&state, &intercept).await?),
         ..ProxyConfig::default()
     };
     let proxy = Proxy::start(store, cfg).await.map_err(|e| e.to_string())?;

@@ -360,9 +360,13 @@ pub async fn wb_subscribe(
     channel: Channel<WorkbenchMsg>,
 ) -> Res<()> {
     let engine = state.services()?.engine.clone();
-    let templates = templates(&state).await?;
+    // Links work even when the templates folder cannot be used (its commands say why).
+    let templates = templates(&state).await.ok();
     let mut links = engine.subscribe_links();
-    let mut tmpl = templates.subscribe();
+    let mut tmpl = match &templates {
+        Some(t) => t.subscribe(),
+        None => tokio::sync::broadcast::channel(1).1,
+    };
     let mut shell = state.workbench_events.subscribe();
     let demos = demo_infos(&state);
     let first = [
@@ -370,7 +374,7 @@ pub async fn wb_subscribe(
             connections: engine.links(),
         },
         WorkbenchMsg::Templates {
-            templates: templates.list(),
+            templates: templates.as_ref().map(Templates::list).unwrap_or_default(),
         },
         WorkbenchMsg::Demos { demos },
     ];
@@ -385,9 +389,11 @@ pub async fn wb_subscribe(
                     Err(RecvError::Lagged(_)) => WorkbenchMsg::Connections { connections: engine.links() },
                     Err(RecvError::Closed) => return,
                 },
-                r = tmpl.recv() => match r {
+                r = tmpl.recv(), if templates.is_some() => match r {
                     Ok(list) => WorkbenchMsg::Templates { templates: list },
-                    Err(RecvError::Lagged(_)) => WorkbenchMsg::Templates { templates: templates.list() },
+                    Err(RecvError::Lagged(_)) => WorkbenchMsg::Templates {
+                        templates: templates.as_ref().map(Templates::list).unwrap_or_default(),
+                    },
                     Err(RecvError::Closed) => return,
                 },
                 r = shell.recv() => match r {

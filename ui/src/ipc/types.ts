@@ -83,6 +83,11 @@ export interface FrameSummary {
   preview: string;
   close_code: number | null;
   close_reason: string | null;
+  /** Intercept: held at a breakpoint, Sockscope's edited version, never forwarded, replaced. */
+  held?: boolean;
+  edited?: boolean;
+  dropped?: boolean;
+  replaced?: boolean;
 }
 
 export type StreamMsg =

@@ -51,6 +51,7 @@ import {
   type SessionView,
 } from './sessionView';
 import { TimelineModel, type TimelineApi } from './timeline.svelte';
+import { InterceptModel } from './interceptState.svelte';
 
 export interface Api extends TimelineApi {
   listSessions(): Promise<SessionSummary[]>;
@@ -138,7 +139,7 @@ export const tauriApi: Api = {
 };
 
 /** What the right-hand pane shows in place of the frame detail. */
-export type PanelKind = 'proxy' | 'session' | 'replay' | 'mock' | 'handshake';
+export type PanelKind = 'proxy' | 'session' | 'replay' | 'mock' | 'handshake' | 'intercept';
 
 /** The sidebar's status card: an import or an export, running or done. */
 export type Notice =
@@ -218,6 +219,8 @@ export class AppState {
 
   /** The panel shown in the right-hand pane instead of the frame detail (null: the detail). */
   panel = $state<PanelKind | null>(null);
+  /** Intercept: rules and held messages (loaded when the panel first opens). */
+  readonly intercept = new InterceptModel();
 
   // Proxy panel
   proxies = $state.raw<ProxyInfo[]>([]);
@@ -295,6 +298,8 @@ export class AppState {
   );
 
   #view: SessionView | null = null;
+  /** Who wants each batch of live frames (the statistics panel). */
+  readonly #liveListeners = new Set<(frames: readonly FrameSummary[]) => void>();
   #sub: Subscription | null = null;
   /** Bumped on each session switch; stale async results compare against it. */
   #epoch = 0;
@@ -320,6 +325,12 @@ export class AppState {
   get showWelcome(): boolean {
     if (this.welcome) return true;
     return this.backendError === null && this.selectedSessionId === null && this.sessionsLoaded && this.sessions.length === 0 && this.wb.links.length === 0;
+  }
+
+  /** Calls `cb` with each batch of frames streamed in for the selected session; returns an unsubscribe. */
+  onLiveFrames(cb: (frames: readonly FrameSummary[]) => void): () => void {
+    this.#liveListeners.add(cb);
+    return () => this.#liveListeners.delete(cb);
   }
 
   /** The Proxy panel is shown (in place of the frame detail). */
@@ -466,6 +477,7 @@ export class AppState {
     if (!view) return;
     const res = applyStreamMsgs(view, msgs);
     if (res.frames.length > 0) {
+      for (const l of this.#liveListeners) l(res.frames);
       this.timeline.appendLive(res.frames);
       this.frameCount = this.timeline.total;
     }
@@ -583,6 +595,12 @@ export class AppState {
     else if (this.panel === 'proxy') this.panel = null;
     if (open) void this.loadProxies();
     if (opening) void this.loadCa();
+  }
+
+  /** Shows or hides the Intercept panel (Ctrl+I). */
+  toggleIntercept(open = this.panel !== 'intercept'): void {
+    if (open) this.panel = 'intercept';
+    else if (this.panel === 'intercept') this.panel = null;
   }
 
   /** Shows the frame detail again in the right-hand pane. */
@@ -999,6 +1017,7 @@ export class AppState {
   }
 
   dispose(): void {
+    this.intercept.close();
     this.wb.dispose();
     this.replay.dispose();
     this.#epoch++;

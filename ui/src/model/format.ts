@@ -259,7 +259,16 @@ export function utf8Length(text: string): number {
 
 // Frame flags (timeline badges, detail header)
 
-export type FlagKey = 'invalid' | 'truncated' | 'injected' | 'compressed' | 'fragment';
+export type FlagKey =
+  | 'invalid'
+  | 'truncated'
+  | 'dropped'
+  | 'replaced'
+  | 'edited'
+  | 'held'
+  | 'injected'
+  | 'compressed'
+  | 'fragment';
 
 export interface FrameFlag {
   key: FlagKey;
@@ -301,6 +310,24 @@ export function frameFlags(f: FrameSummary): FrameFlag[] {
       title: 'Truncated: only the start of the payload was recorded',
       word: 'truncated',
     });
+  }
+  // Intercept (fields absent in older shells count as unset).
+  if (f.dropped) {
+    out.push({ key: 'dropped', label: 'drop', title: 'Dropped: received, never forwarded', word: 'dropped' });
+  }
+  if (f.replaced) {
+    out.push({
+      key: 'replaced',
+      label: 'orig',
+      title: 'Original: replaced by the edited message that follows',
+      word: 'original (replaced)',
+    });
+  }
+  if (f.edited) {
+    out.push({ key: 'edited', label: 'edit', title: 'Edited: forwarded in place of the original', word: 'edited' });
+  }
+  if (f.held) {
+    out.push({ key: 'held', label: 'held', title: 'Held at a breakpoint', word: 'held' });
   }
   if (f.injected) {
     out.push({ key: 'injected', label: 'inj', title: 'Injected by Sockscope', word: 'injected' });

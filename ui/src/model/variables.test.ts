@@ -90,3 +90,16 @@ describe('VarCounter', () => {
     expect(c.peek()).toBe(2);
   });
 });
+
+describe('the grammar shared with the Rust expander (docs/fixtures/variables.json)', () => {
+  it('gives the same text for every case', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const raw = await readFile(new URL('../../../docs/fixtures/variables.json', import.meta.url), 'utf8');
+    const f = JSON.parse(raw) as { counter: number; now_ms: number; cases: [string, string][] };
+    expect(f.cases.length).toBeGreaterThan(10);
+    for (const [input, want] of f.cases) {
+      const got = expandVariables(input, { nowMs: f.now_ms, counter: f.counter, uuid: () => 'u', randomBelow: () => 0n });
+      expect(got.text, JSON.stringify(input)).toBe(want);
+    }
+  });
+});

@@ -96,6 +96,8 @@ export class WorkbenchState {
   /** Links being opened (the editor's Connect, the toolbar, a demo). */
   connecting = $state(false);
   error = $state<string | null>(null);
+  /** wb_subscribe failed: connections do not update (shown in the list). */
+  streamError = $state<string | null>(null);
   /** Demo kinds being started from the welcome screen. */
   demoPending = $state.raw<DemoKind[]>([]);
   demoError = $state<string | null>(null);
@@ -154,8 +156,9 @@ export class WorkbenchState {
   async init(): Promise<void> {
     try {
       this.#sub = await this.api.wbSubscribe((m) => this.apply(m));
+      this.streamError = null;
     } catch (err) {
-      this.error = this.#app.fail('wb_subscribe', err);
+      this.streamError = this.#app.fail('wb_subscribe', err);
       return;
     }
     try {
@@ -220,7 +223,9 @@ export class WorkbenchState {
     this.connecting = true;
     try {
       const link = await this.api.wbConnect({ ...spec, url });
-      this.links = upsertLink(this.links, link);
+      // The stream may already have told a newer state (a local server opens in well under
+      // the time this answer takes): keep it.
+      if (!this.links.some((l) => l.id === link.id)) this.links = upsertLink(this.links, link);
       const u = this.ui(link.id);
       u.spec = { ...spec, url };
       if (draft) u.draft = loadStored(u.draft, draft);

@@ -93,6 +93,20 @@ describe('WorkbenchState', () => {
     expect(app.wb.active).toMatchObject({ state: 'open', messages_sent: 3, rtt_ms: 1.5 });
   });
 
+  it('keeps the state the stream told before wb_connect answered', async () => {
+    const { app, wb } = await setup();
+    const real = wb.api.wbConnect;
+    wb.api.wbConnect = vi.fn(async (spec) => {
+      const l = await real(spec);
+      // A local server opens before the command's answer reaches the window.
+      wb.update(l.id, { state: 'open', opened_at_us: 5 });
+      return l;
+    });
+    const link = await app.wb.connect({ url: 'ws://127.0.0.1:9001/' });
+    expect(link?.state).toBe('connecting');
+    expect(app.wb.active).toMatchObject({ state: 'open', opened_at_us: 5 });
+  });
+
   it('rejects a bad URL inline', async () => {
     const { app } = await setup();
     expect(await app.wb.connect({ url: '  ' })).toBeNull();

@@ -1,6 +1,7 @@
 // A fake Sockscope shell for the UI harness, built on @tauri-apps/api/mocks.
 // It is bundled on its own (tests/ui/.out/mock-backend.js) and injected into
 // the page before the production bundle loads; it never ships in ui/dist.
+import { detailCommand, NOT_MINE } from './mock-detail';
 import { mockIPC } from '@tauri-apps/api/mocks';
 import type {
   CaInfo,
@@ -1148,6 +1149,15 @@ const control = {
     for (let i = 0; i < n; i++) out.push(addFrame(s, conn, 'server', 'text', enc.encode(`${text} ${s.frames.length + 1}`), Date.now() * 1000));
     emitFrames(s, out);
   },
+  /** Pushes one frame with any payload (the detail view's tests). */
+  pushBytes(sessionId: number, dir: 'client' | 'server', opcode: Opcode, bytes: number[] | Uint8Array, extra: Partial<FrameSummary> = {}): number {
+    const s = sessions.get(sessionId);
+    if (!s) throw new Error(`no session ${sessionId}`);
+    const conn = s.conns[s.conns.length - 1]?.id ?? 0;
+    const f = addFrame(s, conn, dir, opcode, Uint8Array.from(bytes), Date.now() * 1000, extra);
+    emitFrames(s, [f]);
+    return f.seq;
+  },
   /** Pushes one message as fragments (text, then continuation frames, FIN on the last) to a session. */
   pushFragments(sessionId: number, parts: string[]) {
     const s = sessions.get(sessionId);
@@ -1631,6 +1641,27 @@ const wbControl = {
     l.info.state = 'closed';
     emitLink(l);
   },
+  /**
+   * The server drops link `id` and auto-reconnect takes over: "reconnecting" for `delayMs`,
+   * then a new attempt (a new connection row of the same session) that opens.
+   */
+  reconnect(id: number, delayMs = 1500) {
+    const l = linkOr(id);
+    const t = Date.now();
+    Object.assign(l.conn, { state: 'closed', closed_at_us: t * 1000, close_code: 1006, closed_by: 'error' });
+    updateConn(l.session, { ...l.conn });
+    Object.assign(l.info, { state: 'reconnecting', attempt: l.info.attempt + 1, next_retry_at_us: (t + delayMs) * 1000, error: 'connection reset by peer' });
+    emitLink(l);
+    later(delayMs, () => {
+      const c = newConn(l.session, l.info.url);
+      send(l.session.info.id, { kind: 'connection', connection: { ...c } });
+      l.conn = c;
+      l.info.attempts.push(c.id);
+      Object.assign(l.info, { connection_id: c.id, state: 'connecting', next_retry_at_us: null, opened_at_us: null });
+      emitLink(l);
+      openLink(l);
+    });
+  },
   /** Sets the keep-alive round trip of link `id`. */
   setRtt(id: number, ms: number) {
     const l = linkOr(id);
@@ -1656,6 +1687,8 @@ function logged(cmd: string, args: unknown): Record<string, unknown> {
 
 function handle(cmd: string, args: Record<string, unknown>): unknown {
   control.calls.push({ cmd, args: logged(cmd, args) });
+  const detail = detailCommand(sessions, cmd, args);
+  if (detail !== NOT_MINE) return detail;
   const wbAnswer = handleWorkbench(cmd, args);
   if (wbAnswer.handled) return wbAnswer.value;
   if (cmd === 'import_data') control.lastImportHeaders = { ...(currentHeaders ?? {}) };
@@ -1938,7 +1971,8 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
 }
 
 const params = new URLSearchParams(location.search);
-seed(Number(params.get('frames') ?? 400));
+// ?empty=1: a first start (no sessions), for the welcome screen.
+if (params.get('empty') !== '1') seed(Number(params.get('frames') ?? 400));
 
 mockIPC(async (cmd, args) => {
   if ((cmd === 'connect' || cmd === 'wb_connect') && control.connectDelayMs > 0) {

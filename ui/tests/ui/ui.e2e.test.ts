@@ -99,6 +99,10 @@ describe('with the mocked shell', () => {
     const timeline = page.locator('[data-testid="timeline"]');
     await timeline.evaluate((el) => (el.scrollTop = 0));
     await page.locator('[data-testid="frame-row"][data-seq="1"]').click();
+    // JSON opens as a tree; the Text view (chosen once, it sticks) shows the payload as sent.
+    await expect.poll(() => page.locator('[data-testid="detail-json"]').count()).toBe(1);
+    await page.locator('[data-testid="view-text"]').click();
+    await page.locator('[data-testid="frame-row"][data-seq="1"]').click();
     const detail = page.locator('[data-testid="detail-text"]');
     await expect.poll(() => detail.textContent()).toContain('"op":"subscribe"');
     expect(await page.locator('[data-testid="frame-row"][data-seq="1"]').getAttribute('aria-selected')).toBe('true');
@@ -113,10 +117,10 @@ describe('with the mocked shell', () => {
     // A binary frame: find one in view and check the hex dump layout.
     const bin = page.locator('[data-testid="frame-row"]', { hasText: 'binary' }).first();
     await bin.click();
-    await expect.poll(() => detail.textContent()).toMatch(
-      // 16 bytes a line in a wide pane, 8 in a narrow one
-      /^00000000 {2}(?:([0-9a-f]{2} ){8} ([0-9a-f]{2} ){8} \|.{16}\||([0-9a-f]{2} ){8} \|.{8}\|)$/m,
-    );
+    await page.locator('[data-testid="view-auto"]').click();
+    await expect.poll(() => page.locator('[data-testid="hex-offset"]').first().textContent()).toBe('00000000');
+    expect(await page.locator('[data-testid="hex-row"]').first().textContent()).toMatch(/^([0-9a-f]{2}){1,16}$/);
+    await bin.click();
 
     // The close frame.
     await page.keyboard.press('End');
@@ -138,8 +142,8 @@ describe('with the mocked shell', () => {
     expect(await page.locator('img, b').count()).toBe(0);
     expect(await page.title()).toBe('Sockscope');
     await page.locator('[data-testid="frame-row"][data-seq="2"]').click();
-    await expect.poll(() => detail.textContent()).toContain('68 69 ff fe 00 41');
-    expect(await detail.textContent()).toContain('|hi...A|');
+    await expect.poll(() => page.locator('[data-testid="hex-row"]').first().textContent()).toBe('6869fffe0041');
+    expect(await page.locator('[data-testid="hex-ascii"]').first().textContent()).toBe('hi...A');
     expect(await page.locator('[data-testid="connection-state"]').textContent()).toContain(
       'Failed · connection refused <b>bold?</b>',
     );
@@ -343,7 +347,7 @@ describe('with the mocked shell', () => {
     await page.locator('[data-testid="frame-row"]', { hasText: 'snapshot' }).first().click();
     await page.locator('[data-testid="composer"]').fill('{"op":"subscribe","channels":["level2"]}');
     await page.locator('[data-testid="frame-row"]', { hasText: 'snapshot' }).first().click();
-    await expect.poll(() => page.locator('[data-testid="detail-text"]').textContent()).toContain('"bids"');
+    await expect.poll(() => page.locator('[data-testid="frame-detail"]').textContent()).toContain('bids');
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
     const bgDark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     await page.screenshot({ path: '/tmp/ui-shot-dark.png' });
@@ -681,7 +685,8 @@ describe('capture proxy', () => {
     const inflated = tid(page, 'detail-inflated');
     await expect.poll(() => inflated.textContent()).toContain('compressed on the wire: 35 B → 1.2 KiB inflated');
     // The inflated message is the primary content (fetched with inflated: true)...
-    await expect.poll(() => tid(page, 'detail-inflated-text').textContent()).toMatch(/^\{"type":"snapshot","items":\[/);
+    await tid(page, 'view-text').click();
+    await expect.poll(() => tid(page, 'detail-inflated-text').textContent()).toMatch(/^\s*\{"type":"snapshot","items":\[/);
     expect(await tid(page, 'detail-text').textContent()).toMatch(/^\{"type":"snapshot","items":\[.*"next":"cursor-[0-9a-f]+"\}$/);
     expect(await tid(page, 'detail-text').evaluate((el) => new TextEncoder().encode(el.textContent ?? '').length)).toBe(1234);
     expect(await tid(page, 'frame-detail').textContent()).toMatch(/Inflated\s*1\.2 KiB/);
@@ -998,6 +1003,7 @@ describe('local CA, injecting any frame, inflated payloads', () => {
     const { sid } = await proxiedComposer(page);
     const payloadCalls = () => callsOf(page, 'get_payload');
     await row(page, 1).click();
+    await tid(page, 'view-text').click();
     await expect.poll(() => tid(page, 'detail-text').textContent()).toBe('{"op":"hello","v":2}');
     expect(await tid(page, 'detail-inflated-toggle').count()).toBe(0); // not compressed
     expect((await payloadCalls()).at(-1)).toEqual({ sessionId: sid, seq: 1 });
@@ -1011,17 +1017,18 @@ describe('local CA, injecting any frame, inflated payloads', () => {
     const header = await box(page, 'detail-inflated');
 
     await toggle.locator('[data-view="wire"]').click();
-    await expect.poll(() => tid(page, 'detail-text').textContent()).toMatch(/^00000000 {2}([0-9a-f]{2} )/);
+    await tid(page, 'view-hex').click();
+    await expect.poll(() => tid(page, 'detail-hex').getAttribute('data-len')).toBe('35');
     expect((await payloadCalls()).at(-1)).toEqual({ sessionId: sid, seq: 2, inflated: false });
     expect(await toggle.getAttribute('data-view')).toBe('wire');
     expect(await tid(page, 'detail-inflated-text').count()).toBe(0);
-    // The wire bytes are this frame's 35 bytes (3 hex lines of 16 or 5 of 8).
-    const dump = (await tid(page, 'detail-text').textContent()) ?? '';
-    expect(dump.split('\n').at(-1)).toMatch(/^00000020 {2}/);
+    // The wire bytes are this frame's 35 bytes (3 hex rows of 16).
+    expect(await page.locator('[data-testid="hex-offset"]').allTextContents()).toEqual(['00000000', '00000010', '00000020']);
     expect(await box(page, 'detail-inflated')).toEqual(header); // the toggle does not move
     await page.screenshot({ path: '/tmp/ui-detail-wire-dark.png' });
 
     await toggle.locator('[data-view="inflated"]').click();
+    await tid(page, 'view-text').click();
     await expect.poll(() => tid(page, 'detail-text').textContent()).toMatch(/^\{"type":"snapshot"/);
     expect((await payloadCalls()).at(-1)).toEqual({ sessionId: sid, seq: 2, inflated: true });
     expect(await payloadCalls()).toHaveLength(4);
@@ -1246,7 +1253,7 @@ describe('sessions: organise, search, import, export', () => {
     await expect.poll(() => row(page, seq).getAttribute('aria-selected')).toBe('true');
     expect(await row(page, seq).isVisible()).toBe(true);
     await expect.poll(() => tid(page, 'detail-header').locator('.seq').textContent()).toBe(`#${seq}`);
-    await expect.poll(() => tid(page, 'detail-text').textContent()).toMatch(/"type":"trade".*"side":"buy"/);
+    await expect.poll(() => tid(page, 'detail-json').textContent()).toMatch(/type: "trade".*side: "buy"/);
     const tl = await box(page, 'timeline');
     const r = (await row(page, seq).boundingBox())!;
     expect(r.y).toBeGreaterThan(tl.y + tl.height / 4);

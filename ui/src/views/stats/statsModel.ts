@@ -1,0 +1,94 @@
+// Statistics kept live: the store's bucketed answer (session_stats) plus the frames that
+// arrive on the session stream afterwards, added to the same buckets. Pure.
+import type { Stats, TimeBucket } from '../../ipc/detail';
+import type { FrameSummary } from '../../ipc/types';
+
+export const SIZE_EDGES = [16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216];
+
+/** Adds live frames (those with seq above `afterSeq` and in scope); returns how many were added. */
+export function addLive(stats: Stats, frames: readonly FrameSummary[], connection: number | null): number {
+  let added = 0;
+  const w = stats.bucket_us;
+  for (const f of frames) {
+    if (connection !== null && f.connection !== connection) continue;
+    added++;
+    const t = stats.totals;
+    t[f.dir].frames++;
+    t[f.dir].bytes += f.len;
+    if (f.opcode === 'text') t.text++;
+    else if (f.opcode === 'binary') t.binary++;
+    else if (f.opcode === 'continuation') t.continuation++;
+    else t.control++;
+    t.first_us = t.first_us === null ? f.ts_us : Math.min(t.first_us, f.ts_us);
+    t.last_us = t.last_us === null ? f.ts_us : Math.max(t.last_us, f.ts_us);
+    t.max_len = Math.max(t.max_len, f.len);
+    let k = SIZE_EDGES.findIndex((e) => f.len < e);
+    if (k < 0) k = SIZE_EDGES.length;
+    const sb = stats.sizes[k];
+    if (sb) sb[f.dir]++;
+    const start = Math.floor(f.ts_us / w) * w;
+    const b = bucketAt(stats.buckets, start, w);
+    b[f.dir].frames++;
+    b[f.dir].bytes += f.len;
+  }
+  return added;
+}
+
+function empty(t: number): TimeBucket {
+  return { t_us: t, client: { frames: 0, bytes: 0 }, server: { frames: 0, bytes: 0 } };
+}
+
+/** The bucket starting at `start`, appending empty buckets up to it (or prepending) as needed. */
+function bucketAt(buckets: TimeBucket[], start: number, w: number): TimeBucket {
+  if (buckets.length === 0) {
+    buckets.push(empty(start));
+    return buckets[0];
+  }
+  const first = buckets[0].t_us;
+  const idx = Math.round((start - first) / w);
+  if (idx < 0) {
+    const pre = Array.from({ length: -idx }, (_, k) => empty(start + k * w));
+    buckets.unshift(...pre);
+    return buckets[0];
+  }
+  while (buckets.length <= idx) buckets.push(empty(first + buckets.length * w));
+  return buckets[idx];
+}
+
+/** Series for the charts: times in seconds, per-second rates per direction. */
+export function rateSeries(stats: Stats): { t: number[]; cMsgs: number[]; sMsgs: number[]; cBytes: number[]; sBytes: number[] } {
+  const per = 1_000_000 / stats.bucket_us;
+  const t: number[] = [];
+  const cMsgs: number[] = [];
+  const sMsgs: number[] = [];
+  const cBytes: number[] = [];
+  const sBytes: number[] = [];
+  const zero = (tUs: number) => {
+    t.push(tUs / 1e6);
+    cMsgs.push(0);
+    sMsgs.push(0);
+    cBytes.push(0);
+    sBytes.push(0);
+  };
+  // An empty bucket on each side: a single busy bucket still draws as a peak on a time axis.
+  if (stats.buckets.length) zero(stats.buckets[0].t_us - stats.bucket_us);
+  for (const b of stats.buckets) {
+    t.push(b.t_us / 1e6);
+    cMsgs.push(b.client.frames * per);
+    sMsgs.push(b.server.frames * per);
+    cBytes.push(b.client.bytes * per);
+    sBytes.push(b.server.bytes * per);
+  }
+  if (stats.buckets.length) zero(stats.buckets[stats.buckets.length - 1].t_us + stats.bucket_us);
+  return { t, cMsgs, sMsgs, cBytes, sBytes };
+}
+
+export function sizeLabel(min: number, max: number | null): string {
+  const f = (n: number) => (n >= 1048576 ? `${n / 1048576}M` : n >= 1024 ? `${n / 1024}K` : `${n}`);
+  return max === null ? `≥${f(min)}` : `${f(min)}–${f(max)}`;
+}
+
+/** Too many buckets after live growth: time to ask the store again (it picks a wider width). */
+export function needsRequery(stats: Stats, target: number): boolean {
+  return stats.buckets.length > target * 2;
+}
