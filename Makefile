@@ -1,14 +1,21 @@
 # Sockscope — the two commands a newcomer needs:
 #   make run    installs what is missing, builds the UI and the app, opens the window
 #   make test   installs what the tests need, then runs every test (the same as CI)
-# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | bench | bench-ui | clean
+# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | bench | bench-ui | fuzz | clean
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # One shared target/ for builds, tests and the GUI suite.
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot bench bench-soak bench-ui clean
+.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot bench bench-soak bench-ui clean fuzz fuzz-smoke
+
+# Fuzzing (fuzz/, cargo-fuzz on nightly; docs/reliability.md): `make fuzz` runs each target
+# FUZZ_SECONDS (default 300); `make test` runs a short smoke (FUZZ_SMOKE_SECONDS each) so
+# that they keep building.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+FUZZ_TARGETS := observer proxy_head jsonl_import har_import decoders
 
 run: deps ui app
 	./target/debug/sockscope-app $(ARGS)
@@ -40,6 +47,16 @@ test-gui: deps-test app
 
 test: deps-test test-ui app lint test-rust test-gui
 	@echo "make test: all suites passed"
+
+fuzz: deps-test
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$t && \
+	  $(CARGO) +nightly fuzz run $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 || exit 1; \
+	done
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 
 # Runs the GUI suite and copies its screenshot into docs/screenshots/.
 screenshot: test-gui

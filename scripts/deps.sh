@@ -46,6 +46,13 @@ if [ "$want" = test ]; then
   if ! command -v tauri-driver >/dev/null 2>&1; then
     cargo install tauri-driver --locked --version '^2'
   fi
+  # Fuzz targets (fuzz/): cargo-fuzz on the nightly toolchain
+  if ! command -v cargo-fuzz >/dev/null 2>&1 && ! [ -x "$HOME/.cargo/bin/cargo-fuzz" ]; then
+    cargo install cargo-fuzz --locked
+  fi
+  if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+  fi
   # Python peers and the WebDriver client live in a project-local venv
   if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import selenium, websockets, cryptography, mitmproxy' 2>/dev/null; then
     python3 -m venv .venv

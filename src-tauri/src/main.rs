@@ -7,6 +7,17 @@ mod bridge;
 mod commands;
 mod state;
 
+/// The app's own pages: `tauri://localhost` (Linux, macOS) or `http(s)://tauri.localhost`
+/// (Windows). Anything else — a link in a payload, `location = …` from injected script — is
+/// never loaded in the app window.
+fn is_app_url(url: &tauri::Url) -> bool {
+    match url.scheme() {
+        "tauri" => url.host_str() == Some("localhost"),
+        "http" | "https" => url.host_str() == Some("tauri.localhost"),
+        _ => false,
+    }
+}
+
 fn main() {
     let db = state::db_path_from_args(std::env::args_os().skip(1));
     let app_state = state::AppState::open(db);
@@ -16,7 +27,17 @@ fn main() {
     if let Some(notice) = &app_state.store_notice {
         eprintln!("sockscope-app: warning: {notice}");
     }
+    let nav_guard = tauri::plugin::Builder::<tauri::Wry>::new("navigation-guard")
+        .on_navigation(|_webview, url| {
+            let allowed = is_app_url(url);
+            if !allowed {
+                eprintln!("sockscope-app: blocked navigation to {url}");
+            }
+            allowed
+        })
+        .build();
     let result = tauri::Builder::default()
+        .plugin(nav_guard)
         .manage(app_state)
         .manage(commands::timeline::TimelineQueries::default())
         .manage(commands::intercept::InterceptState::default())
@@ -95,5 +116,29 @@ fn main() {
     if let Err(e) = result {
         eprintln!("sockscope-app: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_app_url;
+
+    #[test]
+    fn only_the_app_pages_may_be_loaded() {
+        let ok = |u: &str| is_app_url(&tauri::Url::parse(u).expect("url"));
+        assert!(ok("tauri://localhost/"));
+        assert!(ok("tauri://localhost/index.html#x"));
+        assert!(ok("http://tauri.localhost/"));
+        for bad in [
+            "https://example.com/",
+            "http://localhost:1420/",
+            "tauri://evil/",
+            "file:///etc/passwd",
+            "data:text/html,x",
+            "javascript:alert(1)",
+            "http://tauri.localhost.evil.com/",
+        ] {
+            assert!(!ok(bad), "{bad}");
+        }
     }
 }

@@ -83,6 +83,12 @@ enum Command {
         /// Directory of the local CA (default: $SOCKSCOPE_CA_DIR, else the data dir's ca/)
         #[arg(long, value_name = "DIR")]
         ca_dir: Option<PathBuf>,
+        /// Seconds a client (and the upstream) get to send a complete HTTP head
+        #[arg(long, default_value_t = 10.0, value_name = "S", value_parser = replay::parse_seconds)]
+        handshake_timeout: f64,
+        /// Client connections handled at once; more are answered 503
+        #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        max_connections: u32,
         /// Rewrite rules (JSON or TOML file; repeatable, applied in order)
         #[arg(long = "rule", value_name = "FILE")]
         rules: Vec<PathBuf>,
@@ -326,10 +332,14 @@ fn main() -> ExitCode {
                 intercept,
                 allow_remote,
                 ca_dir,
+                handshake_timeout,
+                max_connections,
                 rules,
                 hold_timeout,
             } => {
                 let args = proxy::Args {
+                    handshake_timeout,
+                    max_connections: max_connections as usize,
                     listen,
                     upstream,
                     upstream_ca,

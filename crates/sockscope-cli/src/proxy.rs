@@ -15,6 +15,8 @@ pub struct Args {
     pub intercept: Option<String>,
     pub allow_remote: bool,
     pub ca_dir: Option<PathBuf>,
+    pub handshake_timeout: f64,
+    pub max_connections: usize,
     /// Rule files, applied in order.
     pub rules: Vec<PathBuf>,
     pub hold_timeout: f64,
@@ -61,6 +63,11 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
             insecure_upstream: args.insecure_upstream,
             ca_dir: Some(crate::ca::dir(args.ca_dir)),
             allow_remote: args.allow_remote,
+            limits: sockscope_proxy::ProxyLimits {
+                handshake_timeout: std::time::Duration::from_secs_f64(args.handshake_timeout),
+                max_connections: args.max_connections,
+                ..Default::default()
+            },
             interceptor: Some(interceptor.clone()),
             ..ProxyConfig::default()
         },

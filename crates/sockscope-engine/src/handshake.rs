@@ -24,7 +24,7 @@ const MAX_HEAD: usize = 64 << 10;
 /// Largest refusal body kept.
 pub const MAX_BODY: usize = 64 << 10;
 
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<crate::fair::Fair<MaybeTlsStream<TcpStream>>>;
 
 /// Everything needed to open the connection, checked before anything is sent.
 #[derive(Clone)]
@@ -484,7 +484,13 @@ pub(crate) async fn open(p: &Prepared, config: WebSocketConfig) -> Result<Opened
         ));
     }
     record.time_to_open_us = Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
-    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Client, Some(config)).await;
+    let ws = WebSocketStream::from_partially_read(
+        crate::fair::Fair::new(stream),
+        rest,
+        Role::Client,
+        Some(config),
+    )
+    .await;
     Ok(Opened {
         ws,
         status,

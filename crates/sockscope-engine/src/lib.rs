@@ -11,6 +11,7 @@
 mod actor;
 pub mod demo;
 mod error;
+mod fair;
 pub mod handshake;
 mod links;
 mod mock;

@@ -109,6 +109,26 @@ impl Observer {
         }
     }
 
+    /// The stream ended inside a frame: that frame as far as it got, flagged (a peer that
+    /// declares a huge length and hangs up is recorded, not lost).
+    pub fn end_of_stream(&mut self) -> Option<ObservedFrame> {
+        let (frame, seen) = self.parser.finish()?;
+        let declared = frame.header.len;
+        let mut issues = vec![format!(
+            "the connection ended inside this frame ({seen} of {declared} payload bytes seen)"
+        )];
+        if frame.payload.len() as u64 > 0 && (frame.payload.len() as u64) < seen {
+            issues.push(format!("payload of {declared} bytes recorded only in part"));
+        }
+        self.message = None;
+        Some(ObservedFrame {
+            frame,
+            inflated: None,
+            issues,
+            at_message_boundary: true,
+        })
+    }
+
     fn no_context_takeover(&self) -> bool {
         match (self.deflate, self.dir) {
             (Some(d), Direction::Client) => d.client_no_context_takeover,

@@ -68,6 +68,26 @@ impl FrameParser {
         matches!(&self.state, State::Header(b) if b.is_empty())
     }
 
+    /// The stream ended: the frame in progress, if its header was complete, as far as it got
+    /// (`truncated`, `end` 0), with how many payload bytes were seen. The parser is reset.
+    pub fn finish(&mut self) -> Option<(ParsedFrame, u64)> {
+        let state = std::mem::replace(&mut self.state, State::Header(Vec::with_capacity(14)));
+        match state {
+            State::Payload {
+                header, seen, buf, ..
+            } => Some((
+                ParsedFrame {
+                    header,
+                    payload: buf.freeze(),
+                    truncated: true,
+                    end: 0,
+                },
+                seen,
+            )),
+            State::Header(_) => None,
+        }
+    }
+
     /// Feeds the next chunk of the stream; completed frames are appended to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<ParsedFrame>) {
         let mut pos = 0;
@@ -284,5 +304,36 @@ mod tests {
         p.feed(&wire, &mut out);
         assert!(out.is_empty());
         assert!(!p.at_frame_boundary());
+    }
+}
+
+#[cfg(test)]
+mod tiny_fragment_tests {
+    use super::*;
+
+    /// 1,000,000 one-byte fragments read in 64 KiB chunks: all parsed, none left half-way.
+    #[test]
+    fn a_million_tiny_fragments_in_64k_chunks() {
+        let n = 1_000_000;
+        let mut wire = Vec::new();
+        for i in 0..n {
+            let op = if i == 0 {
+                Opcode::Binary
+            } else {
+                Opcode::Continuation
+            };
+            wire.extend_from_slice(&encode_frame(i + 1 == n, false, op, None, b"f"));
+        }
+        let mut p = FrameParser::new(DEFAULT_PAYLOAD_CAP);
+        let mut out = Vec::new();
+        let mut count = 0;
+        for chunk in wire.chunks(64 << 10) {
+            p.feed(chunk, &mut out);
+            count += out.len();
+            out.clear();
+        }
+        assert_eq!(count, n);
+        assert!(p.at_frame_boundary());
+        assert!(p.finish().is_none());
     }
 }

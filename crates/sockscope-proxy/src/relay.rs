@@ -297,7 +297,7 @@ impl Relay {
                     dst,
                     &mut lane.observer,
                     queued,
-                    frames,
+                    &mut lane.unrecorded,
                     first_close,
                 )
                 .await;
@@ -704,9 +704,12 @@ impl Relay {
     ) -> std::io::Result<()> {
         frames.clear();
         observer.feed(chunk, frames);
+        // Reversed at once, so that each frame is popped only once queued: a pump stopped
+        // half-way leaves the rest (in order, from the end) for `Lane::drop`.
+        frames.reverse();
         let mut written = 0;
         if !queued.is_empty() {
-            for f in frames.iter() {
+            for f in frames.iter().rev() {
                 if f.at_message_boundary {
                     dst.write_all(&chunk[written..f.frame.end]).await?;
                     written = f.frame.end;
@@ -716,14 +719,19 @@ impl Relay {
             }
         }
         dst.write_all(&chunk[written..]).await?;
-        let mut records = Vec::with_capacity(frames.len());
-        for f in frames.drain(..) {
-            note_close(dir, &f, first_close);
-            records.push(self.record_of(dir, f));
-        }
-        // The read's frames as one queued operation. Fails only when the store has shut
-        // down; forwarding goes on regardless.
+        // The read's frames as one queued operation (in wire order: `frames` is reversed).
+        // They stay in `frames` until it is queued, so a pump stopped half-way still leaves
+        // them for `Lane::drop`. Fails only when the store has shut down; forwarding goes on.
+        let records: Vec<FrameRecord> = frames
+            .iter()
+            .rev()
+            .map(|f| {
+                note_close(dir, f, first_close);
+                self.record_of(dir, f.clone())
+            })
+            .collect();
         let _ = self.store.record_frames(records).await;
+        frames.clear();
         Ok(())
     }
 
@@ -840,6 +848,9 @@ struct Lane {
     store: Store,
     session: SessionId,
     connection: ConnectionId,
+    /// Transparent path: frames of the last chunk not yet queued to the store, in reverse
+    /// order (each is popped once queued), so a pump stopped half-way loses none.
+    unrecorded: Vec<ObservedFrame>,
 }
 
 impl Lane {
@@ -871,6 +882,7 @@ impl Lane {
             store: relay.store.clone(),
             session: relay.session,
             connection: relay.connection,
+            unrecorded: Vec::new(),
         }
     }
 
@@ -936,8 +948,25 @@ impl Lane {
 }
 
 impl Drop for Lane {
-    /// The connection ended with messages still waiting: they were never forwarded.
+    /// The connection ended with messages still waiting: they were never forwarded. Frames
+    /// seen but not yet recorded, and a frame cut off by the end of the stream (as far as it
+    /// got, flagged), are recorded too.
     fn drop(&mut self) {
+        let cut = self.observer.end_of_stream();
+        for f in std::mem::take(&mut self.unrecorded)
+            .into_iter()
+            .rev()
+            .chain(cut)
+        {
+            let rec = observed_record(
+                self.session,
+                self.connection,
+                self.dir,
+                f,
+                InterceptMarks::default(),
+            );
+            let _ = self.store.record_frame_blocking(rec);
+        }
         while let Some(e) = self.pop() {
             let (frames, held) = match e {
                 Entry::Raw { frames, .. } => (frames, None),

@@ -727,6 +727,39 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_file_loads_and_does_what_it_says() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/rules.toml");
+        let rules = match load_rules_file(&path) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(rules.len(), 6);
+        let compiled: Vec<CompiledRule> = rules
+            .into_iter()
+            .map(|r| compile(r).unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        let up = |p: &'static [u8]| evaluate(&compiled, &cand(p));
+        let v = up(br#"{"op":"buy","user":"alice"}"#);
+        assert_eq!(
+            v.rewritten.as_deref(),
+            Some(&br#"{"op":"buy","user":"bob","meta":{"via":"sockscope"}}"#[..])
+        );
+        assert_eq!(up(br#"{"type":"heartbeat"}"#).drop, Some(4));
+        assert_eq!(up(br#"{"op":"submit"}"#).duplicates, 0);
+        let down = Candidate {
+            dir: Direction::Server,
+            ..cand(br#"{"quote":1,"price":12.345}"#)
+        };
+        let v = evaluate(&compiled, &down);
+        assert_eq!(
+            v.rewritten.as_deref(),
+            Some(&br#"{"quote":1,"price":1234}"#[..])
+        );
+        assert_eq!(v.delay_ms, 250);
+    }
+
+    #[test]
     fn json_and_toml_files() {
         let json = parse_rules(
             r#"{"rules":[{"name":"a","action":{"type":"break"}},{"action":{"type":"duplicate"}}]}"#,

@@ -276,22 +276,20 @@ impl Store {
             .sum();
         // One read never waits for more than the whole budget.
         let weight = u32::try_from(bytes.min(QUEUE_BYTES)).unwrap_or(u32::MAX);
-        self.inner
+        let permit = self
+            .inner
             .budget
             .acquire_many(weight)
             .await
-            .map_err(|_| StoreError::WriterGone)?
-            .forget();
-        if self
-            .inner
+            .map_err(|_| StoreError::WriterGone)?;
+        // Until the operation is queued the permit goes back on its own (a failed send, or
+        // this future dropped half-way); once queued, the writer gives the bytes back.
+        self.inner
             .tx
             .send_async(WriteOp::Frames { frames, weight })
             .await
-            .is_err()
-        {
-            self.inner.budget.add_permits(weight as usize);
-            return Err(StoreError::WriterGone);
-        }
+            .map_err(|_| StoreError::WriterGone)?;
+        permit.forget();
         Ok(())
     }
 
@@ -555,4 +553,24 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         .map_err(|e| StoreError::open(path, e))?;
     Ok(conn)
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API): the import parsers on
+/// arbitrary bytes, without a database.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{ImportOptions, StoreError};
+
+    /// Parses `data` as a JSONL session (all checks, no writes); the frame count.
+    pub fn parse_jsonl(data: &[u8]) -> Result<usize, StoreError> {
+        let mut reader = std::io::BufReader::new(data);
+        crate::import::parse_jsonl(&mut reader, &ImportOptions::default(), &|_| {})
+            .map(|p| p.frames.len())
+    }
+
+    /// Parses `data` as a HAR file (all checks, no writes); the frame count.
+    pub fn parse_har(data: &[u8]) -> Result<usize, StoreError> {
+        let mut reader = data;
+        crate::har::parse(&mut reader, &ImportOptions::default(), &|_| {}).map(|p| p.frames.len())
+    }
 }

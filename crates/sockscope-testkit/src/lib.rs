@@ -5,6 +5,8 @@
 //! tests can make the *server* end a connection: a text message `!close CODE REASON` makes it
 //! send a Close frame with that code and reason (the command itself is not echoed).
 
+pub mod hostile;
+
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpStream};
