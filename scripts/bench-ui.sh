@@ -2,7 +2,8 @@
 # make bench-ui: the timeline with a million frames, in the real app under a private Xvfb.
 # Writes a temporary database (the store's timeline_db example), opens it through
 # tauri-driver + WebKitWebDriver (tests/gui/bench_ui.py) and prints a table.
-# FRAMES=N overrides the size; FLOOD=N the frames pushed for the live ingest figure.
+# FRAMES=N overrides the size; FLOOD=N the frames pushed for the live ingest figure;
+# BENCH_DB=FILE reuses a database an earlier run of timeline_db wrote (session 1).
 # Everything it starts is stopped on exit, and the database is deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "bench-ui: writing $FRAMES frames into $tmp/bench.db"
-session=$(target/debug/examples/timeline_db "$tmp/bench.db" "$FRAMES" | awk '/^session /{print $2}')
+if [ -n "${BENCH_DB:-}" ]; then
+  cp "$BENCH_DB" "$tmp/bench.db"
+  session=1
+else
+  echo "bench-ui: writing $FRAMES frames into $tmp/bench.db"
+  session=$(target/debug/examples/timeline_db "$tmp/bench.db" "$FRAMES" | awk '/^session /{print $2}')
+fi
 
 num=""
 for d in $(seq 99 160); do

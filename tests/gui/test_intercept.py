@@ -69,6 +69,7 @@ def test_breakpoint_hold_edit_json_forward_and_both_versions_in_the_timeline(app
             held = wait(app).until(lambda d: d.find_element(*by_testid("held-item")))
             assert "to server" in held.get_attribute("textContent")
             assert app.find_element(*by_testid("held-count")).text == "1"
+            assert app.find_element(*by_testid("intercept-held-badge")).text == "1"
             wait(app).until(lambda d: d.find_element(*by_testid("held-mode-json")))
             app.find_element(*by_testid("held-mode-json")).click()
             editor = app.find_element(*by_testid("held-editor"))

@@ -516,6 +516,46 @@ async fn a_forgotten_breakpoint_times_out_and_forwards_as_is() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_all_releases_every_held_message_of_every_connection() {
+    let mut s = setup(
+        false,
+        vec![rule(1, to_server_containing("hold"), Action::Break)],
+    )
+    .await;
+    let mut a = python_client(&s.url(), false);
+    let mut b = python_client(&s.url(), false);
+    a.send(json!({"send": "hold a"}));
+    b.send(json!({"send": "hold b"}));
+    let first = s.next_held().await;
+    let second = s.next_held().await;
+    assert_ne!(first.connection, second.connection);
+    assert_eq!(s.intercept.held().len(), 2);
+    assert_eq!(s.intercept.forward_all(), 2);
+    let mut resolved = vec![s.next_resolved().await, s.next_resolved().await];
+    resolved.sort_unstable_by_key(|r| r.0);
+    assert_eq!(
+        resolved,
+        [
+            (first.id.min(second.id), Resolution::Forwarded),
+            (first.id.max(second.id), Resolution::Forwarded)
+        ]
+    );
+    assert_eq!(client_messages(&a, 1), ["hold a"]);
+    assert_eq!(client_messages(&b, 1), ["hold b"]);
+    assert!(s.intercept.held().is_empty());
+    b.send(json!({"close": 1000}));
+    b.event("closed", Duration::from_secs(15));
+    let _ = s.server.event("result", Duration::from_secs(15));
+    let (_, frames) = s.finish(a).await;
+    let held: Vec<String> = frames
+        .iter()
+        .filter(|f| f["held"] == true)
+        .map(frame_text)
+        .collect();
+    assert_eq!(held.len(), 2, "{held:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rewrite_rules_apply_in_order_and_are_counted() {
     let s = setup(
         false,

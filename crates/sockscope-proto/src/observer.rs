@@ -112,7 +112,10 @@ impl Observer {
     /// The stream ended inside a frame: that frame as far as it got, flagged (a peer that
     /// declares a huge length and hangs up is recorded, not lost).
     pub fn end_of_stream(&mut self) -> Option<ObservedFrame> {
-        let (frame, seen) = self.parser.finish()?;
+        // The stream is over: whatever was in progress ends here.
+        let cut = self.parser.finish();
+        self.message = None;
+        let (frame, seen) = cut?;
         let declared = frame.header.len;
         let mut issues = vec![format!(
             "the connection ended inside this frame ({seen} of {declared} payload bytes seen)"
@@ -120,7 +123,6 @@ impl Observer {
         if frame.payload.len() as u64 > 0 && (frame.payload.len() as u64) < seen {
             issues.push(format!("payload of {declared} bytes recorded only in part"));
         }
-        self.message = None;
         Some(ObservedFrame {
             frame,
             inflated: None,
@@ -441,5 +443,38 @@ mod tests {
                 client_no_context_takeover: true
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod end_of_stream_tests {
+    use super::*;
+    use crate::parser::encode_frame;
+
+    #[test]
+    fn the_end_of_the_stream_resets_whatever_was_in_progress() {
+        // Cut inside a header, inside a payload, and between fragments of a message.
+        let first = encode_frame(false, false, Opcode::Text, None, b"abc");
+        let cases: [(&[u8], bool); 3] = [
+            (&[0x81], false),
+            (&[0x82, 0x7e, 0x01, 0x00, b'x'], true),
+            (&first, false),
+        ];
+        for (bytes, cut_frame) in cases {
+            let mut o = Observer::new(Direction::Server, None, 1024, 1024);
+            let mut out = Vec::new();
+            o.feed(bytes, &mut out);
+            let cut = o.end_of_stream();
+            assert_eq!(cut.is_some(), cut_frame, "{bytes:?}");
+            if let Some(f) = cut {
+                assert!(f.frame.truncated);
+                assert!(
+                    f.issues[0].contains("1 of 256 payload bytes seen"),
+                    "{:?}",
+                    f.issues
+                );
+            }
+            assert!(o.at_message_boundary(), "{bytes:?}");
+        }
     }
 }

@@ -21,6 +21,8 @@ pub const MESSAGE_FRAMES_MAX: usize = 100_000;
 pub struct MessageSpan {
     /// The message's first frame (text or binary).
     pub first_seq: i64,
+    /// Its opcode: what the joined message is (text or binary).
+    pub opcode: Opcode,
     /// Its last frame so far (FIN set when `complete`).
     pub last_seq: i64,
     pub frames: usize,
@@ -185,6 +187,7 @@ fn span_of(rows: &[Row], compressed: bool) -> Result<MessageSpan, StoreError> {
     }
     Ok(MessageSpan {
         first_seq: first.id_seq,
+        opcode: Opcode::from_u8(opcode_value(first.opcode)?),
         last_seq: last.id_seq,
         frames: rows.len(),
         len,

@@ -54,8 +54,8 @@ pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<
         conns.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
 
     let mut stmt = c.prepare_cached(
-        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, seq \
-         FROM frames WHERE session_id = ?1 ORDER BY seq",
+        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, seq, \
+         mask_key FROM frames WHERE session_id = ?1 ORDER BY seq",
     )?;
     let mut rows = stmt.query(params![session.0])?;
     while let Some(r) = rows.next()? {
@@ -186,6 +186,12 @@ fn frame_line(f: &StoredFrame) -> Value {
     // Extensions of the v1 format (readers ignore what they do not know).
     if f.masked {
         m.insert("masked".into(), json!(true));
+    }
+    if let Some(k) = f.mask_key {
+        m.insert(
+            "mask_key".into(),
+            json!(format!("{:08x}", u32::from_be_bytes(k))),
+        );
     }
     if f.truncated {
         m.insert("truncated".into(), json!(true));

@@ -619,6 +619,7 @@ pub(crate) fn parse(
                 note: None,
                 inflated: None,
                 marks: Default::default(),
+                mask_key: None,
             });
         }
         let response = e.response.unwrap_or(HarResponse {

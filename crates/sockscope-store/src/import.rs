@@ -147,6 +147,8 @@ pub(crate) struct ImportFrame {
     pub note: Option<String>,
     pub inflated: Option<Vec<u8>>,
     pub marks: sockscope_proto::InterceptMarks,
+    /// The masking key as seen on the wire (`"mask_key": "8 hex digits"`).
+    pub mask_key: Option<[u8; 4]>,
 }
 
 pub(crate) fn import_error(
@@ -256,7 +258,7 @@ fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreErro
 
     let mut stmt = tx.prepare_cached(
         "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, \
-         payload, note, inflated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+         payload, note, inflated, mask_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?;
     let mut seq = 0i64;
     for f in &p.frames {
@@ -288,6 +290,7 @@ fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreErro
             &f.payload[..],
             f.note,
             f.inflated.as_deref(),
+            f.mask_key.map(|k| i64::from(u32::from_be_bytes(k))),
         ])?;
     }
     // Indexed for search by the writer afterwards, like captured frames.
@@ -832,6 +835,16 @@ fn parse_frame(o: &Obj<'_>, conn: usize, limits: &ImportLimits) -> Result<Import
         rsv3: o.flag("rsv3")?,
         injected: o.flag("injected")?,
         masked: o.flag("masked")?,
+        mask_key: o
+            .opt_str("mask_key")?
+            .map(|k| {
+                Some(k)
+                    .filter(|k| k.len() == 8 && k.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .and_then(|k| u32::from_str_radix(k, 16).ok())
+                    .map(u32::to_be_bytes)
+                    .ok_or_else(|| o.err("mask_key", format!("{k:?} is not 8 hex digits")))
+            })
+            .transpose()?,
         truncated,
         len,
         payload,

@@ -528,6 +528,16 @@ impl Store {
         self.with_reader(|c| stats::stats(c, session, connection, buckets))
     }
 
+    /// Frames per connection of a session with `seq <= max_seq` (the timeline's counts when it
+    /// opens a session; frames streamed after `max_seq` are counted as they arrive).
+    pub fn connection_frame_counts(
+        &self,
+        session: SessionId,
+        max_seq: i64,
+    ) -> Result<Vec<(ConnectionId, i64)>, StoreError> {
+        self.with_reader(|c| query::connection_frame_counts(c, session, max_seq))
+    }
+
     /// Writes the session in the lossless JSONL format (DESIGN.md §5).
     pub fn export_jsonl(
         &self,

@@ -268,6 +268,8 @@ pub struct StoredFrame {
     pub payload: Vec<u8>,
     /// The inflated message, when this frame completed a compressed one.
     pub inflated: Option<Vec<u8>>,
+    /// The masking key as seen on the wire, when it was recorded.
+    pub mask_key: Option<[u8; 4]>,
     /// What intercept did with the frame's message.
     pub marks: sockscope_proto::InterceptMarks,
 }

@@ -296,9 +296,14 @@ fn session_frames(c: &Connection, session: SessionId) -> Result<(i64, i64, i64),
         .query_row(params![session.0], |r| r.get(0))
         .optional()?;
     let n = n.ok_or_else(|| StoreError::NotFound(format!("session {session}")))?;
-    let (lo, hi): (Option<i64>, Option<i64>) = c
-        .prepare_cached("SELECT MIN(seq), MAX(seq) FROM frames WHERE session_id = ?1")?
-        .query_row(params![session.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    // Two statements: SQLite answers a lone MIN or MAX from the (session_id, seq) index in
+    // O(log n), but scans every row of the session for both at once.
+    let lo: Option<i64> = c
+        .prepare_cached("SELECT MIN(seq) FROM frames WHERE session_id = ?1")?
+        .query_row(params![session.0], |r| r.get(0))?;
+    let hi: Option<i64> = c
+        .prepare_cached("SELECT MAX(seq) FROM frames WHERE session_id = ?1")?
+        .query_row(params![session.0], |r| r.get(0))?;
     Ok((n, lo.unwrap_or(0), hi.unwrap_or(0)))
 }
 
@@ -419,7 +424,9 @@ impl FrameQuery {
         Ok(())
     }
 
-    /// Rows `offset..offset + limit` of the filtered list (fewer at its end).
+    /// Rows `offset..offset + limit` of the filtered list (fewer at its end). While a filter's
+    /// scan is under way, only as far as needed for the first requested row: the rest of the
+    /// page comes with the matches the counting finds (callers refetch short pages).
     pub(crate) fn page(
         &mut self,
         c: &Connection,
@@ -427,7 +434,7 @@ impl FrameQuery {
         limit: usize,
     ) -> Result<Vec<TimelineRow>, StoreError> {
         let limit = limit.min(MAX_PAGE);
-        self.scan_until(c, offset.saturating_add(limit as u64))?;
+        self.scan_until(c, offset.saturating_add(1))?;
         let mut out = Vec::with_capacity(limit);
         let seqs: Vec<i64> = (offset..offset.saturating_add(limit as u64))
             .map_while(|i| self.seq_at(i))
@@ -573,6 +580,28 @@ pub(crate) fn message_fragments(
         if fin || out.len() >= limit {
             break;
         }
+    }
+    Ok(out)
+}
+
+/// How many frames each connection of a session has, up to `max_seq` (counted on the
+/// `frames(connection_id, seq)` index, without reading rows).
+pub(crate) fn connection_frame_counts(
+    c: &Connection,
+    session: SessionId,
+    max_seq: i64,
+) -> Result<Vec<(ConnectionId, i64)>, StoreError> {
+    let mut ids =
+        c.prepare_cached("SELECT id FROM connections WHERE session_id = ?1 ORDER BY id")?;
+    let ids: Vec<i64> = ids
+        .query_map(params![session.0], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut count =
+        c.prepare_cached("SELECT COUNT(*) FROM frames WHERE connection_id = ?1 AND seq <= ?2")?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let n: i64 = count.query_row(params![id, max_seq], |r| r.get(0))?;
+        out.push((ConnectionId(id), n));
     }
     Ok(out)
 }

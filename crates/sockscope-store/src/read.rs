@@ -263,7 +263,7 @@ pub(crate) fn summary_row(r: &Row<'_>) -> Result<FrameSummary, StoreError> {
 
 pub fn frame(c: &Connection, session: SessionId, seq: i64) -> Result<StoredFrame, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated \
+        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key \
          FROM frames WHERE session_id = ?1 AND seq = ?2",
     )?;
     let mut rows = stmt.query(params![session.0, seq])?;
@@ -297,8 +297,20 @@ pub(crate) fn stored_frame(
         payload: r.get::<_, Option<Vec<u8>>>(6)?.unwrap_or_default(),
         note: r.get(7)?,
         inflated: r.get(8)?,
+        // By name: the callers select it at different positions.
+        mask_key: mask_key_from(r.get("mask_key")?)?,
         marks: marks_from(flags),
     })
+}
+
+/// The `frames.mask_key` column (a big-endian u32) as the key's four bytes.
+pub(crate) fn mask_key_from(v: Option<i64>) -> Result<Option<[u8; 4]>, StoreError> {
+    v.map(|k| {
+        u32::try_from(k)
+            .map(u32::to_be_bytes)
+            .map_err(|_| StoreError::Corrupt(format!("mask key {k}")))
+    })
+    .transpose()
 }
 
 /// The messages of a connection in the order they completed: data messages reassembled from

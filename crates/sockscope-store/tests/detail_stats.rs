@@ -26,6 +26,7 @@ fn facts_and_joined_messages() {
             (6, 9, 3)
         );
         assert_eq!(m.span.len, 11);
+        assert_eq!(m.span.opcode, Opcode::Text);
         assert!(m.span.complete && !m.span.compressed);
     }
     let cut = store.message_payload(s, 8, 7).expect("message");

@@ -440,3 +440,42 @@ fn import_file_detects_the_format_and_reports_progress() {
     assert_eq!(s.imported_from.as_deref(), Some("big.jsonl"));
     assert_eq!(s.frames, 3000);
 }
+
+#[test]
+fn the_masking_key_round_trips_and_is_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("m.db")).expect("open");
+    let original = rt().block_on(rich_session(&store, "masked"));
+    let text = export_jsonl(&store, original);
+    let first = text
+        .lines()
+        .find(|l| l.contains("hello <b>world</b>"))
+        .expect("frame line");
+    assert!(first.contains(r#""mask_key":"37fa213d""#), "{first}");
+    let copy = import_text(&store, &text).expect("import");
+    assert_eq!(
+        store.frame(copy, 1).expect("frame").mask_key,
+        Some([0x37, 0xfa, 0x21, 0x3d])
+    );
+    assert_eq!(
+        store
+            .frame_facts(copy, 1)
+            .expect("facts")
+            .mask_key
+            .as_deref(),
+        Some("37fa213d")
+    );
+
+    for bad in [r#""37fa21""#, r#""+7fa213d""#, r#""37fa213g""#] {
+        let mut lines = valid_lines();
+        lines[2] = lines[2].replace(
+            r#""text":"hello""#,
+            &format!(r#""text":"hello","masked":true,"mask_key":{bad}"#),
+        );
+        refused(
+            &join(&lines),
+            ImportLimits::default(),
+            r#"line 3: field "mask_key""#,
+        );
+    }
+}

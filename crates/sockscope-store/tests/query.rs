@@ -290,6 +290,14 @@ fn filters_combine() {
         }),
         vec![5, 6, 9]
     );
+    assert_eq!(
+        store.connection_frame_counts(s, 12).unwrap(),
+        vec![(a, 7), (b, 5)]
+    );
+    assert_eq!(
+        store.connection_frame_counts(s, 5).unwrap(),
+        vec![(a, 4), (b, 1)]
+    );
     let parts = store.message_fragments(s, 9, 100).unwrap();
     assert_eq!(
         parts.iter().map(|f| f.seq).collect::<Vec<_>>(),

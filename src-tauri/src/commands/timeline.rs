@@ -152,3 +152,16 @@ pub async fn message_fragments(
     let store = state.services()?.store.clone();
     blocking(move || store.message_fragments(SessionId(session_id), seq, MAX_FRAGMENTS)).await
 }
+
+/// Frames per connection of a session up to `maxSeq`, as `[connection id, frames]` pairs.
+#[tauri::command]
+pub async fn connection_frame_counts(
+    state: State<'_, AppState>,
+    session_id: i64,
+    max_seq: i64,
+) -> Res<Vec<(i64, i64)>> {
+    let store = state.services()?.store.clone();
+    let counts =
+        blocking(move || store.connection_frame_counts(SessionId(session_id), max_seq)).await?;
+    Ok(counts.into_iter().map(|(c, n)| (c.0, n)).collect())
+}

@@ -376,6 +376,11 @@ export function timelineIndexOf(sessionId: number, filter: FrameFilter, seq: num
   return call<RowIndex>('timeline_index_of', { sessionId, filter, seq });
 }
 
+/** Frames per connection of a session with `seq <= maxSeq`, as `[connectionId, frames]` pairs. */
+export function connectionFrameCounts(sessionId: number, maxSeq: number): Promise<[number, number][]> {
+  return call<[number, number][]>('connection_frame_counts', { sessionId, maxSeq });
+}
+
 /** The message starting at `seq`: it and its continuation frames up to FIN. */
 export function messageFragments(sessionId: number, seq: number): Promise<FrameSummary[]> {
   return call<FrameSummary[]>('message_fragments', { sessionId, seq });

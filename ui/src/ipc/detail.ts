@@ -5,6 +5,8 @@ import type { Dir } from './types';
 
 export interface MessageSpan {
   first_seq: number;
+  /** The message's opcode (its first frame's): "text" or "binary". */
+  opcode: string;
   last_seq: number;
   frames: number;
   len: number;

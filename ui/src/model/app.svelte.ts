@@ -136,6 +136,7 @@ export const tauriApi: Api = {
   timelinePage: ipc.timelinePage,
   timelineIndexOf: ipc.timelineIndexOf,
   messageFragments: ipc.messageFragments,
+  connectionFrameCounts: ipc.connectionFrameCounts,
 };
 
 /** What the right-hand pane shows in place of the frame detail. */
@@ -298,6 +299,31 @@ export class AppState {
   );
 
   #view: SessionView | null = null;
+  /** Bumped when per-connection frame counts arrive (framesOfConnection reads it). */
+  #connCounts = $state(0);
+  /** Recorded frames up to this seq are counted per connection on first need (-1: done). */
+  #countsUpTo = -1;
+
+  /**
+   * Frames per connection recorded before the session was opened (the stream counts the
+   * ones after): asked for only when something shows them, since counting a big session
+   * takes the database a moment.
+   */
+  #loadConnCounts(): void {
+    const view = this.#view;
+    const upTo = this.#countsUpTo;
+    if (!view || upTo < 0) return;
+    this.#countsUpTo = -1;
+    const epoch = this.#epoch;
+    void this.api.connectionFrameCounts(view.sessionId, upTo).then(
+      (pairs) => {
+        if (epoch !== this.#epoch) return;
+        for (const [id, n] of pairs) view.connFrames.set(id, (view.connFrames.get(id) ?? 0) + n);
+        this.#connCounts++;
+      },
+      () => {},
+    );
+  }
   /** Who wants each batch of live frames (the statistics panel). */
   readonly #liveListeners = new Set<(frames: readonly FrameSummary[]) => void>();
   #sub: Subscription | null = null;
@@ -419,6 +445,7 @@ export class AppState {
       view.lastSeq = await this.timeline.open(sessionId);
       if (epoch !== this.#epoch) return;
       this.frameCount = this.timeline.total;
+      this.#countsUpTo = view.lastSeq;
     } catch (err) {
       if (epoch !== this.#epoch) return;
       this.subscribeError = this.#fail('timeline_count', err);
@@ -460,6 +487,8 @@ export class AppState {
 
   /** Frames of one connection of the selected session received so far (read `frameCount` to react). */
   framesOfConnection(connectionId: number): number {
+    void this.#connCounts;
+    this.#loadConnCounts();
     return this.#view?.connFrames.get(connectionId) ?? 0;
   }
 
@@ -670,6 +699,9 @@ export class AppState {
     try {
       const info = await this.api.startProxy(args.listen, args.upstream);
       this.proxies = upsertProxy(this.proxies, info);
+      // Saved breakpoints apply to the new listener: follow held messages (toolbar badge)
+      // even while the Intercept panel is closed.
+      void this.intercept.open();
       // The new session records proxied connections as they come: show it now.
       await Promise.all([this.selectSession(info.session_id), this.refreshSessions()]);
       return info;

@@ -257,6 +257,25 @@ describe('AppState', () => {
     expect(app.selectedFrame?.seq).toBe(2);
   });
 
+  it('counts frames per connection: recorded ones, then streamed ones', async () => {
+    const { app, api, subs, sched } = setup();
+    vi.mocked(api.timelineCount).mockResolvedValueOnce({ count: 5, complete: true, scanned_seq: 5, last_seq: 5 });
+    vi.mocked(api.connectionFrameCounts).mockResolvedValueOnce([[1, 5]]);
+    await app.selectSession(1);
+    expect(subs[0].afterSeq).toBe(5); // only frames after the counted ones stream in
+    expect(api.connectionFrameCounts).not.toHaveBeenCalled(); // only when shown
+    app.framesOfConnection(1);
+    expect(api.connectionFrameCounts).toHaveBeenCalledWith(1, 5);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(app.framesOfConnection(1)).toBe(5);
+    expect(api.connectionFrameCounts).toHaveBeenCalledTimes(1);
+    subs[0].onMsg(framesMsg(6, 7));
+    sched.tick();
+    expect(app.framesOfConnection(1)).toBe(7);
+    expect(app.frameCount).toBe(7);
+  });
+
   it('moves the selection with clamping', async () => {
     const { app, subs, sched } = setup();
     await app.selectSession(1);

@@ -12,6 +12,7 @@ export interface TimelineApi {
   timelinePage(sessionId: number, filter: FrameFilter, offset: number, limit: number): Promise<TimelineRow[]>;
   timelineIndexOf(sessionId: number, filter: FrameFilter, seq: number): Promise<RowIndex>;
   messageFragments(sessionId: number, seq: number): Promise<FrameSummary[]>;
+  connectionFrameCounts(sessionId: number, maxSeq: number): Promise<[number, number][]>;
 }
 
 export type TimeMode = 'absolute' | 'relative' | 'delta';
@@ -84,7 +85,9 @@ export class TimelineModel {
     this.api = api;
     this.cache = new PageCache<TimelineRow>(opts);
     this.#opts = {
-      concurrency: opts.concurrency ?? 3,
+      // The shell answers one window's pages one at a time; a second request in flight would
+      // only be a stale one (a drag moves on faster than pages come back).
+      concurrency: opts.concurrency ?? 1,
       recountMs: opts.recountMs ?? 250,
       countBudgetMs: opts.countBudgetMs ?? 150,
     };

@@ -106,6 +106,11 @@ export function timelineStub(framesOf: (sessionId: number) => FrameSummary[] = (
       const i = l.findIndex((f) => f.seq >= seq);
       return { index: i < 0 ? l.length : i, exact: i >= 0 && l[i].seq === seq };
     }),
+    connectionFrameCounts: vi.fn(async (s: number, maxSeq: number) => {
+      const counts = new Map<number, number>();
+      for (const f of framesOf(s)) if (f.seq <= maxSeq) counts.set(f.connection, (counts.get(f.connection) ?? 0) + 1);
+      return [...counts].sort((a, b) => a[0] - b[0]);
+    }),
     messageFragments: vi.fn(async (s: number, seq: number) => {
       const all = framesOf(s);
       const i = all.findIndex((f) => f.seq === seq);

@@ -1852,6 +1852,12 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
       const i = rows.findIndex((f) => f.summary.seq >= seq);
       return { index: i < 0 ? rows.length : i, exact: i >= 0 && rows[i].summary.seq === seq };
     }
+    case 'connection_frame_counts': {
+      const s = sessions.get(args.sessionId as number);
+      if (!s) throw `session ${String(args.sessionId)} not found`;
+      const maxSeq = args.maxSeq as number;
+      return s.conns.map((c) => [c.id, s.frames.filter((f) => f.summary.connection === c.id && f.summary.seq <= maxSeq).length]);
+    }
     case 'message_fragments': {
       const s = sessions.get(args.sessionId as number);
       const seq = args.seq as number;

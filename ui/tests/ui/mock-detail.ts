@@ -79,6 +79,7 @@ export function detailCommand(sessions: Map<number, Session>, cmd: string, args:
       message: sp
         ? {
             first_seq: sp[0].summary.seq,
+            opcode: sp[0].summary.opcode,
             last_seq: sp[sp.length - 1].summary.seq,
             frames: sp.length,
             len: sp.reduce((n, x) => n + x.summary.len, 0),

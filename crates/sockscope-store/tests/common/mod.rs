@@ -87,14 +87,18 @@ pub async fn rich_session(store: &Store, name: &str) -> SessionId {
         .expect("open b");
 
     let mut frames = vec![
-        frame(
-            s,
-            a,
-            Direction::Client,
-            Opcode::Text,
-            b"hello <b>world</b>",
-            10,
-        ),
+        {
+            let mut f = frame(
+                s,
+                a,
+                Direction::Client,
+                Opcode::Text,
+                b"hello <b>world</b>",
+                10,
+            );
+            f.mask_key = Some([0x37, 0xfa, 0x21, 0x3d]);
+            f
+        },
         frame(s, b, Direction::Server, Opcode::Binary, &[0, 1, 2, 255], 21),
         {
             let mut f = frame(
