@@ -53,7 +53,11 @@ enum Cmd {
     Store {
         #[arg(long, value_delimiter = ',', default_values_t = vec![64usize, 256, 1024, 16384])]
         sizes: Vec<usize>,
-        #[arg(long, value_delimiter = ',', default_values_t = vec![64usize, 512, 4096])]
+        /// Frames per queued operation (1 = one `record_frame` each; 64 = a relay read).
+        #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 64])]
+        per_op: Vec<usize>,
+        /// Writer batch limits (operations per transaction) also tried at 256 B.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![64usize, 4096])]
         batches: Vec<usize>,
         /// Most frames per cell.
         #[arg(long, default_value_t = 400_000)]
@@ -123,11 +127,13 @@ fn main() -> ExitCode {
         }),
         Cmd::Store {
             sizes,
+            per_op,
             batches,
             max_frames,
         } => {
             let rows = storebench::run(&storebench::StoreBenchOptions {
                 sizes,
+                per_op,
                 batches,
                 max_frames,
                 ..Default::default()

@@ -17,6 +17,31 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_secs_f64((utime + stime) / TICKS_PER_SEC))
 }
 
+/// User + system CPU time of the thread of this process whose name starts with `name`
+/// (Linux keeps 15 bytes of a thread name).
+pub fn thread_cpu_time(name: &str) -> Option<Duration> {
+    let want = &name[..name.len().min(15)];
+    let me = std::process::id();
+    for entry in std::fs::read_dir(format!("/proc/{me}/task"))
+        .ok()?
+        .flatten()
+    {
+        let tid = entry.file_name();
+        let tid = tid.to_string_lossy();
+        let comm =
+            std::fs::read_to_string(format!("/proc/{me}/task/{tid}/comm")).unwrap_or_default();
+        if comm.trim_end() == want {
+            let stat = std::fs::read_to_string(format!("/proc/{me}/task/{tid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            return Some(Duration::from_secs_f64((utime + stime) / TICKS_PER_SEC));
+        }
+    }
+    None
+}
+
 /// (current RSS, peak RSS) in bytes.
 pub fn rss(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -114,12 +114,12 @@ pub fn throughput(ms: &[Measurement]) -> String {
                 ));
             }
         }
-        let words: Vec<&str> = wl.title.splitn(2, ", ").collect();
-        for (li, line) in words.iter().enumerate() {
+        // One short line per part ("1 conn", "1 KiB text", "64 in flight"): no overlaps.
+        for (li, line) in wl.title.split(", ").enumerate() {
             out.push_str(&format!(
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\n",
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>\n",
                 left + gi as f64 * gw + gw / 2.0,
-                top + plot_h + 18.0 + li as f64 * 14.0,
+                top + plot_h + 16.0 + li as f64 * 13.0,
                 esc(line)
             ));
         }
@@ -168,7 +168,7 @@ pub fn latency_cdf(ms: &[Measurement], workload: &str, title: &str) -> String {
             human(t)
         ));
     }
-    for q in [0.0, 0.25, 0.5, 0.75, 0.99, 1.0] {
+    for q in [0.0, 0.25, 0.5, 0.75, 0.9, 1.0] {
         let y = y_of(q);
         out.push_str(&format!(
             "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#f3f4f6\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{q}</text>\n",

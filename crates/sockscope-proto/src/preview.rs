@@ -18,6 +18,16 @@ pub fn preview(payload: &[u8], is_text_like: bool) -> String {
     };
     match text {
         Some(s) if is_text_like || !s.chars().any(|c| c.is_control() && !c.is_whitespace()) => {
+            // Fast path (most traffic): printable ASCII is its own preview, one copy.
+            let head = &s.as_bytes()[..s.len().min(PREVIEW_CHARS)];
+            if head.iter().all(|b| (0x20..0x7f).contains(b)) {
+                let mut out = String::with_capacity(head.len() + 3);
+                out.push_str(&s[..head.len()]);
+                if s.len() > PREVIEW_CHARS || window.len() < payload.len() {
+                    out.push('…');
+                }
+                return out;
+            }
             let mut out = String::with_capacity(s.len().min(PREVIEW_CHARS));
             for (n, c) in s.chars().enumerate() {
                 if n == PREVIEW_CHARS {
@@ -70,6 +80,24 @@ mod tests {
         let p = preview(long.as_bytes(), true);
         assert_eq!(p.chars().count(), PREVIEW_CHARS + 1);
         assert!(p.ends_with('…'));
+    }
+
+    #[test]
+    fn the_ascii_fast_path_matches_the_general_one() {
+        // Same results as char by char: short, exactly the limit, over it, cut window.
+        for len in [0, 1, 255, 256, 257, 1023, 1024, 5000] {
+            let text: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            let p = preview(text.as_bytes(), true);
+            let want: String = text.chars().take(PREVIEW_CHARS).collect();
+            if len > PREVIEW_CHARS {
+                assert_eq!(p, format!("{want}…"), "len {len}");
+            } else {
+                assert_eq!(p, want, "len {len}");
+            }
+        }
+        // A control character anywhere in the shown part takes the general path.
+        assert_eq!(preview(b"ab", true), "a\u{FFFD}b");
+        assert_eq!(preview(b"ab", true), "a\u{FFFD}b");
     }
 
     #[test]

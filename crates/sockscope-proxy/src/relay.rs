@@ -719,13 +719,19 @@ impl Relay {
             }
         }
         dst.write_all(&chunk[written..]).await?;
-        while let Some(f) = frames.last() {
-            note_close(dir, f, first_close);
-            let rec = self.record_of(dir, f.clone());
-            // Fails only when the store has shut down; forwarding goes on regardless.
-            let _ = self.store.record_frame(rec).await;
-            frames.pop();
-        }
+        // The read's frames as one queued operation (in wire order: `frames` is reversed).
+        // They stay in `frames` until it is queued, so a pump stopped half-way still leaves
+        // them for `Lane::drop`. Fails only when the store has shut down; forwarding goes on.
+        let records: Vec<FrameRecord> = frames
+            .iter()
+            .rev()
+            .map(|f| {
+                note_close(dir, f, first_close);
+                self.record_of(dir, f.clone())
+            })
+            .collect();
+        let _ = self.store.record_frames(records).await;
+        frames.clear();
         Ok(())
     }
 

@@ -100,6 +100,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
              SELECT id, CAST(payload AS TEXT) FROM frames WHERE session_id = ?1 AND opcode = 1",
             rusqlite::params![session.0],
         )?;
+        // Indexed here: the store's background indexer must not index them again.
+        tx.execute(
+            "UPDATE fts_progress SET indexed_upto = (SELECT MAX(id) FROM frames)",
+            [],
+        )?;
     }
     tx.execute(
         "UPDATE sessions SET frame_count = ?2,

@@ -292,15 +292,8 @@ fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreErro
             f.inflated.as_deref(),
             f.mask_key.map(|k| i64::from(u32::from_be_bytes(k))),
         ])?;
-        crate::search::index_frame(
-            tx,
-            tx.last_insert_rowid(),
-            f.opcode,
-            f.rsv1,
-            &f.payload,
-            f.inflated.as_deref(),
-        )?;
     }
+    // Indexed for search by the writer afterwards, like captured frames.
     Ok((session, seq))
 }
 

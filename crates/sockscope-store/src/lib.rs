@@ -113,6 +113,8 @@ struct Inner {
     events: broadcast::Sender<StoreEvent>,
     writer: Mutex<Option<JoinHandle<()>>>,
     max_pages: Arc<std::sync::atomic::AtomicU64>,
+    /// Bytes of frames queued by [`Store::record_frames`] and not yet written.
+    budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Inner {
@@ -130,6 +132,11 @@ impl Drop for Inner {
 const EVENT_CAPACITY: usize = 1024;
 /// How many write operations may queue before senders wait (back-pressure on capture).
 const QUEUE_CAPACITY: usize = 8192;
+/// How many payload bytes [`Store::record_frames`] may have queued before senders wait, so
+/// a writer that falls behind holds memory bounded whatever the frame sizes.
+pub const QUEUE_BYTES: usize = 8 << 20;
+/// What a queued frame costs the byte budget beyond its payload.
+const FRAME_OVERHEAD: usize = 160;
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and starts its writer thread.
@@ -173,9 +180,11 @@ impl Store {
         organize::prepare_new_file(&path)?;
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
-        // After a checkpoint resets it, the -wal is cut back to this size.
+        // After a checkpoint resets it, the -wal is cut back to this size. The writer's page
+        // cache holds a batch (8 MiB instead of SQLite's 2 MiB): smaller, a big batch
+        // spills and pages are read back from the file (measured: see docs/benchmarks.md).
         write_conn
-            .execute_batch("PRAGMA journal_size_limit = 67108864")
+            .execute_batch("PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -8192")
             .map_err(|e| StoreError::open(&path, e))?;
         let reader = open_connection(&path)?;
         query::register(&reader)?;
@@ -195,11 +204,13 @@ impl Store {
         let max_pages = Arc::new(std::sync::atomic::AtomicU64::new(
             options.max_page_count.unwrap_or(0),
         ));
+        let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
         let config = writer::WriterConfig {
             commit_log,
             max_pages: max_pages.clone(),
             wal_path: recover::sibling(&path, "-wal"),
             batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
+            budget: budget.clone(),
         };
         let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -219,6 +230,7 @@ impl Store {
                 events,
                 writer: Mutex::new(Some(handle)),
                 max_pages,
+                budget,
             }),
         })
     }
@@ -249,6 +261,47 @@ impl Store {
             .send_async(WriteOp::Frame(frame))
             .await
             .map_err(|_| StoreError::WriterGone)
+    }
+
+    /// Queues the frames of one read (a relay's chunk), in order, as one operation: far less
+    /// queue traffic than one [`Store::record_frame`] each. Waits while [`QUEUE_BYTES`] of
+    /// frames are queued already (back-pressure, never a drop).
+    pub async fn record_frames(&self, frames: Vec<FrameRecord>) -> Result<(), StoreError> {
+        if frames.is_empty() {
+            return Ok(());
+        }
+        let bytes: usize = frames
+            .iter()
+            .map(|f| f.payload.len() + f.inflated.as_ref().map_or(0, |b| b.len()) + FRAME_OVERHEAD)
+            .sum();
+        // One read never waits for more than the whole budget.
+        let weight = u32::try_from(bytes.min(QUEUE_BYTES)).unwrap_or(u32::MAX);
+        let permit = self
+            .inner
+            .budget
+            .acquire_many(weight)
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        // Until the operation is queued the permit goes back on its own (a failed send, or
+        // this future dropped half-way); once queued, the writer gives the bytes back.
+        self.inner
+            .tx
+            .send_async(WriteOp::Frames { frames, weight })
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        permit.forget();
+        Ok(())
+    }
+
+    /// Makes every committed frame searchable now (the writer indexes in the background
+    /// otherwise). Blocking: call from a blocking context.
+    pub(crate) fn catch_up_index_blocking(&self) -> Result<(), StoreError> {
+        let (reply, rx) = flume::bounded(1);
+        self.inner
+            .tx
+            .send(WriteOp::CatchUpIndex(reply))
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     /// Blocking variant of [`Store::record_frame`] for non-async callers.
@@ -396,7 +449,21 @@ impl Store {
         offset: u64,
         limit: usize,
     ) -> Result<Vec<TimelineRow>, StoreError> {
+        self.fts_ready(q)?;
         self.with_reader(|c| q.page(c, offset, limit))
+    }
+
+    /// A query with a full-text condition needs the index up to date (it is built beside
+    /// capture): the writer indexes what is pending first.
+    fn fts_ready(&self, q: &FrameQuery) -> Result<(), StoreError> {
+        if q.filter()
+            .fts
+            .as_deref()
+            .is_some_and(|f| !f.trim().is_empty())
+        {
+            self.catch_up_index_blocking()?;
+        }
+        Ok(())
     }
 
     /// Scans on (frames committed since included) for about `budget`, taking the reading
@@ -407,6 +474,7 @@ impl Store {
         budget: std::time::Duration,
     ) -> Result<QueryCount, StoreError> {
         let started = std::time::Instant::now();
+        self.fts_ready(q)?;
         let mut more = self.with_reader(|c| q.refresh(c))?;
         while more && started.elapsed() < budget {
             more = self.with_reader(|c| q.scan_step(c))?;
@@ -416,6 +484,7 @@ impl Store {
 
     /// Where the frame `seq` is, or would be, in the query's list.
     pub fn query_index_of(&self, q: &mut FrameQuery, seq: i64) -> Result<RowIndex, StoreError> {
+        self.fts_ready(q)?;
         self.with_reader(|c| q.index_of(c, seq))
     }
 

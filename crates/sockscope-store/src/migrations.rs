@@ -117,6 +117,16 @@ const MIGRATIONS: &[&str] = &[
         created_at_us INTEGER NOT NULL
     );
     "#,
+    // 7 -> 8: the full-text index is built beside capture, not inside it. Frames with
+    // `id <= indexed_upto` are in `frames_fts`; the writer indexes the rest when it is idle,
+    // and before any search. Everything an older file holds is indexed already.
+    r#"
+    CREATE TABLE IF NOT EXISTS fts_progress (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        indexed_upto INTEGER NOT NULL
+    );
+    INSERT OR REPLACE INTO fts_progress (id, indexed_upto) SELECT 1, COALESCE(MAX(id), 0) FROM frames;
+    "#,
 ];
 
 /// The schema version after every migration has run.

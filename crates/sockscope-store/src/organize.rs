@@ -171,12 +171,20 @@ fn apply(
 
 fn delete(tx: &Connection, session: SessionId) -> Result<(), StoreError> {
     let id = session.0;
+    // Frames above the watermark were never indexed.
     tx.prepare_cached(
-        "DELETE FROM frames_fts WHERE rowid IN (SELECT id FROM frames WHERE session_id = ?1)",
+        "DELETE FROM frames_fts WHERE rowid IN (SELECT id FROM frames WHERE session_id = ?1 \
+         AND id <= (SELECT indexed_upto FROM fts_progress WHERE id = 1))",
     )?
     .execute(params![id])?;
     tx.prepare_cached("DELETE FROM frames WHERE session_id = ?1")?
         .execute(params![id])?;
+    // New frames may reuse the ids of deleted ones: the watermark must stay below them.
+    tx.prepare_cached(
+        "UPDATE fts_progress SET indexed_upto = \
+         MIN(indexed_upto, (SELECT COALESCE(MAX(id), 0) FROM frames)) WHERE id = 1",
+    )?
+    .execute([])?;
     tx.prepare_cached("DELETE FROM connections WHERE session_id = ?1")?
         .execute(params![id])?;
     tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?

@@ -1,14 +1,18 @@
 //! Full-text search across every session's text payloads (SQLite FTS5, schema v4).
 //!
 //! `frames_fts` is a contentless FTS5 table (`contentless_delete = 1`) whose rowid is
-//! `frames.id`. The writer adds one row per text-like frame in the transaction that inserts
-//! the frame; deleting a session deletes its rows by rowid. Snippets are cut from the stored
+//! `frames.id`. Indexing is kept out of capture (it cost more than the rest of a frame's
+//! insert): frames with `id <= fts_progress.indexed_upto` are indexed, and the writer thread
+//! indexes the rest in id order whenever its queue is empty ([`index_pending`]), and all of
+//! it before a search runs ([`Store::search`]), so a search sees every committed frame.
+//! Deleting a session deletes its indexed rows by rowid. Snippets are cut from the stored
 //! payload, since a contentless table keeps no text.
 
 use crate::{Store, StoreError};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sockscope_proto::{ConnectionId, Opcode, SessionId};
+use std::time::Instant;
 
 /// At most this many bytes of a payload are indexed (cut at a character boundary).
 pub(crate) const INDEX_BYTES: usize = 1 << 20;
@@ -60,20 +64,60 @@ pub(crate) fn indexable<'a>(
     (!text.trim().is_empty()).then_some(text)
 }
 
-/// Adds a frame's text to the index (called by the writer right after inserting the frame).
-pub(crate) fn index_frame(
+/// Frames read per query while indexing.
+const INDEX_CHUNK: i64 = 512;
+
+/// Indexes frames above the watermark in id order — at most `max_frames`, and stopping at
+/// `deadline` — then moves the watermark, inside the caller's transaction. Returns whether
+/// frames may remain.
+pub(crate) fn index_pending(
     tx: &Connection,
-    rowid: i64,
-    opcode: Opcode,
-    rsv1: bool,
-    payload: &[u8],
-    inflated: Option<&[u8]>,
-) -> Result<(), StoreError> {
-    if let Some(text) = indexable(opcode, rsv1, payload, inflated) {
-        tx.prepare_cached("INSERT INTO frames_fts (rowid, body) VALUES (?1, ?2)")?
-            .execute(params![rowid, text])?;
+    max_frames: usize,
+    deadline: Option<Instant>,
+) -> Result<bool, StoreError> {
+    let start: i64 = tx
+        .prepare_cached("SELECT indexed_upto FROM fts_progress WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let mut select = tx.prepare_cached(
+        "SELECT id, opcode, flags, payload, inflated FROM frames WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let mut insert = tx.prepare_cached("INSERT INTO frames_fts (rowid, body) VALUES (?1, ?2)")?;
+    let mut last = start;
+    let mut done = 0usize;
+    let more = loop {
+        let mut rows = select.query(params![last, INDEX_CHUNK])?;
+        let mut n = 0;
+        while let Some(row) = rows.next()? {
+            n += 1;
+            last = row.get(0)?;
+            let opcode = Opcode::from_u8(u8::try_from(row.get::<_, i64>(1)?).unwrap_or(0xFF));
+            let rsv1 = row.get::<_, i64>(2)? & crate::model::FLAG_RSV1 != 0;
+            let blob = |i: usize| -> Result<Option<&[u8]>, StoreError> {
+                row.get_ref(i)?
+                    .as_blob_or_null()
+                    .map_err(|e| StoreError::Corrupt(format!("frame {last}: {e}")))
+            };
+            let payload = blob(3)?.unwrap_or_default();
+            let inflated = blob(4)?;
+            if let Some(text) = indexable(opcode, rsv1, payload, inflated) {
+                insert.execute(params![last, text])?;
+            }
+        }
+        done += n;
+        if n < INDEX_CHUNK as usize {
+            break false;
+        }
+        if done >= max_frames || deadline.is_some_and(|d| Instant::now() >= d) {
+            break true;
+        }
+    };
+    if last != start {
+        tx.prepare_cached("UPDATE fts_progress SET indexed_upto = ?1 WHERE id = 1")?
+            .execute(params![last])?;
     }
-    Ok(())
+    Ok(more)
 }
 
 /// Turns what the user typed into an FTS5 query that cannot be a syntax error: every
@@ -202,7 +246,11 @@ impl Store {
     /// Full-text search over the text payloads of every session, newest frames first. The
     /// query is plain words (all must match, each as a prefix); FTS5 syntax is not
     /// interpreted, so no input makes the query fail.
+    /// Frames still being indexed are indexed first (by the writer), so every committed frame
+    /// is searched. Call from a blocking context.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, StoreError> {
+        fts_query(query)?;
+        self.catch_up_index_blocking()?;
         self.with_reader(|c| search(c, query, limit))
     }
 }

@@ -21,6 +21,14 @@ type Reply<T> = flume::Sender<Result<T, StoreError>>;
 
 pub(crate) enum WriteOp {
     Frame(FrameRecord),
+    /// The frames of one read of a relay, in order. `weight` bytes of the queue's byte budget
+    /// are given back once the batch holding them is done.
+    Frames {
+        frames: Vec<FrameRecord>,
+        weight: u32,
+    },
+    /// Index every frame not yet in the full-text index, then answer (search asks first).
+    CatchUpIndex(Reply<()>),
     CreateSession {
         name: String,
         kind: SessionKind,
@@ -69,7 +77,10 @@ pub(crate) enum WriteOp {
 impl WriteOp {
     /// Someone is waiting for this one: commit without waiting for the batch window.
     fn is_urgent(&self) -> bool {
-        !matches!(self, WriteOp::Frame(_) | WriteOp::Connection(_))
+        !matches!(
+            self,
+            WriteOp::Frame(_) | WriteOp::Frames { .. } | WriteOp::Connection(_)
+        )
     }
 }
 
@@ -97,6 +108,39 @@ pub(crate) struct WriterConfig {
     pub wal_path: std::path::PathBuf,
     /// At most this many operations per transaction.
     pub batch_max: usize,
+    /// The byte budget of queued [`WriteOp::Frames`], given back after each batch.
+    pub budget: Arc<tokio::sync::Semaphore>,
+}
+
+/// The writer counts as idle once nothing has been queued for this long: a steady stream of
+/// capture (even a slow one) is never slowed down by indexing.
+const IDLE_AFTER: Duration = Duration::from_millis(10);
+/// While idle, the writer indexes at most this many frames per transaction…
+const IDLE_INDEX_FRAMES: usize = 4096;
+/// …and for at most this long, so capture arriving meanwhile waits little.
+const IDLE_INDEX_TIME: Duration = Duration::from_millis(20);
+/// At most this many frames go into one transaction (a batch of `Frames` ops may hold many).
+const BATCH_FRAMES_MAX: usize = 16_384;
+
+fn frames_in(op: &WriteOp) -> usize {
+    match op {
+        WriteOp::Frame(_) => 1,
+        WriteOp::Frames { frames, .. } => frames.len(),
+        _ => 0,
+    }
+}
+
+/// Indexes a slice of the frames not yet searchable in its own transaction; returns whether
+/// more remain. A failure (e.g. a full disk) stops idle indexing until new frames arrive.
+fn index_idle(conn: &mut Connection) -> bool {
+    let deadline = Instant::now() + IDLE_INDEX_TIME;
+    let run = |conn: &mut Connection| -> Result<bool, StoreError> {
+        let tx = conn.transaction()?;
+        let more = crate::search::index_pending(&tx, IDLE_INDEX_FRAMES, Some(deadline))?;
+        tx.commit()?;
+        Ok(more)
+    };
+    run(conn).unwrap_or(false)
 }
 
 /// A batch that failed for a reason that may pass (disk full, I/O error, locked by another
@@ -118,13 +162,47 @@ pub(crate) fn run(
     let mut stopping = false;
     let mut applied_pages = 0u64;
     let mut last_checkpoint = Instant::now();
+    // A previous run may have left frames unindexed.
+    let mut index_pending = true;
+    let mut idle = false;
     while !stopping {
-        let Ok(first) = rx.recv() else { break };
+        let first = if index_pending {
+            let next = if idle {
+                rx.try_recv()
+                    .map_err(|e| matches!(e, flume::TryRecvError::Empty))
+            } else {
+                rx.recv_timeout(IDLE_AFTER)
+                    .map_err(|e| matches!(e, flume::RecvTimeoutError::Timeout))
+            };
+            match next {
+                Ok(op) => {
+                    idle = false;
+                    op
+                }
+                Err(true) => {
+                    // Nothing to capture: make a slice of the recent frames searchable.
+                    idle = true;
+                    index_pending = index_idle(&mut conn);
+                    continue;
+                }
+                Err(false) => break,
+            }
+        } else {
+            let Ok(first) = rx.recv() else { break };
+            first
+        };
         let deadline = Instant::now() + BATCH_WINDOW;
+        let mut frames = frames_in(&first);
         let mut batch = vec![first];
-        while batch.len() < config.batch_max && !batch.last().is_some_and(WriteOp::is_urgent) {
+        while batch.len() < config.batch_max
+            && frames < BATCH_FRAMES_MAX
+            && !batch.last().is_some_and(WriteOp::is_urgent)
+        {
             match rx.recv_deadline(deadline) {
-                Ok(op) => batch.push(op),
+                Ok(op) => {
+                    frames += frames_in(&op);
+                    batch.push(op);
+                }
                 Err(_) => break,
             }
         }
@@ -132,6 +210,12 @@ pub(crate) fn run(
             // Commit everything still queued, then stop.
             batch.extend(rx.drain());
             stopping = true;
+        }
+        if batch
+            .iter()
+            .any(|op| frames_in(op) > 0 || matches!(op, WriteOp::Import { .. }))
+        {
+            index_pending = true;
         }
         let mut paused_since: Option<Instant> = None;
         loop {
@@ -196,6 +280,16 @@ pub(crate) fn run(
                 }
             }
         }
+        let weight: usize = batch
+            .iter()
+            .map(|op| match op {
+                WriteOp::Frames { weight, .. } => *weight as usize,
+                _ => 0,
+            })
+            .sum();
+        if weight > 0 {
+            config.budget.add_permits(weight);
+        }
         if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
             last_checkpoint = Instant::now();
             checkpoint_if_large(&conn, &config.wal_path);
@@ -249,16 +343,19 @@ fn apply_batch(
 ) -> Result<(), StoreError> {
     // Per session: frames added, and the sum of their lengths.
     let mut counts: HashMap<SessionId, (i64, i64)> = HashMap::new();
+    // Prepared once per batch: the frame insert runs for nearly every operation.
+    let mut insert = tx.prepare_cached(INSERT_FRAME)?;
     for op in batch.iter_mut() {
         match op {
-            WriteOp::Frame(f) => {
-                if let Some(summary) = insert_frame(tx, f, seqs)? {
-                    let c = counts.entry(f.session).or_default();
-                    c.0 += 1;
-                    c.1 =
-                        c.1.saturating_add(i64::try_from(f.len_wire).unwrap_or(i64::MAX));
-                    out.frames.entry(f.session).or_default().push(summary);
+            WriteOp::Frame(f) => add_frame(tx, &mut insert, f, seqs, &mut counts, out)?,
+            WriteOp::Frames { frames, .. } => {
+                for f in frames.iter() {
+                    add_frame(tx, &mut insert, f, seqs, &mut counts, out)?;
                 }
+            }
+            WriteOp::CatchUpIndex(reply) => {
+                crate::search::index_pending(tx, usize::MAX, None)?;
+                push_reply(out, reply.clone(), ());
             }
             WriteOp::CreateSession { name, kind, reply } => {
                 tx.prepare_cached(
@@ -380,6 +477,28 @@ fn apply_batch(
     Ok(())
 }
 
+/// Inserts one frame and notes it for the session counters and the broadcast.
+fn add_frame(
+    tx: &Transaction<'_>,
+    insert: &mut rusqlite::CachedStatement<'_>,
+    f: &FrameRecord,
+    seqs: &mut HashMap<SessionId, i64>,
+    counts: &mut HashMap<SessionId, (i64, i64)>,
+    out: &mut Outcome,
+) -> Result<(), StoreError> {
+    if let Some(summary) = insert_frame(tx, insert, f, seqs)? {
+        let c = counts.entry(f.session).or_default();
+        c.0 += 1;
+        c.1 =
+            c.1.saturating_add(i64::try_from(f.len_wire).unwrap_or(i64::MAX));
+        out.frames.entry(f.session).or_default().push(summary);
+    }
+    Ok(())
+}
+
+const INSERT_FRAME: &str = "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
 fn push_reply<T: Clone + Send + 'static>(out: &mut Outcome, reply: Reply<T>, value: T) {
     out.replies
         .push(Box::new(move |r: Result<(), &StoreError>| {
@@ -420,6 +539,7 @@ fn next_seq(
 
 fn insert_frame(
     tx: &Transaction<'_>,
+    insert: &mut rusqlite::CachedStatement<'_>,
     f: &FrameRecord,
     seqs: &mut HashMap<SessionId, i64>,
 ) -> Result<Option<FrameSummary>, StoreError> {
@@ -440,11 +560,7 @@ fn insert_frame(
     }
     .pack();
     let len = i64::try_from(f.len_wire).unwrap_or(i64::MAX);
-    tx.prepare_cached(
-        "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
+    insert.execute(params![
         f.session.0,
         seq,
         f.connection.0,
@@ -458,14 +574,6 @@ fn insert_frame(
         f.inflated.as_deref(),
         f.mask_key.map(|k| i64::from(u32::from_be_bytes(k))),
     ])?;
-    crate::search::index_frame(
-        tx,
-        tx.last_insert_rowid(),
-        f.opcode,
-        f.rsv1,
-        &f.payload,
-        f.inflated.as_deref(),
-    )?;
     Ok(Some(summarize(
         FrameHead {
             seq,

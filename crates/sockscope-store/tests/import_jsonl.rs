@@ -184,6 +184,8 @@ fn refused(text: &str, limits: ImportLimits, want: &str) {
     let store = Store::open(&path).expect("open");
     let existing = rt().block_on(rich_session(&store, "existing"));
     let before = store.sessions().expect("sessions");
+    // The full-text index is built beside capture: a search brings it up to date first.
+    store.search("existing", 1).expect("search");
     let rows = row_counts(&path);
     let err = import_with(&store, text, limits).expect_err("the import must fail");
     assert!(matches!(err, StoreError::Import { .. }), "{err:?}");
