@@ -8,7 +8,7 @@ CARGO ?= cargo
 # One shared target/ for builds, tests and the GUI suite.
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot bench bench-soak bench-ui clean fuzz fuzz-smoke
+.PHONY: run deps deps-test ui app lint test test-rust test-ui test-gui screenshot bench bench-soak bench-ui clean fuzz fuzz-smoke soak soak-ci
 
 # Fuzzing (fuzz/, cargo-fuzz on nightly; docs/reliability.md): `make fuzz` runs each target
 # FUZZ_SECONDS (default 300); `make test` runs a short smoke (FUZZ_SMOKE_SECONDS each) so
@@ -45,7 +45,7 @@ test-rust: app
 test-gui: deps-test app
 	tests/gui/run.sh
 
-test: deps-test test-ui app lint test-rust test-gui
+test: deps-test test-ui app lint test-rust test-gui soak-ci
 	@echo "make test: all suites passed"
 
 fuzz: deps-test
@@ -75,6 +75,28 @@ bench:
 # The timeline with a million frames in the real app under Xvfb (docs/benchmarks.md, "Timeline (UI)").
 bench-ui: deps-test app
 	scripts/bench-ui.sh
+
+# The mixed soak (docs/reliability.md, "Soak"): SOAK_CLIENTS connections of Sockscope's client
+# engine and SOAK_PROXIED connections through `sockscope proxy` to an echo server, SOAK_RATE
+# messages/s each, 16 B-64 KiB, 1 % binary garbage, reconnecting every ~SOAK_RECONNECT s; RSS,
+# fds, WAL and rows every 10 s into target/soak/soak.csv and soak.svg. Fails on a crash, a lost
+# echo or recorded frame, or RSS growth over 1 MiB/h after warm-up.
+SOAK_MINUTES ?= 30
+SOAK_CLIENTS ?= 50
+SOAK_PROXIED ?= 50
+SOAK_RATE ?= 100
+SOAK_RECONNECT ?= 180
+soak:
+	$(CARGO) build --release -p sockscope-cli -p sockscope-bench
+	./target/release/sockscope-bench soak-mix --minutes $(SOAK_MINUTES) \
+	  --client-conns $(SOAK_CLIENTS) --proxied-conns $(SOAK_PROXIED) --rate $(SOAK_RATE) \
+	  --reconnect $(SOAK_RECONNECT) --sockscope target/release/sockscope --out target/soak
+
+# What `make test` runs: 2 minutes on the debug build, lighter load (10 + 10 connections at
+# 20 msg/s, reconnecting every ~30 s); the slope is reported, not judged (too short a window).
+soak-ci: app
+	./target/debug/sockscope-bench soak-mix --minutes 2 --client-conns 10 --proxied-conns 10 \
+	  --rate 20 --reconnect 30 --sockscope target/debug/sockscope --out target/soak-ci
 
 bench-soak:
 	$(CARGO) build --release -p sockscope-cli -p sockscope-bench

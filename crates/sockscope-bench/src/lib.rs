@@ -8,6 +8,7 @@ pub mod echo;
 pub mod load;
 pub mod peers;
 pub mod procstat;
+pub mod soakmix;
 pub mod storebench;
 pub mod suite;
 pub mod svg;

@@ -99,6 +99,59 @@ enum Cmd {
         #[arg(long, default_value = ".")]
         root: PathBuf,
     },
+    /// The mixed soak (`make soak`): client-engine and proxied connections, paced, random
+    /// sizes, 1 % binary garbage, reconnecting; RSS, fds, WAL and rows sampled into a CSV.
+    SoakMix(SoakMixArgs),
+    /// The client side of `soak-mix` (its own process and database): N engine connections.
+    #[command(hide = true)]
+    SoakClient {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        conns: usize,
+        #[arg(long)]
+        rate: u32,
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        reconnect: f64,
+    },
+}
+
+#[derive(clap::Args)]
+struct SoakMixArgs {
+    #[arg(long, default_value_t = 30.0)]
+    minutes: f64,
+    /// Connections of Sockscope's client engine (to the echo server).
+    #[arg(long, default_value_t = 50)]
+    client_conns: usize,
+    /// Connections through `sockscope proxy` (reverse) to the echo server.
+    #[arg(long, default_value_t = 50)]
+    proxied_conns: usize,
+    /// Messages per second per connection.
+    #[arg(long, default_value_t = 100)]
+    rate: u32,
+    /// Seconds between reconnects of each connection (±25 %).
+    #[arg(long, default_value_t = 180.0)]
+    reconnect: f64,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 10.0)]
+    sample: f64,
+    /// Fail when the proxy's RSS grows faster than this after warm-up (judged only when the
+    /// window after warm-up is at least --slope-min-window minutes).
+    #[arg(long, default_value_t = 1.0)]
+    max_slope_mib_per_hour: f64,
+    #[arg(long, default_value_t = 5.0)]
+    slope_min_window: f64,
+    #[arg(long)]
+    sockscope: Option<PathBuf>,
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// soak.csv and soak.svg go here.
+    #[arg(long, default_value = "target/soak")]
+    out: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -172,6 +225,15 @@ fn main() -> ExitCode {
             sockscope,
             root,
         } => soak(minutes, rate, sockscope, root),
+        Cmd::SoakMix(a) => soak_mix(a),
+        Cmd::SoakClient {
+            db,
+            url,
+            conns,
+            rate,
+            seconds,
+            reconnect,
+        } => soak_client(db, url, conns, rate, seconds, reconnect),
     };
     match r {
         Ok(code) => code,
@@ -461,4 +523,313 @@ fn soak(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn multi_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))
+}
+
+/// The client side of the soak: prints `ready` once the store is open, `totals SENT
+/// RECEIVED CONNECTIONS ERRORS` at the end (after the store has written everything).
+fn soak_client(
+    db: PathBuf,
+    url: String,
+    conns: usize,
+    rate: u32,
+    seconds: f64,
+    reconnect: f64,
+) -> Result<ExitCode, String> {
+    use sockscope_bench::soakmix;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let rt = multi_runtime()?;
+    rt.block_on(async {
+        let store =
+            sockscope_store::Store::open(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+        let engine = sockscope_engine::Engine::new(store.clone());
+        println!("ready");
+        let counts = Arc::new(soakmix::Counts::default());
+        let pace = soakmix::Pace {
+            rate,
+            end: Instant::now() + Duration::from_secs_f64(seconds),
+            reconnect: Duration::from_secs_f64(reconnect),
+        };
+        let tasks: Vec<_> = (0..conns)
+            .map(|i| {
+                tokio::spawn(soakmix::engine_client(
+                    engine.clone(),
+                    url.clone(),
+                    pace.clone(),
+                    0x5000 + i as u64,
+                    counts.clone(),
+                ))
+            })
+            .collect();
+        for t in tasks {
+            if let Err(e) = t.await {
+                eprintln!("client task: {e}");
+            }
+        }
+        store.flush().await.map_err(|e| e.to_string())?;
+        let errors = counts.error_list();
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+        println!(
+            "totals {} {} {} {}",
+            counts.sent.load(Ordering::Relaxed),
+            counts.received.load(Ordering::Relaxed),
+            counts.connections.load(Ordering::Relaxed),
+            errors.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn soak_mix(a: SoakMixArgs) -> Result<ExitCode, String> {
+    use sockscope_bench::soakmix::{self, Sample};
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let tools = Tools::find(&a.root, a.sockscope.clone());
+    if let Some(why) = tools.missing(RelayKind::Sockscope) {
+        return Err(why);
+    }
+    std::fs::create_dir_all(&a.out).map_err(|e| format!("{}: {e}", a.out.display()))?;
+    let seconds = a.minutes * 60.0;
+    let (mut echo_proc, echo_addr) = start_echo()?;
+    let mut relay = Relay::start(RelayKind::Sockscope, &tools, echo_addr, false)?;
+    let Some((proxy_db, _session)) = relay.db.clone() else {
+        return Err("the proxy has no database".into());
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("sockscope-soak-")
+        .tempdir()
+        .map_err(|e| format!("temp dir: {e}"))?;
+    let client_db = dir.path().join("client.db");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("soak-client")
+        .arg("--db")
+        .arg(&client_db)
+        .args(["--url", &format!("ws://{echo_addr}/")])
+        .args(["--conns", &a.client_conns.to_string()])
+        .args(["--rate", &a.rate.to_string()])
+        .args(["--seconds", &seconds.to_string()])
+        .args(["--reconnect", &a.reconnect.to_string()]);
+    let mut client = Proc::spawn(cmd)?;
+    client.wait_line(Duration::from_secs(30), |l| {
+        (l.trim() == "ready").then_some(())
+    })?;
+    let proxy_pid = relay.proc.pid();
+    let client_pid = client.pid();
+    println!(
+        "soak: {:.1} min, {} client + {} proxied connections at {} msg/s, reconnect ~{} s; proxy pid {proxy_pid}, client pid {client_pid}",
+        a.minutes, a.client_conns, a.proxied_conns, a.rate, a.reconnect
+    );
+    let csv_path = a.out.join("soak.csv");
+    let mut csv =
+        std::fs::File::create(&csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?;
+    writeln!(csv, "{}", soakmix::CSV_HEADER).map_err(|e| e.to_string())?;
+    let rt = multi_runtime()?;
+    let counts = Arc::new(soakmix::Counts::default());
+    let start = Instant::now();
+    let pace = soakmix::Pace {
+        rate: a.rate,
+        end: start + Duration::from_secs_f64(seconds),
+        reconnect: Duration::from_secs_f64(a.reconnect),
+    };
+    let tasks: Vec<_> = (0..a.proxied_conns)
+        .map(|i| {
+            rt.spawn(soakmix::proxied(
+                relay.url.clone(),
+                pace.clone(),
+                0x9000 + i as u64,
+                counts.clone(),
+            ))
+        })
+        .collect();
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut crashed = Vec::new();
+    println!("| t s | proxy RSS MiB | fds | WAL MiB | rows | client RSS MiB | fds | WAL MiB | rows |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut next = start;
+    loop {
+        next += Duration::from_secs_f64(a.sample);
+        let done = Instant::now() >= pace.end;
+        let s = Sample {
+            t_s: start.elapsed().as_secs_f64(),
+            proxy_rss: procstat::rss(proxy_pid).map(|r| r.0).unwrap_or(0),
+            proxy_fds: soakmix::fds(proxy_pid),
+            proxy_wal: soakmix::wal_size(&proxy_db),
+            proxy_rows: soakmix::data_rows(&proxy_db).unwrap_or(0),
+            client_rss: procstat::rss(client_pid).map(|r| r.0).unwrap_or(0),
+            client_fds: soakmix::fds(client_pid),
+            client_wal: soakmix::wal_size(&client_db),
+            client_rows: soakmix::data_rows(&client_db).unwrap_or(0),
+            proxied_sent: counts.sent.load(Ordering::Relaxed),
+            proxied_received: counts.received.load(Ordering::Relaxed),
+        };
+        if s.proxy_rss == 0 {
+            crashed.push("the proxy is gone".to_owned());
+        }
+        if s.client_rss == 0 && !done {
+            crashed.push("the client process is gone".to_owned());
+        }
+        let mib = |v: u64| v as f64 / 1048576.0;
+        println!(
+            "| {:.0} | {:.1} | {} | {:.1} | {} | {:.1} | {} | {:.1} | {} |",
+            s.t_s,
+            mib(s.proxy_rss),
+            s.proxy_fds,
+            mib(s.proxy_wal),
+            s.proxy_rows,
+            mib(s.client_rss),
+            s.client_fds,
+            mib(s.client_wal),
+            s.client_rows
+        );
+        writeln!(csv, "{}", s.csv()).map_err(|e| e.to_string())?;
+        samples.push(s);
+        if done || !crashed.is_empty() {
+            break;
+        }
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    for t in tasks {
+        if let Err(e) = rt.block_on(t) {
+            crashed.push(format!("proxied task: {e}"));
+        }
+    }
+    // The client process ends on its own and prints its totals.
+    let totals = client.wait_line(Duration::from_secs(120), |l| {
+        let v: Vec<u64> = l
+            .strip_prefix("totals ")?
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        (v.len() == 4).then_some(v)
+    });
+    let _ = client.stop(Duration::from_secs(30));
+    let proxy_peak = procstat::rss(proxy_pid).map(|r| r.1).unwrap_or(0);
+    let proxy_stop = relay.proc.stop(Duration::from_secs(120));
+    let _ = echo_proc.stop(Duration::from_secs(5));
+    let mut failures = crashed;
+    if let Err(e) = &proxy_stop {
+        failures.push(format!("proxy shutdown: {e}"));
+    }
+    let proxied_sent = counts.sent.load(Ordering::Relaxed);
+    let proxied_received = counts.received.load(Ordering::Relaxed);
+    let proxy_rows = soakmix::data_rows(&proxy_db)?;
+    let client_rows = soakmix::data_rows(&client_db)?;
+    for e in counts.error_list() {
+        failures.push(format!("proxied: {e}"));
+    }
+    let (client_sent, client_received) = match &totals {
+        Ok(v) => {
+            if v[3] > 0 {
+                failures.push(format!(
+                    "client: {} errors (see its stderr)\n{}",
+                    v[3],
+                    client.log()
+                ));
+            }
+            (v[0], v[1])
+        }
+        Err(e) => {
+            failures.push(format!("client totals: {e}\n{}", client.log()));
+            (0, 0)
+        }
+    };
+    // Warm-up: the first 20 % of the run, at least one minute.
+    let warmup = (seconds * 0.2).max(60.0);
+    let after: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.t_s >= warmup)
+        .map(|s| (s.t_s / 3600.0, s.proxy_rss as f64 / 1048576.0))
+        .collect();
+    let client_after: Vec<(f64, f64)> = samples
+        .iter()
+        .filter(|s| s.t_s >= warmup)
+        .map(|s| (s.t_s / 3600.0, s.client_rss as f64 / 1048576.0))
+        .collect();
+    let slope = soakmix::slope(&after);
+    let client_slope = soakmix::slope(&client_after);
+    let window_min = (seconds - warmup) / 60.0;
+    let mib = |v: u64| v as f64 / 1048576.0;
+    let max_of = |f: &dyn Fn(&Sample) -> u64| samples.iter().map(f).max().unwrap_or(0);
+    println!();
+    println!("proxied: sent {proxied_sent}, echoed {proxied_received}; proxy recorded {proxy_rows} data frames (expected {})", 2 * proxied_sent);
+    println!("client engine: sent {client_sent}, echoed {client_received}; recorded {client_rows} data frames (expected {})", client_sent + client_received);
+    println!(
+        "proxy: peak RSS {:.1} MiB, fds max {}, WAL max {:.1} MiB; client: peak sampled RSS {:.1} MiB, fds max {}, WAL max {:.1} MiB",
+        mib(proxy_peak),
+        max_of(&|s| s.proxy_fds),
+        mib(max_of(&|s| s.proxy_wal)),
+        mib(max_of(&|s| s.client_rss)),
+        max_of(&|s| s.client_fds),
+        mib(max_of(&|s| s.client_wal))
+    );
+    let fmt = |s: Option<f64>| s.map_or("n/a".to_owned(), |v| format!("{v:+.2}"));
+    println!(
+        "RSS slope after {warmup:.0} s warm-up ({window_min:.1} min, {} samples): proxy {} MiB/h, client {} MiB/h",
+        after.len(),
+        fmt(slope),
+        fmt(client_slope)
+    );
+    if proxied_received != proxied_sent {
+        failures.push(format!(
+            "proxied: {proxied_sent} sent but {proxied_received} echoed"
+        ));
+    }
+    if proxy_rows != 2 * proxied_sent {
+        failures.push(format!(
+            "proxy recorded {proxy_rows} data frames, expected {}",
+            2 * proxied_sent
+        ));
+    }
+    if client_received != client_sent {
+        failures.push(format!(
+            "client: {client_sent} sent but {client_received} echoed"
+        ));
+    }
+    if client_rows != client_sent + client_received {
+        failures.push(format!(
+            "client recorded {client_rows} data frames, expected {}",
+            client_sent + client_received
+        ));
+    }
+    if window_min >= a.slope_min_window {
+        for (who, s) in [("proxy", slope), ("client", client_slope)] {
+            match s {
+                Some(v) if v < a.max_slope_mib_per_hour => {}
+                Some(v) => failures.push(format!(
+                    "{who} RSS grows {v:.2} MiB/h after warm-up (limit {})",
+                    a.max_slope_mib_per_hour
+                )),
+                None => failures.push(format!("{who}: too few samples for a slope")),
+            }
+        }
+    } else {
+        println!(
+            "slope not judged: {window_min:.1} min after warm-up is under {} min",
+            a.slope_min_window
+        );
+    }
+    let svg_path = a.out.join("soak.svg");
+    std::fs::write(&svg_path, soakmix::plot(&samples, warmup))
+        .map_err(|e| format!("{}: {e}", svg_path.display()))?;
+    println!("wrote {} and {}", csv_path.display(), svg_path.display());
+    if failures.is_empty() {
+        println!("soak: PASS");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        for f in &failures {
+            eprintln!("soak: FAIL: {f}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
 }
