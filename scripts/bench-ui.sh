@@ -3,12 +3,14 @@
 # Writes a temporary database (the store's timeline_db example), opens it through
 # tauri-driver + WebKitWebDriver (tests/gui/bench_ui.py) and prints a table.
 # FRAMES=N overrides the size; FLOOD=N the frames pushed for the live ingest figure;
+# RATE=N paces that server (frames/s; default 0, as fast as it can);
 # BENCH_DB=FILE reuses a database an earlier run of timeline_db wrote (session 1).
 # Everything it starts is stopped on exit, and the database is deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES=${FRAMES:-1000000}
 FLOOD=${FLOOD:-200000}
+RATE=${RATE:-0}
 
 cargo build -q -p sockscope-store --example timeline_db
 for bin in target/debug/sockscope-app target/debug/examples/timeline_db; do
@@ -45,4 +47,4 @@ for _ in $(seq 1 50); do
 done
 export DISPLAY=":$num"
 export PATH="$HOME/.cargo/bin:$PATH"
-.venv/bin/python tests/gui/bench_ui.py --db "$tmp/bench.db" --session "$session" --frames "$FRAMES" --flood "$FLOOD"
+.venv/bin/python tests/gui/bench_ui.py --db "$tmp/bench.db" --session "$session" --frames "$FRAMES" --flood "$FLOOD" --rate "$RATE"

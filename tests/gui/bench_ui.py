@@ -126,6 +126,7 @@ def main():
     ap.add_argument("--session", type=int, required=True)
     ap.add_argument("--frames", type=int, required=True)
     ap.add_argument("--flood", type=int, default=200_000, help="frames pushed for the live ingest test")
+    ap.add_argument("--rate", type=float, default=0, help="frames/s the server pushes (0: as fast as it can)")
     args = ap.parse_args()
     n = args.frames
 
@@ -207,7 +208,7 @@ def main():
             # 5. Live ingest: a local server floods the app's own client connection while the
             #    page's animation frames are recorded.
             push = subprocess.Popen([sys.executable, str(ROOT / "tests" / "gui" / "push_server.py"),
-                                     "--rate", "0", "--count", str(args.flood), "--size", "80"],
+                                     "--rate", str(args.rate), "--count", str(args.flood), "--size", "80"],
                                     stdout=subprocess.PIPE, text=True)
             url = push.stdout.readline().split()[1]
             driver.execute_script(RAF_START_JS)
@@ -240,7 +241,8 @@ def main():
                 rate = (k2 - k1) / (t2 - t1) if t2 > t1 else 0
             else:
                 rate = 0
-            results.append((f"live ingest: frames/s shown ({live[-1][1] if live else 0:,} frames)", rate, "frames/s"))
+            pace = f"server pushing {args.rate:,.0f}/s" if args.rate else "server flooding"
+            results.append((f"live ingest ({pace}): frames/s shown ({live[-1][1] if live else 0:,} frames)", rate, "frames/s"))
             if gaps:
                 secs = sum(gaps) / 1000
                 results.append(("  while ingesting: animation frames per second", len(gaps) / secs, "fps"))

@@ -109,6 +109,10 @@ pub struct Store {
 struct Inner {
     path: PathBuf,
     reader: Mutex<Connection>,
+    /// A second read connection for long analytical reads ([`Store::stats`]), so the
+    /// timeline's page queries on `reader` never wait behind them (WAL: readers run
+    /// concurrently, each on its own snapshot).
+    stats_reader: Mutex<Connection>,
     tx: flume::Sender<WriteOp>,
     events: broadcast::Sender<StoreEvent>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -188,6 +192,7 @@ impl Store {
             .map_err(|e| StoreError::open(&path, e))?;
         let reader = open_connection(&path)?;
         query::register(&reader)?;
+        let stats_reader = open_connection(&path)?;
         let commit_log = match &options.commit_log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -226,6 +231,7 @@ impl Store {
             inner: Arc::new(Inner {
                 path,
                 reader: Mutex::new(reader),
+                stats_reader: Mutex::new(stats_reader),
                 tx,
                 events,
                 writer: Mutex::new(Some(handle)),
@@ -399,6 +405,19 @@ impl Store {
         f(&guard)
     }
 
+    /// [`Store::with_reader`] on the statistics connection.
+    fn with_stats_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let guard = self
+            .inner
+            .stats_reader
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
+        f(&guard)
+    }
+
     pub fn sessions(&self) -> Result<Vec<SessionSummary>, StoreError> {
         self.with_reader(read::sessions)
     }
@@ -518,14 +537,15 @@ impl Store {
     }
 
     /// Frames and bytes per direction over time (about `buckets` buckets), a size histogram
-    /// and totals, for a session or one of its connections.
+    /// and totals, for a session or one of its connections. Runs on its own read connection:
+    /// timeline queries are not held up while it scans.
     pub fn stats(
         &self,
         session: SessionId,
         connection: Option<ConnectionId>,
         buckets: usize,
     ) -> Result<Stats, StoreError> {
-        self.with_reader(|c| stats::stats(c, session, connection, buckets))
+        self.with_stats_reader(|c| stats::stats(c, session, connection, buckets))
     }
 
     /// Frames per connection of a session with `seq <= max_seq` (the timeline's counts when it
@@ -582,5 +602,94 @@ pub mod fuzzing {
     pub fn parse_har(data: &[u8]) -> Result<usize, StoreError> {
         let mut reader = data;
         crate::har::parse(&mut reader, &ImportOptions::default(), &|_| {}).map(|p| p.frames.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use sockscope_proto::{Direction, Opcode};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A timeline page is answered while statistics hold their connection (mid-scan): the
+    /// statistics closure signals, then waits for the page's answer, which could never come
+    /// if pages queued behind it on one connection (the wait is bounded so the test fails
+    /// instead of hanging).
+    #[test]
+    fn a_page_is_answered_while_statistics_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("t.db")).expect("open");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let s = rt
+            .block_on(store.create_session("busy", SessionKind::Client))
+            .expect("session");
+        let c = rt
+            .block_on(store.create_connection(NewConnection {
+                session: s,
+                url: "ws://127.0.0.1:9/".into(),
+                request_headers: vec![],
+                insecure: false,
+                created_at_us: 1_000_000,
+            }))
+            .expect("connection");
+        for i in 0..500i64 {
+            let dir = if i % 2 == 0 {
+                Direction::Client
+            } else {
+                Direction::Server
+            };
+            let f = FrameRecord::message(
+                s,
+                c,
+                dir,
+                Opcode::Text,
+                bytes::Bytes::from(format!("{{\"i\":{i}}}")),
+                1_000_000 + i * 1000,
+            );
+            rt.block_on(store.record_frame(f)).expect("record");
+        }
+        rt.block_on(store.flush()).expect("flush");
+
+        let (busy_tx, busy_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel::<usize>();
+        let bg = store.clone();
+        let stats_thread = std::thread::spawn(move || {
+            bg.with_stats_reader(|conn| {
+                let _ = busy_tx.send(());
+                let st = stats::stats(conn, s, None, STATS_BUCKETS)?;
+                // Still holding the statistics connection: the page must come back now.
+                let rows = done_rx
+                    .recv_timeout(Duration::from_secs(30))
+                    .map_err(|_| StoreError::Corrupt("the page waited for statistics".into()))?;
+                Ok((st, rows))
+            })
+        });
+        busy_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("statistics started");
+        let mut q = FrameQuery::new(s, FrameFilter::default()).expect("query");
+        let page = store.query_page(&mut q, 0, 100).expect("page");
+        done_tx.send(page.len()).expect("statistics thread alive");
+        let (st, rows) = stats_thread
+            .join()
+            .expect("statistics thread")
+            .expect("statistics and page overlapped");
+        assert_eq!(rows, 100);
+        assert_eq!(st.totals.client.frames + st.totals.server.frames, 500);
+        assert_eq!(st.totals.text, 500);
+        // And the public call, from two threads at once, agrees.
+        let other = store.clone();
+        let t = std::thread::spawn(move || other.stats(s, Some(c), STATS_BUCKETS));
+        let mut q = FrameQuery::new(s, FrameFilter::default()).expect("query");
+        assert_eq!(store.query_page(&mut q, 400, 200).expect("page").len(), 100);
+        let by_conn = t.join().expect("thread").expect("stats");
+        assert_eq!(by_conn.totals, st.totals);
+        assert_eq!(by_conn.buckets, st.buckets);
     }
 }
