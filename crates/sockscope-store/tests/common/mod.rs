@@ -31,6 +31,38 @@ pub fn frame(
     f
 }
 
+/// A session of `kind` with one connection to `url` (no request headers) created at
+/// `created_at_us`.
+pub async fn session_with_connection_at(
+    store: &Store,
+    name: &str,
+    kind: SessionKind,
+    url: &str,
+    created_at_us: i64,
+) -> (SessionId, ConnectionId) {
+    let s = store.create_session(name, kind).await.expect("session");
+    let c = store
+        .create_connection(NewConnection {
+            session: s,
+            url: url.into(),
+            request_headers: vec![],
+            insecure: false,
+            created_at_us,
+        })
+        .await
+        .expect("connection");
+    (s, c)
+}
+
+/// A session of `kind` with one connection to a port nothing listens on, created at 1 µs.
+pub async fn session_with_connection(
+    store: &Store,
+    name: &str,
+    kind: SessionKind,
+) -> (SessionId, ConnectionId) {
+    session_with_connection_at(store, name, kind, "ws://127.0.0.1:1/", 1).await
+}
+
 /// A proxy session with two interleaved connections and a failed one: every opcode,
 /// fragments, binary, invalid UTF-8 text, an injected frame, compressed frames with their
 /// inflated message, a reserved opcode with RSV2/RSV3, a truncated frame, closes.
