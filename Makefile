@@ -1,7 +1,7 @@
 # Sockscope — the two commands a newcomer needs:
 #   make run    installs what is missing, builds the UI and the app, opens the window
 #   make test   installs what the tests need, then runs every test (the same as CI)
-# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | bench | bench-ui | fuzz | clean
+# Other targets: make deps | ui | app | lint | test-rust | test-ui | test-gui | screenshot | bench | bench-ui | soak | fuzz | clean
 
 SHELL := /bin/bash
 CARGO ?= cargo
