@@ -758,7 +758,7 @@ fn soak_mix(a: SoakMixArgs) -> Result<ExitCode, String> {
         .collect();
     let slope = soakmix::slope(&after);
     let client_slope = soakmix::slope(&client_after);
-    let window_min = (seconds - warmup) / 60.0;
+    let window_min = ((seconds - warmup) / 60.0).max(0.0);
     let mib = |v: u64| v as f64 / 1048576.0;
     let max_of = |f: &dyn Fn(&Sample) -> u64| samples.iter().map(f).max().unwrap_or(0);
     println!();
