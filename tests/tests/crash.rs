@@ -8,40 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 use futures_util::{SinkExt, StreamExt};
+use sockscope_e2e::sockscope_bin;
 use sockscope_testkit::EchoServer;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn sockscope_bin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                workspace().join(p)
-            }
-        })
-        .unwrap_or_else(|| workspace().join("target"));
-    let bin = target.join("debug").join("sockscope");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p sockscope-cli` first",
-        bin.display()
-    );
-    bin
-}
 
 fn iterations(default: usize, ci: usize) -> usize {
     if let Some(n) = std::env::var("SOCKSCOPE_CRASH_ITERATIONS")

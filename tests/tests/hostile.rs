@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 use futures_util::{SinkExt, StreamExt};
+use sockscope_e2e::sockscope_bin;
 use sockscope_engine::{ConnEvent, ConnectOptions, Engine, Limits, Outgoing};
 use sockscope_proto::Opcode;
 use sockscope_store::{ClosedBy, Store};
@@ -25,34 +26,6 @@ use tokio_tungstenite::tungstenite::Message;
 /// Loose on purpose: a shared 2-core machine (load average 8-15 while measured); the figures
 /// are printed and recorded in docs/reliability.md.
 const P99_BOUND: Duration = Duration::from_secs(1);
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn sockscope_bin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .map(|p| {
-            if p.is_absolute() {
-                p
-            } else {
-                workspace().join(p)
-            }
-        })
-        .unwrap_or_else(|| workspace().join("target"));
-    let bin = target.join("debug").join("sockscope");
-    assert!(
-        bin.is_file(),
-        "{} is missing: cargo build -p sockscope-cli",
-        bin.display()
-    );
-    bin
-}
 
 fn rss_kib(pid: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

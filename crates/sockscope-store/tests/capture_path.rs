@@ -8,26 +8,8 @@ mod common;
 use bytes::Bytes;
 use common::*;
 use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
-use sockscope_store::{NewConnection, SessionKind, Store, QUEUE_BYTES};
+use sockscope_store::{SessionKind, Store, QUEUE_BYTES};
 use std::time::{Duration, Instant};
-
-async fn session_with_connection(store: &Store, name: &str) -> (SessionId, ConnectionId) {
-    let s = store
-        .create_session(name, SessionKind::Proxy)
-        .await
-        .expect("session");
-    let c = store
-        .create_connection(NewConnection {
-            session: s,
-            url: "ws://127.0.0.1:1/".into(),
-            request_headers: vec![],
-            insecure: false,
-            created_at_us: 1,
-        })
-        .await
-        .expect("connection");
-    (s, c)
-}
 
 fn text(s: SessionId, c: ConnectionId, i: usize, body: &str) -> FrameRecord {
     let dir = if i.is_multiple_of(2) {
@@ -60,7 +42,7 @@ fn reads_queued_whole_keep_their_order_and_seqs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().join("c.db")).expect("open");
     rt().block_on(async {
-        let (s, c) = session_with_connection(&store, "reads").await;
+        let (s, c) = session_with_connection(&store, "reads", SessionKind::Proxy).await;
         let mut n = 0;
         for read in 0..50 {
             let frames: Vec<_> = (0..40)
@@ -98,7 +80,7 @@ fn a_read_larger_than_the_byte_budget_still_goes_through() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().join("b.db")).expect("open");
     rt().block_on(async {
-        let (s, c) = session_with_connection(&store, "big").await;
+        let (s, c) = session_with_connection(&store, "big", SessionKind::Proxy).await;
         let big = vec![b'x'; 1 << 20];
         // 40 MiB in one read (over QUEUE_BYTES) and then more: neither may wait forever.
         let frames: Vec<_> = (0..40)
@@ -143,7 +125,7 @@ fn the_index_catches_up_when_idle_and_before_a_search() {
     let path = dir.path().join("i.db");
     let store = Store::open(&path).expect("open");
     rt().block_on(async {
-        let (s, c) = session_with_connection(&store, "idle").await;
+        let (s, c) = session_with_connection(&store, "idle", SessionKind::Proxy).await;
         let frames: Vec<_> = (0..3000)
             .map(|i| text(s, c, i, &format!("alpha{i} beta")))
             .collect();
@@ -173,7 +155,7 @@ fn deleting_the_newest_frames_keeps_new_ones_searchable() {
     let path = dir.path().join("d.db");
     let store = Store::open(&path).expect("open");
     rt().block_on(async {
-        let (a, ca) = session_with_connection(&store, "old").await;
+        let (a, ca) = session_with_connection(&store, "old", SessionKind::Proxy).await;
         for i in 0..20 {
             store
                 .record_frame(text(a, ca, i, "zebra old"))
@@ -184,7 +166,7 @@ fn deleting_the_newest_frames_keeps_new_ones_searchable() {
         assert_eq!(store.search("zebra", 100).expect("search").len(), 20);
         // The newest frames go: their ids are used again by the next ones.
         store.delete_session(a).await.expect("delete");
-        let (b, cb) = session_with_connection(&store, "new").await;
+        let (b, cb) = session_with_connection(&store, "new", SessionKind::Proxy).await;
         for i in 0..5 {
             store
                 .record_frame(text(b, cb, i, "zebra new"))
@@ -207,7 +189,7 @@ fn reopening_indexes_what_a_previous_run_left() {
     {
         let store = Store::open(&path).expect("open");
         rt().block_on(async {
-            let (s, c) = session_with_connection(&store, "left").await;
+            let (s, c) = session_with_connection(&store, "left", SessionKind::Proxy).await;
             for i in 0..10 {
                 store
                     .record_frame(text(s, c, i, "kiwi"))
@@ -233,7 +215,7 @@ fn a_timeline_full_text_filter_sees_frames_just_captured() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().join("q.db")).expect("open");
     rt().block_on(async {
-        let (s, c) = session_with_connection(&store, "live").await;
+        let (s, c) = session_with_connection(&store, "live", SessionKind::Proxy).await;
         let mut q = FrameQuery::new(
             s,
             FrameFilter {

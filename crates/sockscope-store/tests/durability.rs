@@ -3,11 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
+mod common;
+
 use bytes::Bytes;
+use common::{newer_version_db, session_with_connection};
 use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
-use sockscope_store::{
-    NewConnection, SessionKind, Store, StoreError, StoreEvent, StoreOptions, SCHEMA_VERSION,
-};
+use sockscope_store::{SessionKind, Store, StoreError, StoreEvent, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,24 +18,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-async fn session(store: &Store) -> (SessionId, ConnectionId) {
-    let s = store
-        .create_session("durability", SessionKind::Proxy)
-        .await
-        .expect("session");
-    let c = store
-        .create_connection(NewConnection {
-            session: s,
-            url: "ws://127.0.0.1:1/".into(),
-            request_headers: vec![],
-            insecure: false,
-            created_at_us: 1,
-        })
-        .await
-        .expect("conn");
-    (s, c)
 }
 
 fn frame(s: SessionId, c: ConnectionId, i: usize, size: usize) -> FrameRecord {
@@ -54,7 +37,7 @@ fn frame(s: SessionId, c: ConnectionId, i: usize, size: usize) -> FrameRecord {
 fn filled_db(path: &Path, n: usize, size: usize) {
     rt().block_on(async {
         let store = Store::open(path).expect("open");
-        let (s, c) = session(&store).await;
+        let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
         for i in 0..n {
             store
                 .record_frame(frame(s, c, i, size))
@@ -157,7 +140,7 @@ fn damaged_files_are_moved_aside_never_overwritten() {
         // The fresh database works.
         assert!(store.sessions().expect("sessions").is_empty(), "{name}");
         rt().block_on(async {
-            let (s, c) = session(&store).await;
+            let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
             store.record_frame(frame(s, c, 0, 10)).await.unwrap();
             store.flush().await.unwrap();
         });
@@ -172,12 +155,7 @@ fn damaged_files_are_moved_aside_never_overwritten() {
 #[test]
 fn a_newer_database_is_refused_not_moved() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("new.db");
-    drop(Store::open(&path).expect("open"));
-    let c = rusqlite::Connection::open(&path).expect("open");
-    c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .expect("bump");
-    drop(c);
+    let path = newer_version_db(&dir.path().join("new.db"));
     match Store::open_or_recover(&path, StoreOptions::default()) {
         Err(e @ StoreError::TooNew { .. }) => {
             let msg = e.to_string();
@@ -203,7 +181,7 @@ fn a_full_disk_pauses_capture_and_loses_nothing() {
     let path = dir.path().join("full.db");
     rt().block_on(async {
         let store = Store::open(&path).expect("open");
-        let (s, c) = session(&store).await;
+        let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
         let mut events = store.subscribe();
         let pages: i64 = rusqlite::Connection::open(&path)
             .unwrap()
@@ -287,7 +265,7 @@ fn the_wal_stays_bounded_during_a_long_capture() {
     let wal = sibling(&path, "-wal");
     let max_wal = rt().block_on(async {
         let store = Store::open(&path).expect("open");
-        let (s, c) = session(&store).await;
+        let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader = {
             let store = store.clone();
@@ -336,7 +314,7 @@ fn the_commit_log_names_the_last_durable_seq() {
             },
         )
         .expect("open");
-        let (s, c) = session(&store).await;
+        let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
         for i in 0..2000 {
             store.record_frame(frame(s, c, i, 100)).await.unwrap();
         }

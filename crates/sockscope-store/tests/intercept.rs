@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use sockscope_proto::{Direction, InterceptMarks, Opcode};
-use sockscope_store::{ConnectionEvent, NewConnection, SessionKind, Store, StoreError};
+use sockscope_store::{ConnectionEvent, SessionKind, Store, StoreError};
 
 fn marks(held: bool, edited: bool, dropped: bool, replaced: bool) -> InterceptMarks {
     InterceptMarks {
@@ -25,20 +25,14 @@ fn marks_survive_summaries_jsonl_round_trips_and_stay_out_of_har_and_replay() {
     let store = Store::open(dir.path().join("i.db")).expect("open");
     let rt = rt();
     let s = rt.block_on(async {
-        let s = store
-            .create_session("intercepted", SessionKind::Proxy)
-            .await
-            .expect("session");
-        let c = store
-            .create_connection(NewConnection {
-                session: s,
-                url: "ws://127.0.0.1:9/".into(),
-                request_headers: vec![],
-                insecure: false,
-                created_at_us: T0,
-            })
-            .await
-            .expect("conn");
+        let (s, c) = session_with_connection_at(
+            &store,
+            "intercepted",
+            SessionKind::Proxy,
+            "ws://127.0.0.1:9/",
+            T0,
+        )
+        .await;
         store
             .update_connection(ConnectionEvent::Opened {
                 id: c,

@@ -87,20 +87,14 @@ fn sizes_and_sorting_by_size() {
     let store = Store::open(dir.path().join("s.db")).expect("open");
     rt().block_on(async {
         let big = rich_session(&store, "big").await;
-        let small = store
-            .create_session("small", SessionKind::Client)
-            .await
-            .expect("s");
-        let c = store
-            .create_connection(NewConnection {
-                session: small,
-                url: "ws://127.0.0.1:1/".into(),
-                request_headers: vec![],
-                insecure: false,
-                created_at_us: T0,
-            })
-            .await
-            .expect("conn");
+        let (small, c) = session_with_connection_at(
+            &store,
+            "small",
+            SessionKind::Client,
+            "ws://127.0.0.1:1/",
+            T0,
+        )
+        .await;
         store
             .record_frame(frame(small, c, Direction::Client, Opcode::Text, b"tiny", 1))
             .await
@@ -199,20 +193,9 @@ fn delete_removes_everything_of_one_session_only() {
 
 /// A session of `n` text frames of about 5 KB.
 async fn big_session(store: &Store, n: i64) -> sockscope_proto::SessionId {
-    let s = store
-        .create_session("big", SessionKind::Client)
-        .await
-        .expect("s");
-    let c = store
-        .create_connection(NewConnection {
-            session: s,
-            url: "ws://127.0.0.1:1/".into(),
-            request_headers: vec![],
-            insecure: false,
-            created_at_us: T0,
-        })
-        .await
-        .expect("conn");
+    let (s, c) =
+        session_with_connection_at(store, "big", SessionKind::Client, "ws://127.0.0.1:1/", T0)
+            .await;
     let payload = "searchable words ".repeat(300);
     for i in 0..n {
         store
@@ -281,20 +264,9 @@ fn full_text_search_across_sessions() {
     let store = Store::open(dir.path().join("f.db")).expect("open");
     rt().block_on(async {
         let one = rich_session(&store, "one").await;
-        let two = store
-            .create_session("two", SessionKind::Client)
-            .await
-            .expect("two");
-        let c = store
-            .create_connection(NewConnection {
-                session: two,
-                url: "ws://127.0.0.1:1/".into(),
-                request_headers: vec![],
-                insecure: false,
-                created_at_us: T0,
-            })
-            .await
-            .expect("conn");
+        let (two, c) =
+            session_with_connection_at(&store, "two", SessionKind::Client, "ws://127.0.0.1:1/", T0)
+                .await;
         for (i, (op, text)) in [
             (
                 Opcode::Text,

@@ -2,7 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
+mod common;
+
 use bytes::Bytes;
+use common::{newer_version_db, session_with_connection};
 use sockscope_proto::{Direction, FrameRecord, Opcode};
 use sockscope_store::{
     ClosedBy, ConnState, ConnectionEvent, NewConnection, SessionKind, Store, StoreError,
@@ -13,28 +16,6 @@ fn user_version(path: &std::path::Path) -> i64 {
     let c = rusqlite::Connection::open(path).expect("open");
     c.query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("user_version")
-}
-
-/// A client session with one connection to a port nothing listens on.
-async fn session_with_connection(
-    store: &Store,
-    name: &str,
-) -> (sockscope_proto::SessionId, sockscope_proto::ConnectionId) {
-    let s = store
-        .create_session(name, SessionKind::Client)
-        .await
-        .expect("session");
-    let c = store
-        .create_connection(NewConnection {
-            session: s,
-            url: "ws://127.0.0.1:1/".into(),
-            request_headers: vec![],
-            insecure: false,
-            created_at_us: 1,
-        })
-        .await
-        .expect("conn");
-    (s, c)
 }
 
 #[test]
@@ -65,12 +46,7 @@ fn migrates_an_empty_file_to_the_latest_schema() {
 #[test]
 fn refuses_a_database_from_a_newer_version() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("new.db");
-    drop(Store::open(&path).expect("open"));
-    let c = rusqlite::Connection::open(&path).expect("open");
-    c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .expect("bump");
-    drop(c);
+    let path = newer_version_db(&dir.path().join("new.db"));
     match Store::open(&path) {
         Err(e @ StoreError::TooNew { .. }) => {
             let msg = e.to_string();
@@ -197,7 +173,7 @@ async fn reopening_a_file_keeps_its_data_and_continues_seq() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("keep.db");
     let store = Store::open(&path).expect("open");
-    let (s, c) = session_with_connection(&store, "keep").await;
+    let (s, c) = session_with_connection(&store, "keep", SessionKind::Client).await;
     for i in 0..10 {
         store.record_frame(frame(s, c, i)).await.expect("record");
     }
@@ -224,7 +200,7 @@ async fn reopening_a_file_keeps_its_data_and_continues_seq() {
 async fn frames_of_a_missing_session_are_dropped_not_fatal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().join("m.db")).expect("open");
-    let (s, c) = session_with_connection(&store, "ok").await;
+    let (s, c) = session_with_connection(&store, "ok", SessionKind::Client).await;
     let ghost = sockscope_proto::SessionId(999);
     store
         .record_frame(frame(ghost, c, 0))
@@ -239,7 +215,7 @@ async fn frames_of_a_missing_session_are_dropped_not_fatal() {
 async fn export_writes_the_jsonl_contract() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path().join("e.db")).expect("open");
-    let (s, c) = session_with_connection(&store, "exp").await;
+    let (s, c) = session_with_connection(&store, "exp", SessionKind::Client).await;
     let mut close = 1000u16.to_be_bytes().to_vec();
     close.extend_from_slice(b"bye");
     for (dir, op, p) in [

@@ -1,30 +1,10 @@
 // The detail view (Text / JSON / Hex / decoded / frame anatomy) and the statistics panel,
 // in headless Chromium under the app's CSP with the mocked shell.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { buildMock, launch, openApp, serveDist, type Opened } from './harness';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { useApp } from './app-suite';
 
-let browser: Browser;
-let server: { url: string; close: () => Promise<void> };
-const opened: Opened[] = [];
-
-beforeAll(async () => {
-  await buildMock();
-  server = await serveDist();
-  browser = await launch();
-});
-
-afterAll(async () => {
-  for (const o of opened) await o.context.close().catch(() => {});
-  await browser?.close();
-  await server?.close();
-});
-
-async function open() {
-  const o = await openApp(browser, server.url, { mock: true });
-  opened.push(o);
-  return o;
-}
+const { open } = useApp();
 const tid = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
 
 /** Selects session 3 and pushes one frame into it; returns its seq once its row is selected. */

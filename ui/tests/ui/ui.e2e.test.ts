@@ -1,28 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { buildMock, launch, openApp, serveDist, type Opened } from './harness';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { useApp } from './app-suite';
+import type { Opened } from './harness';
 
-let browser: Browser;
-let server: { url: string; close: () => Promise<void> };
-const opened: Opened[] = [];
-
-beforeAll(async () => {
-  await buildMock();
-  server = await serveDist();
-  browser = await launch();
-});
-
-afterAll(async () => {
-  for (const o of opened) await o.context.close().catch(() => {});
-  await browser?.close();
-  await server?.close();
-});
-
-async function open(opts: Parameters<typeof openApp>[2]) {
-  const o = await openApp(browser, server.url, opts);
-  opened.push(o);
-  return o;
-}
+const { open, baseUrl } = useApp();
 
 const rows = (page: Page) => page.locator('[data-testid="frame-row"]');
 
@@ -574,7 +555,7 @@ describe('capture proxy', () => {
 
   it('forward mode shows the CA fingerprint shortened and copies it; a row click selects its session', async () => {
     const { page, context, problems } = await open({ mock: true, colorScheme: 'light' });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl().replace(/\/$/, '') });
     await expect.poll(() => page.locator('[data-testid="session-item"]').count()).toBe(3);
     const fwd = await startListener(page, '');
     expect(await callsOf(page, 'start_proxy')).toEqual([{ listen: '127.0.0.1:8080', upstream: null }]);
@@ -714,7 +695,7 @@ describe('local CA, injecting any frame, inflated payloads', () => {
   const SPKI = 'q1w2e3r4t5y6u7i8o9p0AsDfGhJkLzXcVbNm1234567=';
 
   async function grantClipboard(o: Opened) {
-    await o.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+    await o.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl().replace(/\/$/, '') });
   }
   const clipboard = (page: Page) => page.evaluate(() => navigator.clipboard.readText());
   const caSection = (page: Page) => tid(page, 'ca-section');
@@ -1420,7 +1401,7 @@ describe('sessions: organise, search, import, export', () => {
 
   it('exports JSONL and HAR into Downloads and offers the path', async () => {
     const { page, context, problems } = await open({ mock: true, colorScheme: 'light' });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl().replace(/\/$/, '') });
     await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
     await menuAction(page, 1, 'export-har');
     const result = tid(page, 'export-result');
@@ -1587,7 +1568,7 @@ describe('replay, mock, diff', () => {
 
   it('starts a mock server, counts its clients and stops it', async () => {
     const { page, context, problems } = await open({ mock: true });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url.replace(/\/$/, '') });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: baseUrl().replace(/\/$/, '') });
     await expect.poll(() => tid(page, 'session-item').count()).toBe(3);
     await menuAction(page, 1, 'mock');
     const panel = tid(page, 'mock-panel');

@@ -1,31 +1,11 @@
 // The connection workbench in headless Chromium against the mock shell: welcome screen and
 // demo servers, the connection editor, several connections side by side, the composer's
 // modes, variables, history, templates, repeat, send on save and the handshake view.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { buildMock, launch, openApp, serveDist, type Opened } from './harness';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { useApp } from './app-suite';
 
-let browser: Browser;
-let server: { url: string; close: () => Promise<void> };
-const opened: Opened[] = [];
-
-beforeAll(async () => {
-  await buildMock();
-  server = await serveDist();
-  browser = await launch();
-});
-
-afterAll(async () => {
-  for (const o of opened) await o.context.close().catch(() => {});
-  await browser?.close();
-  await server?.close();
-});
-
-async function open(opts: Parameters<typeof openApp>[2]) {
-  const o = await openApp(browser, server.url, opts);
-  opened.push(o);
-  return o;
-}
+const { open } = useApp();
 
 interface Call {
   cmd: string;
