@@ -1031,7 +1031,7 @@ async fn half_open_client_detected_by_the_proxy_ping_timeout() {
     let timeout = Duration::from_millis(500);
     // The stopped peer: a Python `websockets` client (its own keep-alive off), so the proxy
     // is the only one probing.
-    let python = workspace().join(".venv/bin/python");
+    let python = sockscope_e2e::python_bin();
     let script = r#"
 import asyncio, sys, websockets
 async def main():
