@@ -123,12 +123,20 @@ def test_xss_corpus_is_shown_as_text(app):
     big = [s for s, t in rows(app) if "AAAAAAAA" in t]
     assert big, rows(app)[-3:]
     click_row(app, big[0])
-    # textContent, not WebDriver's rendered text (which walks every glyph of the line).
+    # textContent, not WebDriver's rendered text (which walks every glyph of the line). The
+    # text view draws the line as wrapped rows, a screenful at a time: it must start with the
+    # payload, and its rows (count x row width) must cover at least the first MiB of the line.
     huge_js = ("const e = document.querySelector('[data-testid=\"detail-text\"]');"
-               "return e ? [e.textContent.length, e.textContent.slice(0, 16)] : [0, ''];")
+               "const v = document.querySelector('[data-testid=\"detail-text-view\"]');"
+               "if (!e || !v) return [0, '', 0, 0];"
+               "const w = Math.max(0, ...Array.from(e.querySelectorAll('.tl'), r => r.textContent.length));"
+               "return [e.textContent.length, e.textContent.slice(0, 16), Number(v.getAttribute('data-rows') || 0), w];")
     wait(app, 30).until(lambda d: d.execute_script(huge_js)[1] == "A" * 16)
-    shown = app.execute_script(huge_js)[0]
-    assert shown >= 1 << 20, shown
+    wait(app, 30).until(lambda d: d.execute_script(huge_js)[2] > 0)
+    drawn, _, row_count, row_width = app.execute_script(huge_js)
+    assert row_count * row_width >= 1 << 20, (row_count, row_width)
+    # Only a screenful is in the DOM, never the whole line in one node.
+    assert drawn < 1 << 16, drawn
     assert_nothing_injected(app, "huge")
     # Headers, URL and close reason in the session details, as text.
     open_session_action(app, "details")

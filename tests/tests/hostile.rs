@@ -889,3 +889,238 @@ async fn hostile_peers_through_the_proxy() {
     }
     print_rows(&rows);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Half-open peer: a child process stopped with SIGSTOP (its kernel still ACKs, it answers
+// nothing) is detected by the keep-alive ping timeout of the engine and of the proxy.
+
+/// A child process that is SIGCONTed and killed however the test ends.
+struct Stoppable(Child);
+
+impl Stoppable {
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.0.id().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill {sig} failed");
+    }
+}
+
+impl Drop for Stoppable {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn echo_server_child() -> (Stoppable, String) {
+    let bin = sockscope_bin().with_file_name("sockscope-echo-server");
+    assert!(
+        bin.is_file(),
+        "{} is missing: cargo build -p sockscope-testkit",
+        bin.display()
+    );
+    let mut child = Command::new(bin)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn echo server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_owned();
+    (Stoppable(child), url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_server_detected_by_the_engine_ping_timeout() {
+    let healthy = HostileServer::start_in_thread().expect("hostile server");
+    let (child, url) = echo_server_child();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("engine.db")).expect("store");
+    let engine = Engine::new(store.clone());
+    let interval = Duration::from_millis(300);
+    let mut h = engine
+        .connect(ConnectOptions {
+            events: true,
+            ping_interval: Some(interval),
+            ..ConnectOptions::new(url)
+        })
+        .await
+        .expect("connect");
+    let mut ev = h.events.take().expect("events");
+    assert!(matches!(ev.recv().await, Some(ConnEvent::Open { .. })));
+    // Alive and idle for several intervals: pongs keep it open.
+    let idle_until = tokio::time::Instant::now() + interval * 4;
+    let mut pongs = 0;
+    while let Ok(e) = tokio::time::timeout_at(idle_until, ev.recv()).await {
+        match e {
+            Some(ConnEvent::Received {
+                opcode: Opcode::Pong,
+                ..
+            }) => pongs += 1,
+            other => panic!("an answering idle peer must stay open: {other:?}"),
+        }
+    }
+    assert!(pongs >= 2, "pongs {pongs}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = tokio::spawn(engine_probe(
+        engine.clone(),
+        healthy.url("echo"),
+        stop.clone(),
+    ));
+    child.signal("-STOP");
+    let stopped_at = Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ev.recv().await {
+                Some(ConnEvent::Closed { code, reason, by }) => return (code, reason, by),
+                Some(_) => {}
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the stopped server was not detected within 10 s");
+    let detected = stopped_at.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let times = probe.await.expect("probe");
+    let (code, reason, by) = end;
+    assert_eq!((code, by), (None, ClosedBy::Error), "{reason}");
+    assert!(
+        reason.contains("peer unresponsive (ping timeout)"),
+        "{reason}"
+    );
+    // Two intervals at most (the ping, then its missing pong), plus scheduling slack.
+    assert!(
+        detected < interval * 2 + Duration::from_secs(2),
+        "{detected:?}"
+    );
+    store.flush().await.expect("flush");
+    let info = store.connection(h.id).expect("recorded");
+    assert_eq!(info.close_reason.as_deref(), Some(reason.as_str()));
+    assert!(!times.is_empty() && p99(times.clone()) < P99_BOUND);
+    println!(
+        "engine: stopped server detected after {:.2} s (ping interval {:.1} s); other connection echo p99 {:.1} ms over {} probes",
+        detected.as_secs_f64(),
+        interval.as_secs_f64(),
+        p99(times.clone()).as_secs_f64() * 1000.0,
+        times.len()
+    );
+    drop(child);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_client_detected_by_the_proxy_ping_timeout() {
+    let server = HostileServer::start().await.expect("hostile server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("proxy.db");
+    let upstream = format!("ws://{}", server.addr());
+    let proxy = ProxyProc::start(&db, &upstream, &["--ping-timeout", "0.5"]);
+    let timeout = Duration::from_millis(500);
+    // The stopped peer: a Python `websockets` client (its own keep-alive off), so the proxy
+    // is the only one probing.
+    let python = sockscope_e2e::python_bin();
+    let script = r#"
+import asyncio, sys, websockets
+async def main():
+    async with websockets.connect(sys.argv[1], ping_interval=None) as ws:
+        await ws.send("hello")
+        await ws.recv()
+        print("ready", flush=True)
+        await asyncio.sleep(3600)
+asyncio.run(main())
+"#;
+    let mut child = Command::new(python)
+        .args(["-c", script, &format!("ws://{}/echo?half-open", proxy.addr)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn python client");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let child = Stoppable(child);
+    // Alive and idle for several timeouts: the proxy's pings are answered, nothing ends.
+    tokio::time::sleep(timeout * 5).await;
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        let state: String = c
+            .query_row(
+                "SELECT state FROM connections WHERE url LIKE '%half-open%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(state, "open", "an answering idle peer must stay open");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = tokio::spawn(ws_probe(format!("ws://{}/echo", proxy.addr), stop.clone()));
+    let rss = RssSampler::start(proxy.pid());
+    child.signal("-STOP");
+    let stopped_at = Instant::now();
+    let (code, by, reason, _) = tokio::task::spawn_blocking({
+        let db = db.clone();
+        let session = proxy.session;
+        move || ended(&db, session, "half-open")
+    })
+    .await
+    .unwrap();
+    let detected = stopped_at.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let times = probe.await.expect("probe");
+    assert_eq!((code, by.as_str()), (None, "error"), "{reason}");
+    assert!(
+        reason.contains("peer unresponsive (ping timeout)") && reason.contains("client"),
+        "{reason}"
+    );
+    assert!(
+        detected < timeout * 2 + Duration::from_secs(3),
+        "{detected:?}"
+    );
+    // The proxy's probes are recorded as injected pings; the answers it swallowed as frames
+    // from the client (never forwarded to the server).
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let pings = count(
+        "SELECT COUNT(*) FROM frames f JOIN connections k ON k.id = f.connection_id \
+         WHERE k.url LIKE '%half-open%' AND f.opcode = 9 AND CAST(f.payload AS TEXT) LIKE 'sockscope-keepalive-%'",
+    );
+    let pongs = count(
+        "SELECT COUNT(*) FROM frames f JOIN connections k ON k.id = f.connection_id \
+         WHERE k.url LIKE '%half-open%' AND f.opcode = 10 AND CAST(f.payload AS TEXT) LIKE 'sockscope-keepalive-%'",
+    );
+    let forwarded = count(
+        "SELECT COUNT(*) FROM frames f JOIN connections k ON k.id = f.connection_id \
+         WHERE k.url LIKE '%half-open%' AND f.opcode = 10 AND (f.flags & 1024) = 0 \
+         AND CAST(f.payload AS TEXT) LIKE 'sockscope-keepalive-%'",
+    );
+    assert!(pings >= 2 && pongs >= 1, "pings {pings}, pongs {pongs}");
+    // Recorded as dropped (flag bit 10): swallowed by the proxy, not passed on.
+    assert_eq!(forwarded, 0, "a keep-alive pong was forwarded");
+    assert!(!times.is_empty() && p99(times.clone()) < P99_BOUND);
+    println!(
+        "proxy: stopped client detected after {:.2} s (ping timeout {:.1} s); {pings} probes, {pongs} pongs swallowed; other connection echo p99 {:.1} ms over {} probes; peak RSS {:.1} MiB",
+        detected.as_secs_f64(),
+        timeout.as_secs_f64(),
+        p99(times.clone()).as_secs_f64() * 1000.0,
+        times.len(),
+        rss.peak_mib()
+    );
+    drop(child);
+}

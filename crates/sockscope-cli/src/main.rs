@@ -86,6 +86,10 @@ enum Command {
         /// Seconds a client (and the upstream) get to send a complete HTTP head
         #[arg(long, default_value_t = 10.0, value_name = "S", value_parser = replay::parse_seconds)]
         handshake_timeout: f64,
+        /// Keep-alive: a side silent this many seconds is pinged; silent as long again, the
+        /// connection is closed as "peer unresponsive (ping timeout)". 0 turns it off
+        #[arg(long, default_value_t = 30.0, value_name = "S", value_parser = parse_ping_timeout)]
+        ping_timeout: f64,
         /// Client connections handled at once; more are answered 503
         #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         max_connections: u32,
@@ -333,12 +337,14 @@ fn main() -> ExitCode {
                 allow_remote,
                 ca_dir,
                 handshake_timeout,
+                ping_timeout,
                 max_connections,
                 rules,
                 hold_timeout,
             } => {
                 let args = proxy::Args {
                     handshake_timeout,
+                    ping_timeout,
                     max_connections: max_connections as usize,
                     listen,
                     upstream,
@@ -369,5 +375,13 @@ fn main() -> ExitCode {
             eprintln!("sockscope: {}", msg.replace('\n', " "));
             ExitCode::from(1)
         }
+    }
+}
+
+/// clap value parser for `--ping-timeout`: seconds, or 0 (off).
+fn parse_ping_timeout(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(0.0) => Ok(0.0),
+        _ => replay::parse_seconds(s),
     }
 }

@@ -16,6 +16,8 @@ pub struct Args {
     pub allow_remote: bool,
     pub ca_dir: Option<PathBuf>,
     pub handshake_timeout: f64,
+    /// Seconds; 0 turns the keep-alive probe off.
+    pub ping_timeout: f64,
     pub max_connections: usize,
     /// Rule files, applied in order.
     pub rules: Vec<PathBuf>,
@@ -66,6 +68,11 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
             limits: sockscope_proxy::ProxyLimits {
                 handshake_timeout: std::time::Duration::from_secs_f64(args.handshake_timeout),
                 max_connections: args.max_connections,
+                relay: sockscope_proxy::RelayLimits {
+                    ping_timeout: (args.ping_timeout > 0.0)
+                        .then(|| std::time::Duration::from_secs_f64(args.ping_timeout)),
+                    ..sockscope_proxy::ProxyLimits::default().relay
+                },
                 ..Default::default()
             },
             interceptor: Some(interceptor.clone()),

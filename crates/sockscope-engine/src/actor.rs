@@ -209,6 +209,9 @@ async fn run_inner(a: &mut Actor) {
     });
     let mut ping_counter: u64 = 0;
     let mut pending_ping: Option<(Bytes, Instant)> = None;
+    // Anything from the server proves it alive; silent for a whole interval after a ping, it
+    // is unresponsive (a half-open connection, a stopped process) and the connection ends.
+    let mut last_rx = Instant::now();
 
     // Set once we sent a Close: the peer's Close then completes the handshake.
     let mut we_closed: Option<(u16, String)> = None;
@@ -219,6 +222,7 @@ async fn run_inner(a: &mut Actor) {
         tokio::select! {
             msg = ws.next() => match msg {
                 Some(Ok(m)) => {
+                    last_rx = Instant::now();
                     let (opcode, payload) = match m {
                         Message::Text(t) => (Opcode::Text, Bytes::from(t)),
                         Message::Binary(b) => (Opcode::Binary, b),
@@ -341,6 +345,17 @@ async fn run_inner(a: &mut Actor) {
                 }
             },
             _ = tick(&mut keepalive), if we_closed.is_none() => {
+                if let (Some((_, at)), Some(interval)) = (&pending_ping, a.ping_interval) {
+                    if last_rx <= *at && at.elapsed() >= interval {
+                        a.state.store(false, Ordering::Release);
+                        let reason = format!(
+                            "peer unresponsive (ping timeout): no pong within {:.1} s",
+                            interval.as_secs_f64()
+                        );
+                        a.closed(None, reason, ClosedBy::Error).await;
+                        return;
+                    }
+                }
                 ping_counter += 1;
                 let payload = Bytes::from(ping_counter.to_be_bytes().to_vec());
                 if ws.send(Message::Ping(payload.clone())).await.is_ok() {

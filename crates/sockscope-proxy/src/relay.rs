@@ -51,6 +51,24 @@ pub struct RelayLimits {
     pub frame_cap: usize,
     /// Bytes examined (and inflated) per message.
     pub message_cap: usize,
+    /// Keep-alive: a side silent this long is pinged by the proxy; still silent (no data, no
+    /// pong) this long after the ping, it is unresponsive and the connection is closed.
+    /// `None` turns the probe off.
+    pub ping_timeout: Option<Duration>,
+}
+
+/// The reason recorded when a side stops answering the proxy's keep-alive ping.
+pub const PING_TIMEOUT_REASON: &str = "peer unresponsive (ping timeout)";
+
+/// Keep-alive state of one side (the peer whose frames a direction reads).
+#[derive(Default)]
+struct Side {
+    /// When this side last sent anything.
+    last: Option<Instant>,
+    /// When the outstanding probe went out (cleared by any activity).
+    probe_at: Option<Instant>,
+    /// The payload of the last probe: its pong is swallowed, not forwarded.
+    swallow: Option<Bytes>,
 }
 
 /// How a relayed connection ended.
@@ -76,6 +94,15 @@ struct Closes {
     first: Option<(Direction, Option<u16>, String)>,
     client: bool,
     server: bool,
+    /// Keep-alive per side: `[client, server]`.
+    sides: [Side; 2],
+}
+
+fn side_index(dir: Direction) -> usize {
+    match dir {
+        Direction::Client => 0,
+        Direction::Server => 1,
+    }
 }
 
 type FirstClose = Arc<Mutex<Closes>>;
@@ -97,6 +124,15 @@ impl Relay {
         let (cr, cw) = tokio::io::split(client);
         let (ur, uw) = tokio::io::split(upstream);
         let first_close: FirstClose = Arc::new(Mutex::new(Closes::default()));
+        // Probes toward the server go in the client->server direction, and back.
+        let (probe_server_tx, probe_server) = mpsc::channel(4);
+        let (probe_client_tx, probe_client) = mpsc::channel(4);
+        let keepalive = self.limits.ping_timeout;
+        if let (Some(_), Ok(mut c)) = (keepalive, first_close.lock()) {
+            let now = Instant::now();
+            c.sides[0].last = Some(now);
+            c.sides[1].last = Some(now);
+        }
         // After both Close frames passed, one side's EOF ends the connection: no lingering.
         let done_closing = |c: &FirstClose| c.lock().is_ok_and(|c| c.client && c.server);
         let up = self.pump(
@@ -105,6 +141,7 @@ impl Relay {
             uw,
             client_pending,
             to_server,
+            probe_server,
             first_close.clone(),
         );
         let down = self.pump(
@@ -113,11 +150,22 @@ impl Relay {
             cw,
             upstream_pending,
             to_client,
+            probe_client,
             first_close.clone(),
         );
-        tokio::pin!(up, down);
+        let dog = watchdog(
+            keepalive,
+            first_close.clone(),
+            probe_client_tx,
+            probe_server_tx,
+        );
+        tokio::pin!(up, down, dog);
         // When one direction ends, the other gets a short while to finish, then both stop.
         let error = tokio::select! {
+            reason = &mut dog => {
+                // Dropping both directions closes both sockets.
+                return Ending { code: None, reason, by: ClosedBy::Error };
+            }
             r = &mut up => {
                 let linger = if done_closing(&first_close) { Duration::ZERO } else { LINGER };
                 let other = tokio::time::timeout(linger, &mut down).await;
@@ -196,6 +244,7 @@ fn observed_record(
 }
 
 impl Relay {
+    #[allow(clippy::too_many_arguments)]
     async fn pump(
         &self,
         dir: Direction,
@@ -203,8 +252,10 @@ impl Relay {
         mut dst: WriteHalf<BoxIo>,
         pending: BytesMut,
         mut injections: mpsc::Receiver<Injection>,
+        mut probes: mpsc::Receiver<Injection>,
         first_close: FirstClose,
     ) -> std::io::Result<()> {
+        let keepalive = self.limits.ping_timeout.is_some();
         let observer = Observer::new(
             dir,
             self.deflate,
@@ -248,6 +299,13 @@ impl Relay {
                         eof = true;
                         continue;
                     }
+                    if keepalive {
+                        if let Ok(mut c) = first_close.lock() {
+                            let side = &mut c.sides[side_index(dir)];
+                            side.last = Some(Instant::now());
+                            side.probe_at = None;
+                        }
+                    }
                     self.chunk(&mut lane, &buf[..n], &mut dst, &mut queued, &mut frames, &first_close).await?;
                 }
                 inj = injections.recv(), if injections_open => match inj {
@@ -264,6 +322,17 @@ impl Relay {
                     }
                     None => injections_open = false,
                 },
+                Some(i) = probes.recv() => {
+                    queued.push_back(i);
+                    let boundary = if lane.slow {
+                        lane.output_at_boundary()
+                    } else {
+                        lane.observer.at_message_boundary()
+                    };
+                    if boundary {
+                        self.inject_queued(dir, &mut dst, &mut queued).await?;
+                    }
+                }
                 Some((id, decision)) = decisions.recv() => {
                     lane.decide(id, decision);
                     self.drain(&mut lane, &mut dst, &first_close).await?;
@@ -707,15 +776,24 @@ impl Relay {
         // Reversed at once, so that each frame is popped only once queued: a pump stopped
         // half-way leaves the rest (in order, from the end) for `Lane::drop`.
         frames.reverse();
+        let swallowed = self.swallow_probe_pong(dir, chunk, frames, first_close);
         let mut written = 0;
-        if !queued.is_empty() {
-            for f in frames.iter().rev() {
-                if f.at_message_boundary {
-                    dst.write_all(&chunk[written..f.frame.end]).await?;
-                    written = f.frame.end;
-                    self.inject_queued(dir, dst, queued).await?;
-                    break;
+        let mut injected = queued.is_empty();
+        for f in frames.iter().rev() {
+            if let Some((start, end)) = swallowed {
+                if f.frame.end == end {
+                    dst.write_all(&chunk[written..start]).await?;
+                    written = end;
                 }
+            }
+            if !injected && f.at_message_boundary {
+                dst.write_all(&chunk[written..f.frame.end]).await?;
+                written = f.frame.end;
+                self.inject_queued(dir, dst, queued).await?;
+                injected = true;
+            }
+            if injected && swallowed.is_none_or(|(_, end)| end <= written) {
+                break;
             }
         }
         dst.write_all(&chunk[written..]).await?;
@@ -727,12 +805,50 @@ impl Relay {
             .rev()
             .map(|f| {
                 note_close(dir, f, first_close);
-                self.record_of(dir, f.clone())
+                if swallowed.is_some_and(|(_, end)| end == f.frame.end) {
+                    // The answer to the proxy's own probe: recorded, not forwarded.
+                    let marks = InterceptMarks {
+                        dropped: true,
+                        ..Default::default()
+                    };
+                    self.record_marked(dir, f.clone(), marks)
+                } else {
+                    self.record_of(dir, f.clone())
+                }
             })
             .collect();
         let _ = self.store.record_frames(records).await;
         frames.clear();
         Ok(())
+    }
+
+    /// The byte range, within this chunk, of a pong answering the proxy's keep-alive probe
+    /// (whole in the chunk; a pong split across reads passes on, as an unsolicited pong,
+    /// which RFC 6455 §5.5.3 allows). `frames` is in reverse wire order.
+    fn swallow_probe_pong(
+        &self,
+        dir: Direction,
+        chunk: &[u8],
+        frames: &[ObservedFrame],
+        first_close: &FirstClose,
+    ) -> Option<(usize, usize)> {
+        self.limits.ping_timeout?;
+        let pong = frames.iter().rev().find(|f| {
+            let h = f.frame.header;
+            h.opcode == Opcode::Pong && h.fin && !f.frame.truncated
+        })?;
+        let h = pong.frame.header;
+        let wire = 2 + if h.masked { 4 } else { 0 } + usize::try_from(h.len).ok()?;
+        if h.len > 125 || pong.frame.end > chunk.len() || pong.frame.end < wire {
+            return None;
+        }
+        let mut c = first_close.lock().ok()?;
+        let side = &mut c.sides[side_index(dir)];
+        if side.swallow.as_ref() != Some(&pong.frame.payload) {
+            return None;
+        }
+        side.swallow = None;
+        Some((pong.frame.end - wire, pong.frame.end))
     }
 
     async fn inject_queued(
@@ -759,6 +875,63 @@ impl Relay {
             let _ = self.store.record_frame(rec).await;
         }
         dst.flush().await
+    }
+}
+
+/// Pings a side silent for `timeout` (through its probe channel) and resolves, with the
+/// reason to record, when a pinged side stays silent for `timeout` more. Never resolves when
+/// the keep-alive is off.
+async fn watchdog(
+    timeout: Option<Duration>,
+    state: FirstClose,
+    probe_client: mpsc::Sender<Injection>,
+    probe_server: mpsc::Sender<Injection>,
+) -> String {
+    let Some(timeout) = timeout else {
+        return std::future::pending().await;
+    };
+    let step = (timeout / 4).max(Duration::from_millis(10));
+    let mut counter: u64 = 0;
+    loop {
+        tokio::time::sleep(step).await;
+        let now = Instant::now();
+        let Ok(mut c) = state.lock() else {
+            return std::future::pending().await;
+        };
+        if c.first.is_some() {
+            // Closing: the close handshake has its own timeouts.
+            continue;
+        }
+        for (i, tx) in [(0, &probe_client), (1, &probe_server)] {
+            let side = &mut c.sides[i];
+            match side.probe_at {
+                Some(at) if now.duration_since(at) >= timeout => {
+                    let who = if i == 0 { "client" } else { "server" };
+                    return format!(
+                        "{PING_TIMEOUT_REASON}: the {who} answered nothing for {:.1} s after a ping",
+                        timeout.as_secs_f64()
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    let idle = side.last.map_or(timeout, |l| now.duration_since(l));
+                    if idle >= timeout {
+                        counter += 1;
+                        let payload = Bytes::from(format!("sockscope-keepalive-{counter}"));
+                        if tx
+                            .try_send(Injection {
+                                opcode: Opcode::Ping,
+                                payload: payload.clone(),
+                            })
+                            .is_ok()
+                        {
+                            side.probe_at = Some(now);
+                            side.swallow = Some(payload);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -42,6 +42,7 @@ impl Default for ProxyLimits {
             relay: RelayLimits {
                 frame_cap: 16 << 20,
                 message_cap: 16 << 20,
+                ping_timeout: Some(Duration::from_secs(30)),
             },
         }
     }

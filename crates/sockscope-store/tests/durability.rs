@@ -6,9 +6,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::session_with_connection;
+use common::{newer_version_db, session_with_connection};
 use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
-use sockscope_store::{SessionKind, Store, StoreError, StoreEvent, StoreOptions, SCHEMA_VERSION};
+use sockscope_store::{SessionKind, Store, StoreError, StoreEvent, StoreOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -155,12 +155,7 @@ fn damaged_files_are_moved_aside_never_overwritten() {
 #[test]
 fn a_newer_database_is_refused_not_moved() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("new.db");
-    drop(Store::open(&path).expect("open"));
-    let c = rusqlite::Connection::open(&path).expect("open");
-    c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .expect("bump");
-    drop(c);
+    let path = newer_version_db(&dir.path().join("new.db"));
     match Store::open_or_recover(&path, StoreOptions::default()) {
         Err(e @ StoreError::TooNew { .. }) => {
             let msg = e.to_string();

@@ -5,7 +5,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::session_with_connection;
+use common::{newer_version_db, session_with_connection};
 use sockscope_proto::{Direction, FrameRecord, Opcode};
 use sockscope_store::{
     ClosedBy, ConnState, ConnectionEvent, NewConnection, SessionKind, Store, StoreError,
@@ -46,12 +46,7 @@ fn migrates_an_empty_file_to_the_latest_schema() {
 #[test]
 fn refuses_a_database_from_a_newer_version() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("new.db");
-    drop(Store::open(&path).expect("open"));
-    let c = rusqlite::Connection::open(&path).expect("open");
-    c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
-        .expect("bump");
-    drop(c);
+    let path = newer_version_db(&dir.path().join("new.db"));
     match Store::open(&path) {
         Err(e @ StoreError::TooNew { .. }) => {
             let msg = e.to_string();

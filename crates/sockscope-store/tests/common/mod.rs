@@ -6,7 +6,9 @@
 use bytes::Bytes;
 use serde_json::Value;
 use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
-use sockscope_store::{ClosedBy, ConnectionEvent, NewConnection, SessionKind, Store};
+use sockscope_store::{
+    ClosedBy, ConnectionEvent, NewConnection, SessionKind, Store, SCHEMA_VERSION,
+};
 use std::collections::HashMap;
 
 pub const T0: i64 = 1_764_000_000_000_000;
@@ -29,6 +31,16 @@ pub fn frame(
     let mut f = FrameRecord::message(s, c, dir, opcode, Bytes::copy_from_slice(payload), T0 + ts);
     f.masked = dir == Direction::Client;
     f
+}
+
+/// A database at `path` made by this version, then stamped with the next schema version as
+/// if a newer Sockscope had written it. Returns `path`.
+pub fn newer_version_db(path: &std::path::Path) -> std::path::PathBuf {
+    drop(Store::open(path).expect("open"));
+    let c = rusqlite::Connection::open(path).expect("open");
+    c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .expect("bump");
+    path.to_path_buf()
 }
 
 /// A session of `kind` with one connection to `url` (no request headers) created at
