@@ -6,6 +6,30 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 want="${1:-build}"
 
+# Fuzzing (fuzz/, scripts/fuzz.sh): a pinned nightly (minimal profile, ~12 s to install) and
+# cargo-fuzz. Pinned so that a new nightly cannot break `make test` overnight; move the date
+# forward by hand (any nightly that builds fuzz/ will do).
+FUZZ_TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly-2026-05-20}"
+CARGO_FUZZ_VERSION="0.13.2"
+install_fuzz() {
+  if ! command -v rustup >/dev/null 2>&1; then
+    echo "deps: rustup is missing (https://rustup.rs); the fuzz targets need a nightly toolchain" >&2
+    exit 1
+  fi
+  if ! rustup run "$FUZZ_TOOLCHAIN" rustc -V >/dev/null 2>&1; then
+    echo "deps: installing Rust $FUZZ_TOOLCHAIN (minimal profile) for the fuzz targets"
+    rustup toolchain install "$FUZZ_TOOLCHAIN" --profile minimal
+  fi
+  if ! cargo fuzz --version 2>/dev/null | grep -q "cargo-fuzz"; then
+    echo "deps: installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+  fi
+}
+case "$want" in
+  fuzz-toolchain) echo "$FUZZ_TOOLCHAIN"; exit 0 ;;
+  fuzz) install_fuzz; exit 0 ;;
+esac
+
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
@@ -46,13 +70,7 @@ if [ "$want" = test ]; then
   if ! command -v tauri-driver >/dev/null 2>&1; then
     cargo install tauri-driver --locked --version '^2'
   fi
-  # Fuzz targets (fuzz/): cargo-fuzz on the nightly toolchain
-  if ! command -v cargo-fuzz >/dev/null 2>&1 && ! [ -x "$HOME/.cargo/bin/cargo-fuzz" ]; then
-    cargo install cargo-fuzz --locked
-  fi
-  if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    rustup toolchain install nightly --profile minimal
-  fi
+  install_fuzz
   # Python peers and the WebDriver client live in a project-local venv
   if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import selenium, websockets, cryptography, mitmproxy' 2>/dev/null; then
     python3 -m venv .venv

@@ -9,6 +9,7 @@ pub mod load;
 pub mod peers;
 pub mod procstat;
 pub mod soakmix;
+pub mod soakrun;
 pub mod storebench;
 pub mod suite;
 pub mod svg;
