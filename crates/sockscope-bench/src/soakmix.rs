@@ -430,6 +430,7 @@ pub async fn engine_client(
     counts: Arc<Counts>,
 ) {
     let mut rng = Rng::new(seed);
+    let mut checks: Vec<tokio::task::JoinHandle<()>> = Vec::new();
     while Instant::now() < pace.end {
         let until = life(&mut rng, &pace);
         let mut opts = ConnectOptions::new(url.clone());
@@ -556,8 +557,18 @@ pub async fn engine_client(
                 "client {seed}: echoes {echo_digest:?} differ from what was sent {sent_digest:?}"
             ));
         }
-        if let Err(e) = verify_and_delete(&store, &db, session, &sent_digest, &counts).await {
-            counts.error(format!("client {seed}: session {}: {e}", session.0));
+        // Checked in the background: the next connection starts at once.
+        let (store, db, counts) = (store.clone(), db.clone(), counts.clone());
+        checks.push(tokio::spawn(async move {
+            if let Err(e) = verify_and_delete(&store, &db, session, &sent_digest, &counts).await {
+                counts.error(format!("client {seed}: session {}: {e}", session.0));
+            }
+        }));
+        checks.retain(|c| !c.is_finished());
+    }
+    for c in checks {
+        if let Err(e) = c.await {
+            counts.error(format!("client {seed}: check task: {e}"));
         }
     }
 }

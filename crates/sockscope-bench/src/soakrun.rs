@@ -44,7 +44,7 @@ pub struct MixArgs {
     pub rate: u32,
     /// Seconds between reconnects of each connection (±25 %); also how often the proxy
     /// starts a new generation (listener + session).
-    #[arg(long, default_value_t = 180.0)]
+    #[arg(long, default_value_t = 120.0)]
     pub reconnect: f64,
     /// Seconds between samples.
     #[arg(long, default_value_t = 10.0)]
