@@ -38,6 +38,7 @@ const COMMANDS: &[&str] = &[
     "timeline_page",
     "timeline_index_of",
     "message_fragments",
+    "find_matches",
     "connection_frame_counts",
     "frame_facts",
     "get_message",

@@ -79,6 +79,7 @@ fn main() {
             commands::timeline::timeline_page,
             commands::timeline::timeline_index_of,
             commands::timeline::message_fragments,
+            commands::timeline::find_matches,
             commands::timeline::connection_frame_counts,
             commands::stats::frame_facts,
             commands::stats::get_message,
