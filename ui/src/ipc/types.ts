@@ -157,6 +157,8 @@ export interface FrameFilter {
 /** A page row: the frame and where the filter matched in its preview (UTF-16 [start, end)). */
 export interface TimelineRow extends FrameSummary {
   marks: [number, number][];
+  /** The filter's text matched where the preview does not show it (a later fragment). */
+  hidden_hit?: boolean;
 }
 
 export interface QueryCount {

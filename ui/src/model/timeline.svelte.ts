@@ -15,7 +15,7 @@ export interface TimelineApi {
   timelineCount(sessionId: number, filter: FrameFilter, budgetMs?: number): Promise<QueryCount>;
   timelinePage(sessionId: number, filter: FrameFilter, offset: number, limit: number): Promise<TimelineRow[]>;
   timelineIndexOf(sessionId: number, filter: FrameFilter, seq: number): Promise<RowIndex>;
-  messageFragments(sessionId: number, seq: number): Promise<FrameSummary[]>;
+  messageFragments(sessionId: number, seq: number, filter?: FrameFilter): Promise<(FrameSummary | TimelineRow)[]>;
   connectionFrameCounts(sessionId: number, maxSeq: number): Promise<[number, number][]>;
 }
 
@@ -24,7 +24,7 @@ export type TimeMode = 'absolute' | 'relative' | 'delta';
 /** A display row: a frame of the list, or a fragment shown under its expanded message. */
 export type Slot =
   | { kind: 'row'; index: number; row: TimelineRow | undefined }
-  | { kind: 'fragment'; head: number; part: number; row: FrameSummary };
+  | { kind: 'fragment'; head: number; part: number; row: FrameSummary | TimelineRow };
 
 export interface TimelineOptions extends PageCacheOptions {
   /** Pages fetched at once at most. */
@@ -66,7 +66,7 @@ export class TimelineModel {
   /** Selected display index (-1: none). */
   selectedIndex = $state(-1);
   /** Expanded messages (group by message): head row index -> its frames (head first). */
-  expanded = $state.raw<ReadonlyMap<number, FrameSummary[]>>(new Map());
+  expanded = $state.raw<ReadonlyMap<number, (FrameSummary | TimelineRow)[]>>(new Map());
   /** A request to scroll a display index into view (bumped `n` so the same index repeats). */
   scrollRequest = $state.raw<{ index: number; align: 'nearest' | 'center' | 'end'; n: number } | null>(null);
 
@@ -541,7 +541,7 @@ export class TimelineModel {
     }
     const epoch = this.#epoch;
     try {
-      const parts = await this.api.messageFragments(sessionId, head.seq);
+      const parts = await this.api.messageFragments(sessionId, head.seq, this.filter);
       if (epoch !== this.#epoch || parts.length < 2) return;
       const next = new Map(this.expanded);
       next.set(index, parts);
