@@ -43,6 +43,8 @@ const COMMANDS: &[&str] = &[
     "frame_facts",
     "get_message",
     "session_stats",
+    "get_decoder_choices",
+    "set_decoder_choice",
     "wb_connect",
     "wb_send",
     "wb_close",

@@ -84,6 +84,8 @@ fn main() {
             commands::stats::frame_facts,
             commands::stats::get_message,
             commands::stats::session_stats,
+            commands::decoders::get_decoder_choices,
+            commands::decoders::set_decoder_choice,
             commands::workbench::wb_connect,
             commands::workbench::wb_send,
             commands::workbench::wb_close,

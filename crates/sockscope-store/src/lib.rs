@@ -8,6 +8,7 @@
 //!   broadcast may lag and readers re-query.
 //! * Readers use their own connection and never block the writer (WAL).
 
+mod decoders;
 mod detail;
 mod error;
 mod export;
@@ -26,6 +27,7 @@ mod stats;
 mod workbench;
 mod writer;
 
+pub use decoders::{DecoderChoices, MAX_DECODER_NAME};
 pub use detail::{FrameFacts, MessagePayload, MessageSpan, MESSAGE_CAP};
 pub use error::StoreError;
 pub use import::{

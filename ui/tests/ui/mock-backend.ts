@@ -2,6 +2,7 @@
 // It is bundled on its own (tests/ui/.out/mock-backend.js) and injected into
 // the page before the production bundle loads; it never ships in ui/dist.
 import { detailCommand, NOT_MINE } from './mock-detail';
+import { decoderChoices, decoderCommand, NOT_DECODERS } from './mock-decoders';
 import { parseMatchBody } from '../../src/model/detailMatches';
 import { mockIPC } from '@tauri-apps/api/mocks';
 import type {
@@ -1183,6 +1184,17 @@ const control = {
     for (let i = 0; i < n; i++) out.push(addFrame(s, conn, 'server', 'text', enc.encode(`${text} ${s.frames.length + 1}`), Date.now() * 1000));
     emitFrames(s, out);
   },
+  /** Adds an open connection to `url` to a session (later pushBytes go to it). */
+  addConn(sessionId: number, url: string): number {
+    const s = sessions.get(sessionId);
+    if (!s) throw new Error(`no session ${sessionId}`);
+    const t = Date.now() * 1000;
+    const c = newConn(s, url, { state: 'open', opened_at_us: t, response_status: 101 });
+    send(s.info.id, { kind: 'connection', connection: { ...c } });
+    return c.id;
+  },
+  /** Saved decoder choices: session id -> connection id (0 = session default) -> decoder. */
+  decoderChoices,
   /** Pushes one frame with any payload (the detail view's tests). */
   pushBytes(sessionId: number, dir: 'client' | 'server', opcode: Opcode, bytes: number[] | Uint8Array, extra: Partial<FrameSummary> = {}): number {
     const s = sessions.get(sessionId);
@@ -1727,6 +1739,8 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
   control.calls.push({ cmd, args: logged(cmd, args) });
   const detail = detailCommand(sessions, cmd, args);
   if (detail !== NOT_MINE) return detail;
+  const dec = decoderCommand(sessions, cmd, args);
+  if (dec !== NOT_DECODERS) return dec;
   if (cmd === 'find_matches') return findMatches(args as unknown as Uint8Array);
   const wbAnswer = handleWorkbench(cmd, args);
   if (wbAnswer.handled) return wbAnswer.value;
