@@ -357,19 +357,27 @@ def ingest(driver, args, results, app_pid, procs):
     if args.stats:
         driver.find_element("css selector", '[data-testid="stats-toggle"]').click()
     # Idle input latency (the server waits `--idle` seconds before pushing).
-    idle = {"key": [], "click": []}
+    kinds = ["key", "click"] if args.view == "follow" else ["key"]
+    idle = {k: [] for k in kinds}
     t_idle = time.monotonic()
+    web = [pid for pid, name in children(app_pid)] if app_pid else []
+    idle_cpu0 = {pid: cpu_ticks(pid)[0] for pid in [app_pid] + web if pid}
+    driver.execute_script(PROBE_JS)
     while time.monotonic() - t_idle < args.idle - 1.5 and len(idle["key"]) < 6:
         for k in idle:
             idle[k].append(input_latency(driver, k))
+    idle_probe = driver.execute_script(PROBE_STOP_JS)
+    idle_secs = time.monotonic() - t_idle
+    idle_cpu = {pid: (cpu_ticks(pid)[0] - v) / os.sysconf("SC_CLK_TCK") / idle_secs * 100 for pid, v in idle_cpu0.items()}
     follow = driver.find_elements("css selector", '[data-testid="follow-toggle"]')
-    if follow and follow[0].get_attribute("aria-pressed") != "true":
+    if follow and follow[0].get_attribute("aria-pressed") != ("true" if args.view == "follow" else "false"):
         follow[0].click()
+    if args.view == "paused":
+        driver.find_element("css selector", '[data-testid="pause-toggle"]').click()
     driver.execute_script(f"{TL}.focus();")
     assert recorded_frames(args.db, session) == 0, "the server pushed before the idle figures were taken"
     driver.execute_script(PROBE_JS)
 
-    web = [pid for pid, name in children(app_pid)] if app_pid else []
     perf = []
     while recorded_frames(args.db, session) <= 0 and time.monotonic() - t_idle < args.idle + 30:
         time.sleep(0.01)
@@ -382,7 +390,7 @@ def ingest(driver, args, results, app_pid, procs):
     cpu0 = {pid: cpu_ticks(pid) for pid in [app_pid] + web + [push.pid] if pid}
     t0 = time.monotonic()
     rec0, shown0 = recorded_frames(args.db, session), max(0, shown_frames(driver))
-    lat = {"key": [], "click": []}
+    lat = {k: [] for k in kinds}
     samples = []
     next_input = t0 + 0.5
     while time.monotonic() - t0 < args.seconds:
@@ -412,6 +420,7 @@ def ingest(driver, args, results, app_pid, procs):
     secs = t1 - t0
     pace = f"server pushing {args.rate:,.0f}/s" if args.rate else "server flooding"
     stats = " (statistics open)" if args.stats else ""
+    stats += "" if args.view == "follow" else f" (view {args.view})"
     results.append((f"live ingest ({pace}{stats}): frames/s recorded", (rec1 - rec0) / secs, "frames/s"))
     results.append(("  frames/s shown (status bar)", (shown1 - shown0) / secs, "frames/s"))
     results.append(("  shown lag behind recorded, median", statistics.median([r - s for _, r, s in samples if s >= 0]), "frames"))
@@ -425,7 +434,15 @@ def ingest(driver, args, results, app_pid, procs):
     if late:
         results.append(("  0 ms timer runs late by, median", statistics.median(late), "ms"))
         results.append(("  0 ms timer runs late by, max", max(late), "ms"))
+    igaps, ilate = idle_probe["gaps"], idle_probe["late"]
+    if igaps and ilate:
+        results.append(("  idle before the flood: animation frames per second",
+                        len(igaps) / (sum(igaps) / 1000), "fps"))
+        results.append(("  idle before the flood: longest frame", max(igaps), "ms"))
+        results.append(("  idle before the flood: 0 ms timer late by, max", max(ilate), "ms"))
     for k, label in (("key", "key press (Ctrl+L) to focus moved"), ("click", "click (Follow) to button toggled")):
+        if k not in lat:
+            continue
         ok = [x for x in lat[k] if x >= 0]
         base = [x for x in idle[k] if x >= 0]
         if ok:
@@ -440,7 +457,8 @@ def ingest(driver, args, results, app_pid, procs):
     names = {app_pid: "app"} | {p: n for p, n in children(app_pid)} | {push.pid: "push server"}
     for pid, (tot0, th0) in cpu0.items():
         tot1, th1 = cpu1.get(pid, (tot0, {}))
-        results.append((f"  CPU: {names.get(pid, pid)}", (tot1 - tot0) / hz / secs * 100, "% core"))
+        idle_note = f" (idle {idle_cpu[pid]:.1f} %)" if pid in idle_cpu else ""
+        results.append((f"  CPU: {names.get(pid, pid)}{idle_note}", (tot1 - tot0) / hz / secs * 100, "% core"))
         if rec1 > rec0 and pid != push.pid:
             results.append((f"  CPU per frame recorded: {names.get(pid, pid)}", (tot1 - tot0) / hz / (rec1 - rec0) * 1e6, "µs"))
         if pid == app_pid:
@@ -464,6 +482,8 @@ def main():
     ap.add_argument("--seconds", type=float, default=10, help="how long the ingest figures are taken")
     ap.add_argument("--idle", type=float, default=5, help="seconds the server waits before pushing (idle input figures)")
     ap.add_argument("--stats", action="store_true", help="open the statistics panel before the flood")
+    ap.add_argument("--view", choices=["follow", "still", "paused"], default="follow",
+                    help="during the flood the timeline follows (default), stays still (Follow off) or is paused")
     ap.add_argument("--json", help="also write the rows to this file")
     ap.add_argument("--perf", help="record perf profiles of the app and its web process into this folder")
     args = ap.parse_args()
