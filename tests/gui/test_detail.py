@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.options import ArgOptions
@@ -332,3 +334,116 @@ def test_socketio_attachment_stomp_over_sockjs_and_a_saved_decoder_choice(app, d
         shot(again, "detail-decoder-choice-after-restart.png")
     finally:
         again.quit()
+
+
+PEERS = Path(__file__).resolve().parents[1] / "peers"
+
+
+def start_proxy_to(app, upstream: str) -> str:
+    """A reverse listener of the app in front of `upstream`; returns its http:// address."""
+    listen = open_panel(app)
+    listen.clear()
+    listen.send_keys("127.0.0.1:0")
+    box = app.find_element(*by_testid("proxy-upstream-input"))
+    box.clear()
+    box.send_keys(upstream)
+    app.find_element(*by_testid("proxy-start-button")).click()
+    item = wait(app).until(lambda d: d.find_element(*by_testid("proxy-item")))
+    found = re.search(r"127\.0\.0\.1:(\d+)", item.text)
+    assert found, item.text
+    return f"http://127.0.0.1:{found.group(1)}"
+
+
+@pytest.mark.parametrize("version", ["v4", "v2"])
+def test_real_socketio_binary_event_and_ack_are_stitched(app, version):
+    """socket.io 4 (Engine.IO v4) and socket.io 2 (Engine.IO v3) peers through the app's proxy:
+    the client's BINARY_EVENT and the server's BINARY_ACK show their attachments."""
+    server = subprocess.Popen(["node", str(PEERS / "socketio_peers.mjs"), "server", version],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline().strip()
+        assert line.startswith("listening "), line
+        proxy = start_proxy_to(app, f"ws://127.0.0.1:{line.split()[1]}")
+        client = subprocess.run(["node", str(PEERS / "socketio_peers.mjs"), "client", version, proxy],
+                                capture_output=True, text=True, timeout=30)
+        assert client.returncode == 0, client.stderr
+        assert client.stdout.strip() == "ack 010203"
+
+        # The client's event carries its ack id: 451-0["upload",{…"data":{"_placeholder":true,"num":0}}].
+        wait(app).until(lambda d: len(rows_containing(d, '451-0["upload"')) == 1)
+        wait(app).until(lambda d: len(rows_containing(d, "461-0[")) == 1)
+        event = rows_containing(app, '451-0["upload"')[0][0]
+        select(app, event)
+        wait(app).until(lambda d: text_of(d, "detail-decoded-summary")
+                        == 'Socket.IO BINARY_EVENT "upload" (ack 0) + 1 binary attachment (1 of 1 stitched)')
+        listing = app.find_element(*by_testid("decoded-attachments"))
+        assert listing.get_attribute("data-version") == ("3" if version == "v2" else "4")
+        app.find_element(*by_testid("json-expand-all")).click()
+        data = wait(app).until(lambda d: d.find_element(
+            "css selector", '[data-testid="json-row"][data-path="$.socketio.args[0].data.hex"]'))
+        assert '"de ad be ef 3c 62 3e"' in data.text, data.text
+        shot(app, f"detail-socketio-{version}-event.png")
+        # The attachment frame knows its event.
+        attachment = int(app.find_element(*by_testid("decoded-attachment")).get_attribute("data-seq"))
+        select(app, attachment)
+        wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
+            f"Socket.IO attachment 1 of 1 of event #{event}"))
+        # The server's binary ack.
+        select(app, rows_containing(app, "461-0[")[0][0])
+        wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
+            "Socket.IO BINARY_ACK (ack 0) + 1 binary attachment"))
+        app.find_element(*by_testid("json-expand-all")).click()
+        reply = wait(app).until(lambda d: d.find_element(
+            "css selector", '[data-testid="json-row"][data-path="$.socketio.args[0].hex"]'))
+        assert '"01 02 03"' in reply.text, reply.text
+        open_panel(app)
+        app.find_element(*by_testid("proxy-stop-button")).click()
+        wait(app).until(lambda d: not d.find_elements(*by_testid("proxy-item")))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
+
+
+def test_real_stomp_over_sockjs_is_decoded(app):
+    """sockjs-client + @stomp/stompjs against a sockjs-node server, through the app's proxy."""
+    server = subprocess.Popen(["node", str(PEERS / "stomp_sockjs_peers.mjs"), "server"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline().strip()
+        assert line.startswith("listening "), line
+        proxy = start_proxy_to(app, f"ws://127.0.0.1:{line.split()[1]}")
+        client = subprocess.run(["node", str(PEERS / "stomp_sockjs_peers.mjs"), "client", proxy],
+                                capture_output=True, text=True, timeout=30)
+        assert client.returncode == 0, client.stderr
+        body = '{"greeting":"Hello, Sockscope!"}'
+        assert client.stdout.strip() == f"message {body}"
+
+        wait(app).until(lambda d: len(rows_containing(d, 'a["MESSAGE')) == 1)
+        select(app, rows_containing(app, 'a["MESSAGE')[0][0])
+        wait(app).until(lambda d: text_of(d, "detail-decoded-summary")
+                        == f"SockJS a[1]: STOMP MESSAGE /topic/greetings ({len(body)} B body)")
+        app.find_element(*by_testid("json-expand-all")).click()
+        greeting = wait(app).until(lambda d: d.find_element(
+            "css selector", '[data-testid="json-row"][data-path="$.messages[0].stomp.body.greeting"]'))
+        assert '"Hello, Sockscope!"' in greeting.text
+        shot(app, "detail-stomp-sockjs-real.png")
+        # What the client sent: STOMP frames in SockJS's JSON array.
+        select(app, rows_containing(app, '["SEND')[0][0])
+        wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
+            "SockJS send[1]: STOMP SEND /app/hello"))
+        select(app, rows_containing(app, '["CONNECT')[0][0])
+        wait(app).until(lambda d: text_of(d, "detail-decoded-summary") == "SockJS send[1]: STOMP CONNECT")
+        open_panel(app)
+        app.find_element(*by_testid("proxy-stop-button")).click()
+        wait(app).until(lambda d: not d.find_elements(*by_testid("proxy-item")))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)

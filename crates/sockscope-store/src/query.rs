@@ -102,8 +102,8 @@ pub struct TimelineRow {
     pub frame: FrameSummary,
     /// `[start, end)` ranges in UTF-16 code units of `preview` (what JavaScript indexes).
     pub marks: Vec<[u32; 2]>,
-    /// The filter's text (or full-text words) matched this row where its preview does not
-    /// show it: grouped by message, in a later fragment; else past the preview's end.
+    /// Grouped by message: the filter's text (or full-text words) matched this fragmented
+    /// message where the preview (of its first frame) does not show it — in a later fragment.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub hidden_hit: bool,
 }
@@ -165,6 +165,8 @@ struct Compiled {
     /// Rows of fragmented messages (a text or binary frame without FIN) that the SQL lets
     /// through are checked whole in Rust ([`MessageCheck`]).
     message: Option<MessageCheck>,
+    /// Grouped by message.
+    messages: bool,
 }
 
 /// The conditions a fragmented message is checked against as a whole.
@@ -377,6 +379,7 @@ impl Compiled {
             params,
             marker,
             message,
+            messages: f.messages,
         })
     }
 }
@@ -637,8 +640,9 @@ impl Compiled {
             .as_ref()
             .map(|re| marks(re, &frame.preview))
             .unwrap_or_default();
+        let fragmented = !frame.fin && matches!(frame.opcode, Opcode::Text | Opcode::Binary);
         TimelineRow {
-            hidden_hit: self.marker.is_some() && marks.is_empty(),
+            hidden_hit: self.messages && fragmented && self.marker.is_some() && marks.is_empty(),
             frame,
             marks,
         }

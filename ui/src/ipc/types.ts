@@ -157,7 +157,7 @@ export interface FrameFilter {
 /** A page row: the frame and where the filter matched in its preview (UTF-16 [start, end)). */
 export interface TimelineRow extends FrameSummary {
   marks: [number, number][];
-  /** The filter's text matched where the preview does not show it (a later fragment). */
+  /** Grouped by message: the filter's text matched this message in a later fragment only. */
   hidden_hit?: boolean;
 }
 
