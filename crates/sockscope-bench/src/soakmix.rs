@@ -681,7 +681,20 @@ pub fn wal_size(db: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-/// Data frames (text and binary) recorded in a database, read-only.
+/// Frames (every opcode) in a database, read-only. Counted on an index, so that sampling
+/// a multi-gigabyte file every 10 s does not read its payloads.
+pub fn frame_rows(db: &Path) -> Result<u64, String> {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    c.busy_timeout(Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM frames", [], |r| r.get(0))
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    Ok(n.max(0) as u64)
+}
+
+/// Data frames (text and binary) recorded in a database, read-only (reads the whole table).
 pub fn data_rows(db: &Path) -> Result<u64, String> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("{}: {e}", db.display()))?;

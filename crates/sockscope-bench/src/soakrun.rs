@@ -449,7 +449,7 @@ fn control_generations(
                 ));
             }
             host.send(&format!("retire {g} {}", gen.sent.to_words()))?;
-            let answer = host.wait_line(Duration::from_secs(600), |l| {
+            let answer = host.wait_line(Duration::from_secs(1800), |l| {
                 let w: Vec<&str> = l.splitn(3, ' ').collect();
                 match w.as_slice() {
                     ["retired", n, rows] if *n == g.to_string() => {
@@ -618,13 +618,13 @@ pub fn mix(a: MixArgs) -> Result<ExitCode, String> {
             proxy_fds: soakmix::fds(proxy_pid),
             proxy_wal: soakmix::wal_size(&proxy_db),
             proxy_db: soakmix::file_size(&proxy_db),
-            proxy_rows: soakmix::data_rows(&proxy_db).unwrap_or(0),
+            proxy_rows: soakmix::frame_rows(&proxy_db).unwrap_or(0),
             proxy_verified_rows: proxy_verified.load(Ordering::Relaxed),
             client_rss: procstat::rss(client_pid).map(|r| r.0).unwrap_or(0),
             client_fds: soakmix::fds(client_pid),
             client_wal: soakmix::wal_size(&client_db),
             client_db: soakmix::file_size(&client_db),
-            client_rows: soakmix::data_rows(&client_db).unwrap_or(0),
+            client_rows: soakmix::frame_rows(&client_db).unwrap_or(0),
             client_verified_rows: client_verified_now,
             proxied_sent: counts.sent.load(Ordering::Relaxed),
             proxied_received: counts.received.load(Ordering::Relaxed),
