@@ -52,8 +52,9 @@ import {
 } from './sessionView';
 import { TimelineModel, type TimelineApi } from './timeline.svelte';
 import { InterceptModel } from './interceptState.svelte';
+import { StorageModel, type StorageApi } from './storage.svelte';
 
-export interface Api extends TimelineApi {
+export interface Api extends TimelineApi, StorageApi {
   listSessions(): Promise<SessionSummary[]>;
   /** Where a damaged database was moved at start (null when nothing happened). */
   storeNotice?(): Promise<string | null>;
@@ -102,6 +103,8 @@ export interface Api extends TimelineApi {
 export const tauriApi: Api = {
   listSessions: ipc.listSessions,
   storeNotice: ipc.storeNotice,
+  storageStatus: ipc.storageStatus,
+  setDbSizeLimit: ipc.setDbSizeLimit,
   listConnections: ipc.listConnections,
   connect: ipc.connect,
   sendText: ipc.sendText,
@@ -283,6 +286,9 @@ export class AppState {
   /** The database was damaged at start and moved aside: where it went (dismissable). */
   storeNotice = $state<string | null>(null);
 
+  /** The store writer's state: capture paused on a full disk or at the size limit. */
+  readonly storage: StorageModel;
+
   /** Wall clock for "open since" labels, ticked by the App component. */
   now = $state(Date.now());
 
@@ -345,6 +351,7 @@ export class AppState {
     this.mock = new MockState(this);
     this.diff = new DiffState(this);
     this.wb = new WorkbenchState(this, opts.workbench);
+    this.storage = new StorageModel(this.api);
   }
 
   /** The welcome screen shows: asked for, or nothing to show yet (no session, no connection). */
@@ -384,6 +391,7 @@ export class AppState {
       this.loadStoreNotice(),
       this.wb.init(),
     ]);
+    this.storage.start();
   }
 
   async loadStoreNotice(): Promise<void> {
@@ -1049,6 +1057,7 @@ export class AppState {
   }
 
   dispose(): void {
+    this.storage.stop();
     this.intercept.close();
     this.wb.dispose();
     this.replay.dispose();
