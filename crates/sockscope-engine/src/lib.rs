@@ -20,7 +20,7 @@ mod registry;
 mod replay;
 pub mod stall;
 pub mod templates;
-mod tls;
+pub mod tls;
 pub mod vars;
 
 pub use error::EngineError;
