@@ -35,6 +35,8 @@ const HANDSHAKE: Duration = Duration::from_secs(30);
 /// A sender further behind its schedule than this gives up the missed sends (counted as
 /// `behind`) instead of bursting to catch up.
 const MAX_LAG: Duration = Duration::from_secs(1);
+/// Messages a connection may have sent and not yet seen echoed (about 1 MiB at the mean size).
+const WINDOW: u64 = 128;
 
 /// How each connection behaves.
 #[derive(Debug, Clone)]
@@ -341,6 +343,7 @@ pub async fn proxied(gens: Arc<Generations>, pace: Pace, seed: u64, counts: Arc<
         counts.connections.fetch_add(1, Ordering::Relaxed);
         let (mut tx, mut rx) = ws.split();
         let sent = AtomicU64::new(0);
+        let got = AtomicU64::new(0);
         let done = AtomicBool::new(false);
         let opened = Instant::now();
         let writer = async {
@@ -349,6 +352,13 @@ pub async fn proxied(gens: Arc<Generations>, pace: Pace, seed: u64, counts: Arc<
                 counts
                     .behind
                     .fetch_add(pacer.wait().await, Ordering::Relaxed);
+                // At most WINDOW messages in flight: a machine that cannot keep up slows the
+                // senders (counted as sends given up) instead of queueing without bound.
+                while sent.load(Ordering::Relaxed) >= got.load(Ordering::Relaxed) + WINDOW
+                    && Instant::now() < until
+                {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
                 let (bin, p) = message(&mut rng);
                 sent_digest.add(bin, &p);
                 let len = p.len() as u64;
@@ -371,15 +381,16 @@ pub async fn proxied(gens: Arc<Generations>, pace: Pace, seed: u64, counts: Arc<
             done.store(true, Ordering::Release);
         };
         let reader = async {
-            let mut got = 0u64;
             let mut last = Instant::now();
             loop {
-                if done.load(Ordering::Acquire) && got >= sent.load(Ordering::Relaxed) {
+                if done.load(Ordering::Acquire)
+                    && got.load(Ordering::Relaxed) >= sent.load(Ordering::Relaxed)
+                {
                     break;
                 }
                 match tokio::time::timeout(Duration::from_millis(200), rx.next()).await {
                     Ok(Some(Ok(m @ (Message::Text(_) | Message::Binary(_))))) => {
-                        got += 1;
+                        got.fetch_add(1, Ordering::Relaxed);
                         last = Instant::now();
                         echo_digest.add(matches!(m, Message::Binary(_)), &m.into_data());
                         counts.received.fetch_add(1, Ordering::Relaxed);
@@ -394,7 +405,9 @@ pub async fn proxied(gens: Arc<Generations>, pace: Pace, seed: u64, counts: Arc<
                         break;
                     }
                     Err(_) => {
-                        if got < sent.load(Ordering::Relaxed) && last.elapsed() > STALL {
+                        if got.load(Ordering::Relaxed) < sent.load(Ordering::Relaxed)
+                            && last.elapsed() > STALL
+                        {
                             counts.error(format!("proxied {seed}: no echo for {STALL:?}"));
                             break;
                         }
@@ -475,6 +488,7 @@ pub async fn engine_client(
         }
         counts.connections.fetch_add(1, Ordering::Relaxed);
         let sent = AtomicU64::new(0);
+        let got = AtomicU64::new(0);
         let done = AtomicBool::new(false);
         let mut sent_digest = Digest::default();
         let mut echo_digest = Digest::default();
@@ -485,6 +499,13 @@ pub async fn engine_client(
                 counts
                     .behind
                     .fetch_add(pacer.wait().await, Ordering::Relaxed);
+                // At most WINDOW messages in flight: a machine that cannot keep up slows the
+                // senders (counted as sends given up) instead of queueing without bound.
+                while sent.load(Ordering::Relaxed) >= got.load(Ordering::Relaxed) + WINDOW
+                    && Instant::now() < until
+                {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
                 let (bin, p) = message(&mut rng);
                 sent_digest.add(bin, &p);
                 let len = p.len() as u64;
@@ -507,10 +528,11 @@ pub async fn engine_client(
             done.store(true, Ordering::Release);
         };
         let reader = async {
-            let mut got = 0u64;
             let mut last = Instant::now();
             loop {
-                if done.load(Ordering::Acquire) && got >= sent.load(Ordering::Relaxed) {
+                if done.load(Ordering::Acquire)
+                    && got.load(Ordering::Relaxed) >= sent.load(Ordering::Relaxed)
+                {
                     break;
                 }
                 match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
@@ -518,7 +540,7 @@ pub async fn engine_client(
                         opcode: opcode @ (Opcode::Text | Opcode::Binary),
                         payload,
                     })) => {
-                        got += 1;
+                        got.fetch_add(1, Ordering::Relaxed);
                         last = Instant::now();
                         echo_digest.add(opcode == Opcode::Binary, &payload);
                         counts.received.fetch_add(1, Ordering::Relaxed);
@@ -534,7 +556,9 @@ pub async fn engine_client(
                     }
                     Ok(None) => break,
                     Err(_) => {
-                        if got < sent.load(Ordering::Relaxed) && last.elapsed() > STALL {
+                        if got.load(Ordering::Relaxed) < sent.load(Ordering::Relaxed)
+                            && last.elapsed() > STALL
+                        {
                             counts.error(format!("client {seed}: no echo for {STALL:?}"));
                             break;
                         }
