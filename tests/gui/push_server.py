@@ -1,11 +1,14 @@
 """A WebSocket server on 127.0.0.1 that pushes JSON text messages to each client.
 
-    python push_server.py [--rate N] [--count N] [--size BYTES]
+    python push_server.py [--rate N] [--count N] [--size BYTES] [--delay S]
 
 Prints `listening ws://127.0.0.1:PORT/` once bound. Each client gets `--count` messages
 (default: until it leaves) at `--rate` messages per second (0: as fast as the socket takes
 them, sent in bursts of 500), each `{"type":"tick","n":N,"pad":"…"}` padded to about
-`--size` bytes. Used by the GUI timeline test (a steady trickle) and `make bench-ui` (a flood).
+`--size` bytes, starting `--delay` seconds after it connected. Above 1,000/s the paced
+messages go out in bursts of whatever is due (at most every millisecond), so a busy machine
+delays them a little but the rate holds. Used by the GUI timeline test (a steady trickle)
+and `make bench-ui` (20,000/s, or a flood).
 """
 
 import argparse
@@ -22,6 +25,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=50.0)
     ap.add_argument("--count", type=int, default=0)
     ap.add_argument("--size", type=int, default=80)
+    ap.add_argument("--delay", type=float, default=0.0)
     args = ap.parse_args()
 
     def message(n: int) -> str:
@@ -32,10 +36,21 @@ def main() -> None:
 
     async def client(ws):
         n = 0
-        start = time.monotonic()
         try:
+            if args.delay > 0:
+                await asyncio.sleep(args.delay)
+            start = time.monotonic()
             while args.count == 0 or n < args.count:
-                if args.rate <= 0:
+                if args.rate > 1000:
+                    # Everything due by now, then a short sleep.
+                    due = int((time.monotonic() - start) * args.rate)
+                    if args.count:
+                        due = min(due, args.count)
+                    while n < due:
+                        n += 1
+                        await ws.send(message(n))
+                    await asyncio.sleep(0.001)
+                elif args.rate <= 0:
                     for _ in range(500):
                         if args.count and n >= args.count:
                             break

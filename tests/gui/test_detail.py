@@ -1,6 +1,7 @@
 """The detail view in the built app: JSON tree (expand, copy path), hex offsets of a binary
 frame, MessagePack and Socket.IO frames decoded, the frame anatomy, HTML payloads as text,
-and the statistics panel updating live from a real echo server."""
+the statistics panel updating live from a real echo server; a Socket.IO binary event with its
+attachment stitched in, STOMP over SockJS decoded, and a decoder choice that survives a restart."""
 
 import base64
 import json
@@ -9,10 +10,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.remote.file_detector import UselessFileDetector
+import pytest
 
-from conftest import SHOTS, by_testid, settle, wait
+from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.options import ArgOptions
+from selenium.webdriver.remote.file_detector import UselessFileDetector
+from selenium.webdriver.support.ui import Select
+
+from conftest import APP, SHOTS, by_testid, settle, wait
 from test_app import click_row, rows_containing
 from test_proxy import CLI, open_panel
 
@@ -55,12 +61,12 @@ def session_file(folder: Path) -> Path:
     return path
 
 
-def import_file(app, path: Path) -> None:
+def import_file(app, path: Path, marker: str = '"type": "book"', connections: int = 1) -> None:
     app.file_detector = UselessFileDetector()
     wait(app).until(lambda d: d.find_element(*by_testid("import-input"))).send_keys(str(path))
     result = wait(app).until(lambda d: d.find_element(*by_testid("import-result")))
-    wait(app).until(lambda d: "Imported 1 connection" in result.text)
-    wait(app).until(lambda d: len(rows_containing(d, '"type": "book"')) == 1)
+    wait(app).until(lambda d: f"Imported {connections} connection" in result.text)
+    wait(app).until(lambda d: len(rows_containing(d, marker)) == 1)
 
 
 def text_of(app, testid: str) -> str:
@@ -201,3 +207,243 @@ def test_statistics_update_live_and_the_relay_records_masking_keys(app, echo_url
     open_panel(app)
     app.find_element(*by_testid("proxy-stop-button")).click()
     wait(app).until(lambda d: not d.find_elements(*by_testid("proxy-item")))
+
+
+# Socket.IO (socket.io-protocol v5): a BINARY_EVENT, its attachment on the same connection and
+# direction after an Engine.IO ping the other way; STOMP over SockJS on a second connection.
+SIO_EVENT = '451-["upload",{"name":"a.bin","data":{"_placeholder":true,"num":0}}]'
+SIO_ATTACHMENT = bytes([0xDE, 0xAD, 0xBE, 0xEF]) + b"<script>"
+STOMP_BODY = '{"content":"Hello, Sockscope!"}'
+STOMP_MESSAGE = (f"MESSAGE\ndestination:/topic/greetings\ncontent-type:application/json\nsubscription:sub-0\n"
+                 f"message-id:m-1\ncontent-length:{len(STOMP_BODY.encode())}\n\n{STOMP_BODY}\u0000")
+SOCKJS_FRAME = "a" + json.dumps([STOMP_MESSAGE])
+DECODERS_SESSION = "decoders across frames"
+
+
+def decoders_file(folder: Path) -> Path:
+    lines = [
+        {"format": "sockscope-session", "version": 1,
+         "session": {"id": 1, "name": DECODERS_SESSION, "kind": "proxy"}},
+        {"type": "connection", "id": 1, "url": "ws://127.0.0.1:9/socket.io/?EIO=4&transport=websocket",
+         "request_headers": [], "response_status": 101, "response_headers": [], "opened_at_us": T0},
+        {"type": "connection", "id": 2, "url": "ws://127.0.0.1:9/ws/042/x1y2z3/websocket",
+         "request_headers": [], "response_status": 101, "response_headers": [], "opened_at_us": T0},
+    ]
+
+    def frame(seq, conn, dir_, opcode, payload: bytes):
+        f = {"type": "frame", "connection": conn, "seq": seq, "ts_us": T0 + seq * 1000, "dir": dir_,
+             "opcode": opcode, "fin": True, "rsv1": False, "len": len(payload)}
+        if opcode == "text":
+            f["text"] = payload.decode()
+        else:
+            f["base64"] = base64.b64encode(payload).decode()
+        return f
+
+    lines += [
+        frame(1, 1, "client", "text", SIO_EVENT.encode()),
+        frame(2, 2, "server", "text", b"o"),
+        frame(3, 1, "server", "text", b"2"),
+        frame(4, 1, "client", "binary", SIO_ATTACHMENT),
+        frame(5, 2, "server", "text", SOCKJS_FRAME.encode()),
+    ]
+    path = folder / "decoders-across-frames.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+
+def launch_app(driver_url: str):
+    """Another app process on the same database (what the `app` fixture starts)."""
+    opts = ArgOptions()
+    opts.set_capability("browserName", "wry")
+    opts.set_capability("tauri:options", {"application": str(APP)})
+    driver = webdriver.Remote(command_executor=driver_url, options=opts)
+    driver.implicitly_wait(0)
+    return driver
+
+
+def open_session(app, name: str) -> None:
+    def attempt(d):
+        for item in d.find_elements(*by_testid("session-item")):
+            if name in (item.get_attribute("textContent") or ""):
+                item.click()
+                return True
+        return False
+    wait(app).until(attempt)
+
+
+def test_socketio_attachment_stomp_over_sockjs_and_a_saved_decoder_choice(app, driver_url):
+    with tempfile.TemporaryDirectory() as d:
+        import_file(app, decoders_file(Path(d)), marker="451-", connections=2)
+    base = min(s for s, _ in rows_containing(app, "451-"))
+    event, attachment, stomp = base, base + 3, base + 4
+
+    # The event: its placeholder replaced by the attachment read from the frames after it.
+    select(app, event)
+    wait(app).until(lambda d: text_of(d, "detail-decoded-summary")
+                    == 'Socket.IO BINARY_EVENT "upload" + 1 binary attachment (1 of 1 stitched)')
+    item = wait(app).until(lambda d: d.find_element(*by_testid("decoded-attachment")))
+    assert item.get_attribute("data-seq") == str(attachment)
+    app.find_element(*by_testid("json-expand-all")).click()
+    hex_row = wait(app).until(lambda d: d.find_element(
+        "css selector", '[data-testid="json-row"][data-path="$.socketio.args[0].data.hex"]'))
+    assert '"de ad be ef 3c 73 63 72 69 70 74 3e"' in hex_row.text, hex_row.text
+    shot(app, "detail-socketio-attachments.png")
+    # Openable in Hex.
+    item.find_element(*by_testid("decoded-attachment-hex")).click()
+    hex_view = wait(app).until(lambda d: d.find_element(*by_testid("detail-hex")))
+    assert hex_view.get_attribute("data-len") == str(len(SIO_ATTACHMENT))
+    # The attachment frame names its event.
+    select(app, attachment)
+    wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
+        f"Socket.IO attachment 1 of 1 of event #{event}"))
+
+    # STOMP over SockJS.
+    select(app, stomp)
+    wait(app).until(lambda d: text_of(d, "detail-decoded-summary")
+                    == f"SockJS a[1]: STOMP MESSAGE /topic/greetings ({len(STOMP_BODY.encode())} B body)")
+    app.find_element(*by_testid("json-expand-all")).click()
+    body = wait(app).until(lambda d: d.find_element(
+        "css selector", '[data-testid="json-row"][data-path="$.messages[0].stomp.body.content"]'))
+    assert '"Hello, Sockscope!"' in body.text
+    shot(app, "detail-stomp-sockjs.png")
+    assert app.find_elements("css selector", "img[src=x], script:not([src])") == []
+
+    # Turn decoding off for the SockJS connection: saved in the database...
+    Select(app.find_element(*by_testid("decoder-select"))).select_by_value("none")
+    app.find_element(*by_testid("view-auto")).click()
+    wait(app).until(lambda d: d.find_element(*by_testid("detail-tabs")).get_attribute("data-tab") == "text")
+    # ...while the Socket.IO connection keeps deciding by itself.
+    select(app, event)
+    wait(app).until(lambda d: d.find_element(*by_testid("detail-tabs")).get_attribute("data-tab") == "decoded")
+    assert Select(app.find_element(*by_testid("decoder-select"))).first_selected_option.get_attribute("value") == "auto"
+    app.quit()
+    app.quit = lambda: None  # the fixture's teardown: this process has ended already
+
+    # A restart: the choice is read back from the database.
+    again = launch_app(driver_url)
+    try:
+        open_session(again, DECODERS_SESSION)
+        wait(again).until(lambda d: len(rows_containing(d, "451-")) == 1)
+        select(again, stomp)
+        wait(again).until(lambda d: d.find_element(*by_testid("decoder-select")).get_attribute("value") == "none")
+        wait(again).until(lambda d: d.find_element(*by_testid("detail-tabs")).get_attribute("data-tab") == "text")
+        assert not again.find_elements(*by_testid("detail-decoded-summary"))
+        select(again, event)
+        wait(again).until(lambda d: text_of(d, "detail-decoded-summary")
+                          == 'Socket.IO BINARY_EVENT "upload" + 1 binary attachment (1 of 1 stitched)')
+        shot(again, "detail-decoder-choice-after-restart.png")
+    finally:
+        again.quit()
+
+
+PEERS = Path(__file__).resolve().parents[1] / "peers"
+
+
+def start_proxy_to(app, upstream: str) -> str:
+    """A reverse listener of the app in front of `upstream`; returns its http:// address."""
+    listen = open_panel(app)
+    listen.clear()
+    listen.send_keys("127.0.0.1:0")
+    box = app.find_element(*by_testid("proxy-upstream-input"))
+    box.clear()
+    box.send_keys(upstream)
+    app.find_element(*by_testid("proxy-start-button")).click()
+    item = wait(app).until(lambda d: d.find_element(*by_testid("proxy-item")))
+    found = re.search(r"127\.0\.0\.1:(\d+)", item.text)
+    assert found, item.text
+    return f"http://127.0.0.1:{found.group(1)}"
+
+
+@pytest.mark.parametrize("version", ["v4", "v2"])
+def test_real_socketio_binary_event_and_ack_are_stitched(app, version):
+    """socket.io 4 (Engine.IO v4) and socket.io 2 (Engine.IO v3) peers through the app's proxy:
+    the client's BINARY_EVENT and the server's BINARY_ACK show their attachments."""
+    server = subprocess.Popen(["node", str(PEERS / "socketio_peers.mjs"), "server", version],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline().strip()
+        assert line.startswith("listening "), line
+        proxy = start_proxy_to(app, f"ws://127.0.0.1:{line.split()[1]}")
+        client = subprocess.run(["node", str(PEERS / "socketio_peers.mjs"), "client", version, proxy],
+                                capture_output=True, text=True, timeout=30)
+        assert client.returncode == 0, client.stderr
+        assert client.stdout.strip() == "ack 010203"
+
+        # The client's event carries its ack id: 451-0["upload",{…"data":{"_placeholder":true,"num":0}}].
+        wait(app).until(lambda d: len(rows_containing(d, '451-0["upload"')) == 1)
+        wait(app).until(lambda d: len(rows_containing(d, "461-0[")) == 1)
+        event = rows_containing(app, '451-0["upload"')[0][0]
+        select(app, event)
+        wait(app).until(lambda d: text_of(d, "detail-decoded-summary")
+                        == 'Socket.IO BINARY_EVENT "upload" (ack 0) + 1 binary attachment (1 of 1 stitched)')
+        listing = app.find_element(*by_testid("decoded-attachments"))
+        assert listing.get_attribute("data-version") == ("3" if version == "v2" else "4")
+        app.find_element(*by_testid("json-expand-all")).click()
+        data = wait(app).until(lambda d: d.find_element(
+            "css selector", '[data-testid="json-row"][data-path="$.socketio.args[0].data.hex"]'))
+        assert '"de ad be ef 3c 62 3e"' in data.text, data.text
+        shot(app, f"detail-socketio-{version}-event.png")
+        # The attachment frame knows its event.
+        attachment = int(app.find_element(*by_testid("decoded-attachment")).get_attribute("data-seq"))
+        select(app, attachment)
+        wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
+            f"Socket.IO attachment 1 of 1 of event #{event}"))
+        # The server's binary ack.
+        select(app, rows_containing(app, "461-0[")[0][0])
+        wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
+            "Socket.IO BINARY_ACK (ack 0) + 1 binary attachment"))
+        app.find_element(*by_testid("json-expand-all")).click()
+        reply = wait(app).until(lambda d: d.find_element(
+            "css selector", '[data-testid="json-row"][data-path="$.socketio.args[0].hex"]'))
+        assert '"01 02 03"' in reply.text, reply.text
+        open_panel(app)
+        app.find_element(*by_testid("proxy-stop-button")).click()
+        wait(app).until(lambda d: not d.find_elements(*by_testid("proxy-item")))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)
+
+
+def test_real_stomp_over_sockjs_is_decoded(app):
+    """sockjs-client + @stomp/stompjs against a sockjs-node server, through the app's proxy."""
+    server = subprocess.Popen(["node", str(PEERS / "stomp_sockjs_peers.mjs"), "server"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline().strip()
+        assert line.startswith("listening "), line
+        proxy = start_proxy_to(app, f"ws://127.0.0.1:{line.split()[1]}")
+        client = subprocess.run(["node", str(PEERS / "stomp_sockjs_peers.mjs"), "client", proxy],
+                                capture_output=True, text=True, timeout=30)
+        assert client.returncode == 0, client.stderr
+        body = '{"greeting":"Hello, Sockscope!"}'
+        assert client.stdout.strip() == f"message {body}"
+
+        wait(app).until(lambda d: len(rows_containing(d, 'a["MESSAGE')) == 1)
+        select(app, rows_containing(app, 'a["MESSAGE')[0][0])
+        wait(app).until(lambda d: text_of(d, "detail-decoded-summary")
+                        == f"SockJS a[1]: STOMP MESSAGE /topic/greetings ({len(body)} B body)")
+        app.find_element(*by_testid("json-expand-all")).click()
+        greeting = wait(app).until(lambda d: d.find_element(
+            "css selector", '[data-testid="json-row"][data-path="$.messages[0].stomp.body.greeting"]'))
+        assert '"Hello, Sockscope!"' in greeting.text
+        shot(app, "detail-stomp-sockjs-real.png")
+        # What the client sent: STOMP frames in SockJS's JSON array.
+        select(app, rows_containing(app, '["SEND')[0][0])
+        wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
+            "SockJS send[1]: STOMP SEND /app/hello"))
+        select(app, rows_containing(app, '["CONNECT')[0][0])
+        wait(app).until(lambda d: text_of(d, "detail-decoded-summary") == "SockJS send[1]: STOMP CONNECT")
+        open_panel(app)
+        app.find_element(*by_testid("proxy-stop-button")).click()
+        wait(app).until(lambda d: not d.find_elements(*by_testid("proxy-item")))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)

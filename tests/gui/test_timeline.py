@@ -248,3 +248,76 @@ def test_follow_toggle_keeps_the_view_still_while_frames_arrive(app, push_url):
         return bool(seqs) and seqs[-1] >= last - 3
     wait(app).until(at_newest)
     app.find_element(*by_testid("connect-button"))  # the toolbar is still there
+
+
+@pytest.fixture()
+def flood_url():
+    """A server that waits 1.5 s after the connection, then pushes 30,000 frames at 6,000/s:
+    far more per batch than the shell sends rows for, so the timeline pages the rest."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "gui" / "push_server.py"),
+                             "--rate", "6000", "--count", "30000", "--delay", "1.5"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("listening ws://127.0.0.1:"), line
+        yield line.split()[1]
+    finally:
+        stop(proc)
+
+
+ROW_TEXT_JS = """
+return Array.from(document.querySelectorAll('[data-testid="frame-row"]'))
+  .map(r => [Number(r.getAttribute('data-seq')), r.querySelector('[data-testid="frame-preview"]').textContent]);
+"""
+
+
+def rows_are_the_frames(driver):
+    """Every rendered row is the pushed message its seq says (the server's n is the seq: the
+    session has nothing else), with no placeholder among them."""
+    rows = driver.execute_script(ROW_TEXT_JS)
+    if not rows or driver.find_elements(*by_testid("frame-row-placeholder")):
+        return False
+    seqs = sorted(s for s, _ in rows)
+    if seqs != list(range(seqs[0], seqs[0] + len(seqs))):
+        return False
+    return all(f'"n":{s},' in text for s, text in rows)
+
+
+def test_follow_off_stays_still_under_a_flood_and_every_row_is_right(app, flood_url):
+    box = wait(app).until(lambda d: d.find_element(*by_testid("url-input")))
+    box.clear()
+    box.send_keys(flood_url)
+    app.find_element(*by_testid("connect-button")).click()
+    follow = wait(app).until(lambda d: d.find_element(*by_testid("follow-toggle")))
+    # Follow off before the flood starts: the view must not move while 30,000 frames arrive.
+    wait(app).until(lambda d: frame_count(d) == 0 and "Waiting for frames" in d.find_element(*by_testid("timeline")).text)
+    follow.click()
+    assert follow.get_attribute("aria-pressed") == "false"
+    wait(app, 20).until(lambda d: frame_count(d) > 2000)
+    app.execute_script("const el = document.querySelector('[data-testid=\"timeline\"]');"
+                       "el.scrollTop = 22 * 40; el.dispatchEvent(new Event('scroll'));")
+    wait(app).until(lambda d: d.execute_script(SCROLL_JS)[1] == 40)
+    wait(app).until(rows_are_the_frames)
+    before = app.execute_script(SCROLL_JS)
+    first_rows = shown_seqs(app)[:10]
+    assert first_rows[0] <= 41 <= first_rows[-1], first_rows
+    n0 = frame_count(app)
+    wait(app, 20).until(lambda d: frame_count(d) >= n0 + 5000)
+    after = app.execute_script(SCROLL_JS)
+    assert after[0] == before[0] and after[1] == 40, (before, after)
+    assert after[2] >= before[2] + 5000
+    assert shown_seqs(app)[:10] == first_rows
+    pill = wait(app).until(lambda d: d.find_element(*by_testid("new-frames-pill")))
+    assert "new frames" in pill.text
+    # The newest rows (sent with the live batches) and rows in the middle of the flood (never
+    # sent live: paged from the database) are each exactly the frame of their seq.
+    wait(app, 30).until(lambda d: frame_count(d) == 30000)
+    pill.click()
+    wait(app).until(lambda d: follow.get_attribute("aria-pressed") == "true")
+    wait(app).until(lambda d: rows_are_the_frames(d) and shown_seqs(d)[-1] == 30000)
+    settle(app)
+    app.save_screenshot(str(SHOTS / "timeline-flood-tail.png"))
+    app.execute_script("const el = document.querySelector('[data-testid=\"timeline\"]');"
+                       "el.scrollTop = 22 * 17000; el.dispatchEvent(new Event('scroll'));")
+    wait(app).until(lambda d: follow.get_attribute("aria-pressed") == "false")
+    wait(app).until(lambda d: rows_are_the_frames(d) and shown_seqs(d)[0] <= 17001 <= shown_seqs(d)[-1])

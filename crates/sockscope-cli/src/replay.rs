@@ -69,11 +69,14 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
     let mut interrupted = false;
     let mut last_print: Option<Instant> = None;
     let mut last_sent = 0;
+    let mut progress_open = true;
     let result = loop {
         tokio::select! {
             r = &mut wait => break r,
-            changed = progress.changed() => {
+            changed = progress.changed(), if progress_open => {
                 if changed.is_err() {
+                    // The sender is gone: stop polling it (it would be ready forever).
+                    progress_open = false;
                     continue;
                 }
                 let p = progress.borrow_and_update().clone();
@@ -94,6 +97,14 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
     engine.wait_idle().await;
     store.flush().await?;
     let report = result?;
+    // The run can end before the watch channel delivers its last count (a fast `--max`
+    // replay of a few messages): the final count is always printed once.
+    if report.sent != last_sent {
+        eprintln!(
+            "sent {}/{} (received {})",
+            report.sent, report.total, report.received
+        );
+    }
     if report.stopped {
         return Err(Failure(format!(
             "replay interrupted after {} of {} messages",

@@ -19,7 +19,7 @@ mod options;
 mod registry;
 mod replay;
 pub mod templates;
-mod tls;
+pub mod tls;
 pub mod vars;
 
 pub use error::EngineError;

@@ -15,7 +15,8 @@ use std::sync::{Arc, OnceLock};
 /// Largest certificate / key / PKCS#12 file read (bytes).
 const MAX_FILE: u64 = 1 << 20;
 
-fn provider() -> Arc<CryptoProvider> {
+/// The crypto provider every Sockscope TLS client and server uses (ring).
+pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -45,12 +46,12 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, Engi
     let builder = if opts.insecure {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::new(provider)))
     } else {
         let mut roots = RootCertStore::empty();
         roots.roots.extend(system_roots().roots.iter().cloned());
         if let Some(path) = &opts.ca_file {
-            add_pem_roots(&mut roots, path)?;
+            add_pem_roots_file(&mut roots, path)?;
         }
         builder.with_root_certificates(roots)
     };
@@ -123,8 +124,10 @@ pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, EngineError
         .map_err(|e| tls_err(format!("invalid server name {host:?}: {e}")))
 }
 
-/// The platform's trust anchors, read once.
-fn system_roots() -> &'static RootCertStore {
+/// The platform's trust anchors, read once (reading them can take tens of milliseconds).
+/// Unreadable stores and unparsable certificates are skipped: a partial store only makes
+/// verification stricter. Shared with the capture proxy's upstream client.
+pub fn system_roots() -> &'static RootCertStore {
     static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let mut roots = RootCertStore::empty();
@@ -133,23 +136,28 @@ fn system_roots() -> &'static RootCertStore {
     })
 }
 
-fn add_pem_roots(roots: &mut RootCertStore, path: &Path) -> Result<(), EngineError> {
-    let pem = read_file(path, "CA file")?;
+/// Adds every certificate of the PEM text `pem` to `roots`. The error says what is wrong
+/// without naming the file (callers prefix it); a text without any certificate is an error.
+pub fn add_pem_roots(roots: &mut RootCertStore, pem: &[u8]) -> Result<usize, String> {
     let mut count = 0usize;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| tls_err(format!("CA file {}: {e}", path.display())))?;
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| format!("invalid PEM: {e}"))?;
         roots
             .add(cert)
-            .map_err(|e| tls_err(format!("CA file {}: {e}", path.display())))?;
+            .map_err(|e| format!("unusable root certificate: {e}"))?;
         count += 1;
     }
     if count == 0 {
-        return Err(tls_err(format!(
-            "CA file {}: no PEM certificate found",
-            path.display()
-        )));
+        return Err("no PEM certificate found".into());
     }
-    Ok(())
+    Ok(count)
+}
+
+fn add_pem_roots_file(roots: &mut RootCertStore, path: &Path) -> Result<(), EngineError> {
+    let pem = read_file(path, "CA file")?;
+    add_pem_roots(roots, &pem)
+        .map(|_| ())
+        .map_err(|e| tls_err(format!("CA file {}: {e}", path.display())))
 }
 
 /// A readable text for a TLS failure, naming certificate problems plainly.
@@ -169,9 +177,16 @@ pub(crate) fn describe_tls_error(e: &std::io::Error) -> String {
 
 /// "Do not verify": any certificate is accepted, but the server must still prove it holds the
 /// key of the certificate it sent (handshake signatures).
+/// Shared with the capture proxy's `--insecure` upstream client.
 #[derive(Debug)]
-struct AcceptAnyCertificate {
+pub struct AcceptAnyCertificate {
     provider: Arc<CryptoProvider>,
+}
+
+impl AcceptAnyCertificate {
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self { provider }
+    }
 }
 
 impl ServerCertVerifier for AcceptAnyCertificate {

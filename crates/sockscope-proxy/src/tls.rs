@@ -5,15 +5,15 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+// The trust anchors and the "do not verify" verifier are the engine's, so the workbench client
+// and the proxy's upstream client trust exactly the same way.
+use sockscope_engine::tls::{provider, system_roots, AcceptAnyCertificate};
 
 use crate::ca::LocalCa;
 use crate::error::ProxyError;
@@ -21,10 +21,6 @@ use crate::error::ProxyError;
 /// The only application protocol either side offers: the relay speaks HTTP/1.1 (WebSocket
 /// upgrades do not exist in HTTP/2 without RFC 8441).
 const ALPN_HTTP11: &[u8] = b"http/1.1";
-
-fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 /// Server side of interception: presents a leaf from `ca` for the client's SNI (via a
 /// [`ResolvesServerCert`] calling [`LocalCa::leaf_for`]); when the client sends no SNI (or an IP
@@ -90,7 +86,7 @@ pub fn upstream_client_config(
     let mut config = if insecure {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }))
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate::new(provider)))
             .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
@@ -118,95 +114,12 @@ pub fn server_name(host: &str) -> Result<ServerName<'static>, ProxyError> {
         })
 }
 
-/// The platform's trust anchors, read once (reading them can take tens of milliseconds).
-fn system_roots() -> &'static RootCertStore {
-    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let mut roots = RootCertStore::empty();
-        // Errors (unreadable stores) and unparsable certificates are skipped: a partial store
-        // only makes verification stricter.
-        let found = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(found.certs);
-        roots
-    })
-}
-
 fn add_pem_roots(roots: &mut RootCertStore, path: &Path) -> Result<(), ProxyError> {
     let pem = std::fs::read(path).map_err(|source| ProxyError::File {
         path: path.to_owned(),
         source,
     })?;
-    let mut count = 0usize;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert =
-            cert.map_err(|e| ProxyError::Tls(format!("{}: invalid PEM: {e}", path.display())))?;
-        roots.add(cert).map_err(|e| {
-            ProxyError::Tls(format!(
-                "{}: unusable root certificate: {e}",
-                path.display()
-            ))
-        })?;
-        count += 1;
-    }
-    if count == 0 {
-        return Err(ProxyError::Tls(format!(
-            "{}: no PEM certificate found",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// `--insecure`: trusts any certificate, but still verifies that the server holds the key of
-/// the certificate it sent (handshake signatures).
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    sockscope_engine::tls::add_pem_roots(roots, &pem)
+        .map(|_| ())
+        .map_err(|e| ProxyError::Tls(format!("{}: {e}", path.display())))
 }

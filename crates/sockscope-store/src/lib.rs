@@ -8,6 +8,7 @@
 //!   broadcast may lag and readers re-query.
 //! * Readers use their own connection and never block the writer (WAL).
 
+mod decoders;
 mod detail;
 mod error;
 mod export;
@@ -26,6 +27,7 @@ mod stats;
 mod workbench;
 mod writer;
 
+pub use decoders::{DecoderChoices, MAX_DECODER_NAME};
 pub use detail::{FrameFacts, MessagePayload, MessageSpan, MESSAGE_CAP};
 pub use error::StoreError;
 pub use import::{
@@ -40,7 +42,8 @@ pub use organize::{
 };
 pub use paths::{default_db_path, resolve_db_path, DB_ENV};
 pub use query::{
-    FrameFilter, FrameQuery, JsonExpr, QueryCount, RowIndex, TextFilter, TimelineRow, MAX_PAGE,
+    payload_matches, FrameFilter, FrameQuery, JsonExpr, PayloadMatches, QueryCount, RowIndex,
+    TextFilter, TimelineRow, MAX_PAGE, MAX_PAYLOAD_MATCHES,
 };
 pub use recover::{check_file, Recovered};
 pub use rules::{StoredRule, MAX_RULES, MAX_RULE_SPEC};
@@ -562,6 +565,18 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<FrameSummary>, StoreError> {
         self.with_reader(|c| query::message_fragments(c, session, seq, limit))
+    }
+
+    /// [`Store::message_fragments`] with `filter`'s highlights in each fragment's preview
+    /// (an expanded message of a filtered timeline).
+    pub fn message_fragment_rows(
+        &self,
+        session: SessionId,
+        seq: i64,
+        limit: usize,
+        filter: &FrameFilter,
+    ) -> Result<Vec<TimelineRow>, StoreError> {
+        self.with_reader(|c| query::fragment_rows(c, session, seq, limit, filter))
     }
 
     // ---- the detail view and statistics (see `detail.rs`, `stats.rs`) ----

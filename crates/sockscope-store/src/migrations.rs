@@ -127,6 +127,17 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT OR REPLACE INTO fts_progress (id, indexed_upto) SELECT 1, COALESCE(MAX(id), 0) FROM frames;
     "#,
+    // 8 -> 9: the payload decoder chosen in the detail view, per connection and as a session's
+    // default (`connection_id` 0), so the choice survives a restart. Removed with the session.
+    r#"
+    CREATE TABLE IF NOT EXISTS decoder_choices (
+        session_id    INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        connection_id INTEGER NOT NULL,
+        decoder       TEXT    NOT NULL,
+        updated_at_us INTEGER NOT NULL,
+        PRIMARY KEY (session_id, connection_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version after every migration has run.

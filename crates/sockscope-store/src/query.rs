@@ -14,7 +14,7 @@
 //! (`sockscope_text`, `sockscope_json`), which compile the pattern or expression once per
 //! statement (SQLite's auxiliary data) with size limits.
 
-use crate::model::FrameSummary;
+use crate::model::{FrameSummary, FLAG_FIN};
 use crate::StoreError;
 use regex::bytes::{Regex, RegexBuilder};
 use rusqlite::functions::FunctionFlags;
@@ -76,10 +76,15 @@ pub struct FrameFilter {
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
     /// A JSON condition over text messages, e.g. `type == "trade" and price > 10` (see
-    /// [`JsonExpr`]).
+    /// [`JsonExpr`]). A fragmented message is checked whole (its fragments joined, or the
+    /// inflated message when it was compressed); the match is its first frame.
     pub json: Option<String>,
     /// Group by message: continuation frames are left out (their message's first frame
-    /// stands for them; [`crate::Store::message_fragments`] lists them).
+    /// stands for them; [`crate::Store::message_fragments`] lists them). Text, regex and
+    /// full-text conditions then hold for a fragmented message when they hold for the
+    /// message: the text and regex over its joined payload (inflated when compressed, first
+    /// [`MATCH_BYTES`]), full text when one of its frames matches. Direction, opcode, size
+    /// and time are the first frame's.
     pub messages: bool,
 }
 
@@ -97,6 +102,10 @@ pub struct TimelineRow {
     pub frame: FrameSummary,
     /// `[start, end)` ranges in UTF-16 code units of `preview` (what JavaScript indexes).
     pub marks: Vec<[u32; 2]>,
+    /// Grouped by message: the filter's text (or full-text words) matched this fragmented
+    /// message where the preview (of its first frame) does not show it — in a later fragment.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden_hit: bool,
 }
 
 /// How many frames match, and how far the scan got.
@@ -139,6 +148,10 @@ pub struct FrameQuery {
     seqs: Seqs,
     scanned: i64,
     last_seq: i64,
+    /// First frames of fragmented messages still incomplete when scanned (sorted).
+    pending: Vec<i64>,
+    /// `last_seq` when the pending messages were last looked at.
+    pending_seen: i64,
 }
 
 /// The parts of a filter checked once, before any SQL runs.
@@ -149,7 +162,33 @@ struct Compiled {
     params: Vec<Value>,
     /// Highlights in previews.
     marker: Option<Regex>,
+    /// Rows of fragmented messages (a text or binary frame without FIN) that the SQL lets
+    /// through are checked whole in Rust ([`MessageCheck`]).
+    message: Option<MessageCheck>,
+    /// Grouped by message.
+    messages: bool,
 }
+
+/// The conditions a fragmented message is checked against as a whole.
+#[derive(Debug)]
+struct MessageCheck {
+    /// Text or regex over the joined payload (grouped by message only).
+    text: Option<Regex>,
+    /// The FTS5 query one of its frames must match (grouped by message only).
+    fts: Option<String>,
+    json: Option<JsonExpr>,
+}
+
+/// What the whole-message check says about a message.
+enum Verdict {
+    Match,
+    NoMatch,
+    /// Not complete yet and not matching so far: looked at again when frames arrive.
+    Pending,
+}
+
+/// Incomplete fragmented messages re-checked as frames arrive, at most.
+const MAX_PENDING: usize = 256;
 
 fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::Invalid(msg.into())
@@ -252,40 +291,95 @@ impl Compiled {
             sql.push_str(" AND ts_us <= ?");
             params.push(Value::Integer(t));
         }
-        if let Some(t) = f.text.as_ref().filter(|t| !t.pattern.is_empty()) {
-            marker = Some(text_regex(t)?);
-            sql.push_str(" AND sockscope_text(?, COALESCE(inflated, payload))");
-            params.push(Value::Text(text_arg(t)));
-        }
-        if let Some(q) = f.fts.as_deref().filter(|q| !q.trim().is_empty()) {
-            check_len("full-text search", q)?;
-            let (query, words) = crate::search::fts_query(q)?;
-            sql.push_str(" AND id IN (SELECT rowid FROM frames_fts WHERE frames_fts MATCH ?)");
-            params.push(Value::Text(query));
-            if marker.is_none() {
-                // Each word as a case-insensitive prefix of a token, as FTS5 matched it.
-                let alt = words
-                    .iter()
-                    .map(|w| regex::escape(w))
-                    .collect::<Vec<_>>()
-                    .join("|");
-                marker = RegexBuilder::new(&format!(r"\b(?:{alt})"))
-                    .case_insensitive(true)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                    .ok();
+        let text = match f.text.as_ref().filter(|t| !t.pattern.is_empty()) {
+            Some(t) => Some((text_regex(t)?, text_arg(t))),
+            None => None,
+        };
+        let fts = match f.fts.as_deref().filter(|q| !q.trim().is_empty()) {
+            Some(q) => {
+                check_len("full-text search", q)?;
+                Some(crate::search::fts_query(q)?)
             }
+            None => None,
+        };
+        let json = match f.json.as_deref().filter(|j| !j.trim().is_empty()) {
+            Some(j) => {
+                check_len("JSON condition", j)?;
+                Some((JsonExpr::parse(j)?, j.to_owned()))
+            }
+            None => None,
+        };
+        if let Some((re, _)) = &text {
+            marker = Some(re.clone());
+        } else if let Some((_, words)) = &fts {
+            // Each word as a case-insensitive prefix of a token, as FTS5 matched it.
+            let alt = words
+                .iter()
+                .map(|w| regex::escape(w))
+                .collect::<Vec<_>>()
+                .join("|");
+            marker = RegexBuilder::new(&format!(r"\b(?:{alt})"))
+                .case_insensitive(true)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .ok();
         }
-        if let Some(j) = f.json.as_deref().filter(|j| !j.trim().is_empty()) {
-            check_len("JSON condition", j)?;
-            JsonExpr::parse(j)?;
-            sql.push_str(" AND opcode = 1 AND sockscope_json(?, COALESCE(inflated, payload))");
-            params.push(Value::Text(j.to_owned()));
+        // The conditions on one frame's own payload, `AND`ed.
+        let mut own = String::new();
+        let mut own_params: Vec<Value> = Vec::new();
+        if let Some((_, arg)) = &text {
+            own.push_str(" AND sockscope_text(?, COALESCE(inflated, payload))");
+            own_params.push(Value::Text(arg.clone()));
+        }
+        if let Some((query, _)) = &fts {
+            own.push_str(" AND id IN (SELECT rowid FROM frames_fts WHERE frames_fts MATCH ?)");
+            own_params.push(Value::Text(query.clone()));
+        }
+        let mut message = None;
+        let content = text.is_some() || fts.is_some() || json.is_some();
+        if f.messages && content {
+            // A fragmented message's first frame goes to the whole-message check; any other
+            // row (a whole message in one frame, a control frame) must match on its own.
+            if json.is_some() {
+                sql.push_str(" AND opcode = 1");
+            }
+            if let Some((_, j)) = &json {
+                own.push_str(" AND sockscope_json(?, COALESCE(inflated, payload))");
+                own_params.push(Value::Text(j.clone()));
+            }
+            sql.push_str(&format!(
+                " AND ((opcode IN (1, 2) AND (flags & {FLAG_FIN}) = 0) OR (1{own}))"
+            ));
+            params.extend(own_params);
+            message = Some(MessageCheck {
+                text: text.as_ref().map(|(re, _)| re.clone()),
+                fts: fts.as_ref().map(|(q, _)| q.clone()),
+                json: json.as_ref().map(|(e, _)| e.clone()),
+            });
+        } else {
+            // Frame by frame; a JSON condition holds on a text message's first frame: at
+            // once when the frame is the whole message, else after the whole-message check.
+            sql.push_str(&own);
+            params.extend(own_params);
+            if let Some((e, j)) = &json {
+                sql.push_str(&format!(
+                    " AND opcode = 1 AND ((flags & {FLAG_FIN}) = 0 \
+                     OR sockscope_json(?, COALESCE(inflated, payload)))"
+                ));
+                params.push(Value::Text(j.clone()));
+                message = Some(MessageCheck {
+                    text: None,
+                    fts: None,
+                    json: Some(e.clone()),
+                });
+            }
         }
         Ok(Compiled {
             sql,
             params,
             marker,
+            message,
+            messages: f.messages,
         })
     }
 }
@@ -322,6 +416,8 @@ impl FrameQuery {
             compiled,
             scanned: 0,
             last_seq: 0,
+            pending: Vec::new(),
+            pending_seen: 0,
         })
     }
 
@@ -377,7 +473,36 @@ impl FrameQuery {
             self.seqs = Seqs::List(Vec::new());
             self.scanned = 0;
         }
+        if !self.pending.is_empty() && self.last_seq > self.pending_seen {
+            self.pending_seen = self.last_seq;
+            self.recheck_pending(c)?;
+        }
         Ok(self.scanned < self.last_seq)
+    }
+
+    /// Looks again at the messages that were incomplete: a match joins the list in order.
+    fn recheck_pending(&mut self, c: &Connection) -> Result<(), StoreError> {
+        let Some(check) = &self.compiled.message else {
+            return Ok(());
+        };
+        let mut still = Vec::new();
+        let mut found = Vec::new();
+        for &seq in &self.pending {
+            match check.verdict(c, self.session, seq)? {
+                Verdict::Match => found.push(seq),
+                Verdict::NoMatch => {}
+                Verdict::Pending => still.push(seq),
+            }
+        }
+        self.pending = still;
+        if let Seqs::List(list) = &mut self.seqs {
+            for seq in found {
+                if let Err(i) = list.binary_search(&seq) {
+                    list.insert(i, seq);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Scans the next chunk of seqs; returns whether frames remain to scan.
@@ -391,7 +516,8 @@ impl FrameQuery {
         let from = self.scanned;
         let to = from.saturating_add(SCAN_CHUNK).min(self.last_seq);
         let sql = format!(
-            "SELECT seq FROM frames WHERE session_id = ? AND seq > ? AND seq <= ?{} ORDER BY seq",
+            "SELECT seq, opcode, flags FROM frames \
+             WHERE session_id = ? AND seq > ? AND seq <= ?{} ORDER BY seq",
             self.compiled.sql
         );
         let mut stmt = c.prepare_cached(&sql)?;
@@ -403,8 +529,36 @@ impl FrameQuery {
         let mut rows = stmt.query(params_from_iter(
             head.iter().chain(self.compiled.params.iter()),
         ))?;
+        // (seq, checked whole) of this chunk.
+        let mut found: Vec<(i64, bool)> = Vec::new();
         while let Some(r) = rows.next()? {
-            list.push(r.get(0)?);
+            let seq: i64 = r.get(0)?;
+            let opcode: i64 = r.get(1)?;
+            let flags: i64 = r.get(2)?;
+            let whole = self.compiled.message.is_some()
+                && (opcode == 1 || opcode == 2)
+                && flags & FLAG_FIN == 0;
+            found.push((seq, whole));
+        }
+        drop(rows);
+        drop(stmt);
+        for (seq, whole) in found {
+            if whole {
+                if let Some(check) = &self.compiled.message {
+                    match check.verdict(c, self.session, seq)? {
+                        Verdict::Match => {}
+                        Verdict::NoMatch => continue,
+                        Verdict::Pending => {
+                            if self.pending.len() < MAX_PENDING {
+                                self.pending.push(seq);
+                            }
+                            self.pending_seen = self.last_seq;
+                            continue;
+                        }
+                    }
+                }
+            }
+            list.push(seq);
         }
         self.scanned = to;
         Ok(self.scanned < self.last_seq)
@@ -450,13 +604,7 @@ impl FrameQuery {
                 v
             };
             for frame in frames {
-                let marks = self
-                    .compiled
-                    .marker
-                    .as_ref()
-                    .map(|re| marks(re, &frame.preview))
-                    .unwrap_or_default();
-                out.push(TimelineRow { frame, marks });
+                out.push(self.compiled.row(frame));
             }
         }
         Ok(out)
@@ -481,6 +629,84 @@ impl FrameQuery {
                 },
             },
         })
+    }
+}
+
+impl Compiled {
+    /// A row with the marker's highlights in its preview.
+    fn row(&self, frame: FrameSummary) -> TimelineRow {
+        let marks = self
+            .marker
+            .as_ref()
+            .map(|re| marks(re, &frame.preview))
+            .unwrap_or_default();
+        let fragmented = !frame.fin && matches!(frame.opcode, Opcode::Text | Opcode::Binary);
+        TimelineRow {
+            hidden_hit: self.messages && fragmented && self.marker.is_some() && marks.is_empty(),
+            frame,
+            marks,
+        }
+    }
+}
+
+impl MessageCheck {
+    /// Checks the fragmented message whose first frame is `seq` as a whole.
+    fn verdict(&self, c: &Connection, session: SessionId, seq: i64) -> Result<Verdict, StoreError> {
+        let cap = MATCH_BYTES.max(JSON_BYTES) + 1;
+        let m = crate::detail::message_payload(c, session, seq, cap)?;
+        // A compressed message is only readable once its last frame (which carries the
+        // inflated message) has arrived.
+        if !m.span.complete && m.span.compressed {
+            return Ok(Verdict::Pending);
+        }
+        let ok = self.holds(c, session, &m)?;
+        Ok(match (ok, m.span.complete) {
+            (true, _) => Verdict::Match,
+            (false, true) => Verdict::NoMatch,
+            (false, false) => Verdict::Pending,
+        })
+    }
+
+    fn holds(
+        &self,
+        c: &Connection,
+        session: SessionId,
+        m: &crate::detail::MessagePayload,
+    ) -> Result<bool, StoreError> {
+        if let Some(re) = &self.text {
+            if !re.is_match(&m.bytes[..m.bytes.len().min(MATCH_BYTES)]) {
+                return Ok(false);
+            }
+        }
+        if let Some(e) = &self.json {
+            if m.span.opcode != Opcode::Text || m.bytes.len() > JSON_BYTES {
+                return Ok(false);
+            }
+            match serde_json::from_slice::<Json>(&m.bytes) {
+                Ok(doc) if e.eval(&doc) => {}
+                _ => return Ok(false),
+            }
+        }
+        if let Some(q) = &self.fts {
+            // One of the message's frames (the inflated message is indexed on its last).
+            let hit: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM frames AS f, frames AS h \
+                     WHERE h.session_id = ?1 AND h.seq = ?2 \
+                     AND f.connection_id = h.connection_id AND f.dir = h.dir \
+                     AND f.seq BETWEEN ?2 AND ?3 AND f.opcode IN (0, 1, 2) \
+                     AND EXISTS (SELECT 1 FROM frames_fts WHERE frames_fts MATCH ?4 \
+                                 AND rowid = f.id))",
+                )?
+                .query_row(
+                    params![session.0, m.span.first_seq, m.span.last_seq, q],
+                    |r| r.get(0),
+                )?;
+            if !hit {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -509,6 +735,136 @@ fn marks(re: &Regex, text: &str) -> Vec<[u32; 2]> {
         out.push([s, e]);
     }
     out
+}
+
+/// Most ranges [`payload_matches`] returns.
+pub const MAX_PAYLOAD_MATCHES: usize = 100_000;
+
+/// Where a filter's text, regex or full-text words match in one payload (the detail view
+/// highlights them): the same compiled pattern the timeline's filter runs, so case and
+/// regex semantics are the database's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PayloadMatches {
+    /// `[start, end)` byte offsets, in order, not overlapping, none empty.
+    pub bytes: Vec<[u64; 2]>,
+    /// The same ranges in UTF-16 code units of the payload read as UTF-8 with each invalid
+    /// sequence as one U+FFFD (what JavaScript's `TextDecoder` gives).
+    pub utf16: Vec<[u64; 2]>,
+    /// There were more matches than returned.
+    pub capped: bool,
+    /// The filter has a text, regex or full-text condition (else there is nothing to find).
+    pub active: bool,
+}
+
+/// Matches of `filter`'s text condition (else its full-text words, as prefixes of words,
+/// case-insensitive) in the whole of `hay`, at most `max`. A bad filter is `Invalid`.
+pub fn payload_matches(
+    filter: &FrameFilter,
+    hay: &[u8],
+    max: usize,
+) -> Result<PayloadMatches, StoreError> {
+    let compiled = Compiled::new(filter)?;
+    let mut out = PayloadMatches {
+        bytes: Vec::new(),
+        utf16: Vec::new(),
+        capped: false,
+        active: compiled.marker.is_some(),
+    };
+    let Some(re) = &compiled.marker else {
+        return Ok(out);
+    };
+    let mut map = Utf16Map::new(hay);
+    for m in re.find_iter(hay) {
+        if m.start() == m.end() {
+            continue;
+        }
+        if out.bytes.len() >= max {
+            out.capped = true;
+            break;
+        }
+        let (s, e) = (m.start(), m.end());
+        out.bytes.push([s as u64, e as u64]);
+        let su = map.at(s);
+        let eu = map.at(e);
+        out.utf16.push([su, eu.max(su)]);
+    }
+    Ok(out)
+}
+
+/// Byte offsets to UTF-16 offsets of the lossy UTF-8 reading of a byte string, for
+/// offsets that never decrease (one pass).
+struct Utf16Map<'a> {
+    chunks: std::str::Utf8Chunks<'a>,
+    /// Byte offset of the current chunk.
+    pos: usize,
+    valid: &'a str,
+    invalid: usize,
+    /// Units before the current chunk.
+    units: u64,
+    /// Bytes of `valid` counted so far, and their units.
+    done_b: usize,
+    done_u: u64,
+}
+
+impl<'a> Utf16Map<'a> {
+    fn new(hay: &'a [u8]) -> Utf16Map<'a> {
+        let mut chunks = hay.utf8_chunks();
+        let (valid, invalid) = chunks
+            .next()
+            .map(|c| (c.valid(), c.invalid().len()))
+            .unwrap_or(("", 0));
+        Utf16Map {
+            chunks,
+            pos: 0,
+            valid,
+            invalid,
+            units: 0,
+            done_b: 0,
+            done_u: 0,
+        }
+    }
+
+    /// Counts `valid` up to byte `rel` (rounded up to a character's end).
+    fn count_to(&mut self, rel: usize) {
+        let v = self.valid;
+        for ch in v[self.done_b..].chars() {
+            if self.done_b >= rel {
+                break;
+            }
+            self.done_b += ch.len_utf8();
+            self.done_u += ch.len_utf16() as u64;
+        }
+    }
+
+    fn at(&mut self, t: usize) -> u64 {
+        loop {
+            let end = self.pos + self.valid.len() + self.invalid;
+            if t < end || t <= self.pos + self.valid.len() {
+                break;
+            }
+            self.count_to(self.valid.len());
+            let chunk_units = self.done_u + u64::from(self.invalid > 0);
+            match self.chunks.next() {
+                Some(c) => {
+                    self.units += chunk_units;
+                    self.pos = end;
+                    self.valid = c.valid();
+                    self.invalid = c.invalid().len();
+                    self.done_b = 0;
+                    self.done_u = 0;
+                }
+                None => return self.units + chunk_units,
+            }
+        }
+        let rel = t - self.pos;
+        if rel <= self.valid.len() {
+            self.count_to(rel);
+            return self.units + self.done_u;
+        }
+        // Inside an invalid sequence: before its U+FFFD.
+        self.count_to(self.valid.len());
+        self.units + self.done_u
+    }
 }
 
 /// Summaries of the frames with seq in `from..=to`.
@@ -582,6 +938,25 @@ pub(crate) fn message_fragments(
         }
     }
     Ok(out)
+}
+
+/// [`message_fragments`] as timeline rows, with `filter`'s highlights in each preview.
+pub(crate) fn fragment_rows(
+    c: &Connection,
+    session: SessionId,
+    seq: i64,
+    limit: usize,
+    filter: &FrameFilter,
+) -> Result<Vec<TimelineRow>, StoreError> {
+    let compiled = Compiled::new(filter)?;
+    Ok(message_fragments(c, session, seq, limit)?
+        .into_iter()
+        .map(|f| {
+            let mut row = compiled.row(f);
+            row.hidden_hit = false;
+            row
+        })
+        .collect())
 }
 
 /// How many frames each connection of a session has, up to `max_seq` (counted on the

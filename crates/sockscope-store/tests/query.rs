@@ -9,7 +9,8 @@ mod common;
 use common::{frame, rt, T0};
 use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
 use sockscope_store::{
-    FrameFilter, FrameQuery, NewConnection, SessionKind, Store, StoreError, TextFilter,
+    payload_matches, FrameFilter, FrameQuery, NewConnection, SessionKind, Store, StoreError,
+    TextFilter,
 };
 use std::time::Duration;
 
@@ -575,4 +576,297 @@ fn a_million_frames() {
         store.query_count(&mut small, FOREVER).unwrap().count,
         (N / 4) as u64
     );
+}
+
+/// Records what a capture relay would: the frames an observer with permessage-deflate reads
+/// from `wire` (server to client, on connection `c`).
+fn observed(s: SessionId, c: ConnectionId, wire: &[u8], ts: i64) -> Vec<FrameRecord> {
+    use sockscope_proto::observer::{Deflate, Observer};
+    let mut o = Observer::new(
+        Direction::Server,
+        Some(Deflate::default()),
+        1 << 20,
+        1 << 20,
+    );
+    let mut out = Vec::new();
+    o.feed(wire, &mut out);
+    out.into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let h = f.frame.header;
+            FrameRecord {
+                session: s,
+                connection: c,
+                ts_us: T0 + ts + i as i64,
+                dir: Direction::Server,
+                opcode: h.opcode,
+                fin: h.fin,
+                rsv1: h.rsv1,
+                rsv2: h.rsv2,
+                rsv3: h.rsv3,
+                len_wire: h.len,
+                payload: f.frame.payload,
+                injected: false,
+                masked: h.masked,
+                mask_key: None,
+                truncated: f.frame.truncated,
+                issues: (!f.issues.is_empty()).then(|| f.issues.join("; ")),
+                inflated: f.inflated,
+                marks: Default::default(),
+            }
+        })
+        .collect()
+}
+
+/// Raw deflate of one message with a sync flush, without the 00 00 ff ff tail (RFC 7692).
+fn deflate(c: &mut flate2::Compress, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 64);
+    c.compress_vec(data, &mut out, flate2::FlushCompress::Sync)
+        .unwrap();
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+fn part(
+    s: SessionId,
+    c: ConnectionId,
+    dir: Direction,
+    op: Opcode,
+    fin: bool,
+    p: &[u8],
+    ts: i64,
+) -> FrameRecord {
+    let mut f = frame(s, c, dir, op, p, ts);
+    f.fin = fin;
+    f
+}
+
+/// Fragmented and permessage-deflate messages: JSON conditions see whole messages (on their
+/// first frame), grouping by message keeps messages whose text matches only in a later
+/// fragment (flagged `hidden_hit`), and a message still arriving is matched once complete.
+#[test]
+fn fragmented_and_compressed_messages() {
+    use sockscope_proto::parser::encode_frame;
+    use Direction::{Client as C, Server as S};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("q.db")).unwrap();
+    let (s, c) = rt().block_on(session_with_conns(&store, 2));
+    let (a, b) = (c[0], c[1]);
+    let mut frames = vec![
+        frame(s, a, S, Opcode::Text, br#"{"type":"hello"}"#, 0), // 1
+        part(s, a, S, Opcode::Text, false, br#"{"type":"tr"#, 1), // 2: message 2+5+6
+        frame(s, a, C, Opcode::Ping, b"x", 2),                   // 3
+        frame(s, b, S, Opcode::Text, br#"{"type":"trade","px":1}"#, 3), // 4
+        part(s, a, S, Opcode::Continuation, false, br#"ade","px":"#, 4), // 5
+        part(
+            s,
+            a,
+            S,
+            Opcode::Continuation,
+            true,
+            br#"42,"note":"needle in the last fragment"}"#,
+            5,
+        ), // 6
+    ];
+    // Compressed with context takeover: 7 is a whole message, 8-10 one message in three
+    // frames (RSV1 on the first), inflated on its last.
+    let mut z = flate2::Compress::new(flate2::Compression::default(), false);
+    let m1 = deflate(&mut z, br#"{"type":"trade","px":7,"z":"zebra"}"#);
+    let m2 = deflate(
+        &mut z,
+        br#"{"type":"trade","px":99,"deep":"a compressed needle"}"#,
+    );
+    let third = m2.len() / 3;
+    let mut wire = encode_frame(true, true, Opcode::Text, None, &m1);
+    wire.extend(encode_frame(false, true, Opcode::Text, None, &m2[..third]));
+    wire.extend(encode_frame(
+        false,
+        false,
+        Opcode::Continuation,
+        None,
+        &m2[third..2 * third],
+    ));
+    wire.extend(encode_frame(
+        true,
+        false,
+        Opcode::Continuation,
+        None,
+        &m2[2 * third..],
+    ));
+    let z_frames = observed(s, a, &wire, 10);
+    assert_eq!(z_frames.len(), 4);
+    assert!(z_frames[3].inflated.is_some() && z_frames[0].inflated.is_some());
+    frames.extend(z_frames);
+    for f in frames {
+        store.record_frame_blocking(f).unwrap();
+    }
+    store.flush_blocking().unwrap();
+    let all = |f: FrameFilter| seqs(&store, f, s);
+    let json = |j: &str, messages: bool| FrameFilter {
+        json: Some(j.into()),
+        messages,
+        ..Default::default()
+    };
+
+    // JSON over whole messages, matched on their first frame, grouped or not.
+    for messages in [false, true] {
+        assert_eq!(all(json(r#"type == "trade""#, messages)), vec![2, 4, 7, 8]);
+        assert_eq!(all(json("px == 42", messages)), vec![2]);
+        assert_eq!(all(json("px == 99", messages)), vec![8]);
+        assert_eq!(all(json(r#"note ~ "needle""#, messages)), vec![2]);
+        assert_eq!(all(json(r#"deep ~ "needle""#, messages)), vec![8]);
+        assert_eq!(all(json("px > 5", messages)), vec![2, 7, 8]);
+    }
+    // Combined with a per-frame condition (not grouped): the text is the first frame's.
+    assert_eq!(
+        all(FrameFilter {
+            json: Some("px > 5".into()),
+            text: text("tr", false, true),
+            ..Default::default()
+        }),
+        vec![2, 7]
+    );
+
+    // Text frame by frame: the continuation (or the last compressed frame, which carries
+    // the inflated message) is the match.
+    let needle = |messages: bool, case_sensitive: bool, p: &str| FrameFilter {
+        text: text(p, false, case_sensitive),
+        messages,
+        ..Default::default()
+    };
+    assert_eq!(all(needle(false, false, "needle")), vec![6, 10]);
+    // Grouped by message: the messages whose match is only in a later fragment show.
+    assert_eq!(all(needle(true, false, "needle")), vec![2, 8]);
+    assert_eq!(all(needle(true, true, "NEEDLE")), Vec::<i64>::new());
+    assert_eq!(all(needle(true, false, "NEEDLE")), vec![2, 8]);
+    // Across a fragment boundary ("tr" + "ade"): only the joined message has it.
+    assert_eq!(all(needle(false, true, r#""trade""#)), vec![4, 7, 10]);
+    assert_eq!(all(needle(true, true, r#""trade""#)), vec![2, 4, 7, 8]);
+    let re = FrameFilter {
+        text: text(r#""px":\d{2}\b"#, true, true),
+        messages: true,
+        ..Default::default()
+    };
+    assert_eq!(all(re), vec![2, 8]);
+    // Full text, grouped: a message whose words are in any of its frames.
+    assert_eq!(
+        all(FrameFilter {
+            fts: Some("needle".into()),
+            messages: true,
+            ..Default::default()
+        }),
+        vec![2, 8]
+    );
+    assert_eq!(
+        all(FrameFilter {
+            fts: Some("needle".into()),
+            ..Default::default()
+        }),
+        vec![6, 10]
+    );
+
+    // The rows say when the match is not in the preview; the fragments carry the marks.
+    let mut q = FrameQuery::new(s, needle(true, false, "needle")).unwrap();
+    let rows = store.query_page(&mut q, 0, 10).unwrap();
+    assert!(rows.iter().all(|r| r.hidden_hit && r.marks.is_empty()));
+    let parts = store
+        .message_fragment_rows(s, 2, 100, &needle(true, false, "needle"))
+        .unwrap();
+    assert_eq!(
+        parts.iter().map(|r| r.frame.seq).collect::<Vec<_>>(),
+        vec![2, 5, 6]
+    );
+    assert!(parts[0].marks.is_empty() && parts[1].marks.is_empty());
+    assert_eq!(parts[2].marks, vec![[11, 17]]);
+    let mut q = FrameQuery::new(s, needle(false, false, "needle")).unwrap();
+    let rows = store.query_page(&mut q, 0, 10).unwrap();
+    assert_eq!(rows[0].marks, vec![[11, 17]]);
+    assert!(!rows[0].hidden_hit);
+
+    // Live: a message whose last frame has not arrived is matched when it does.
+    let mut live = FrameQuery::new(s, json(r#"type == "trade""#, false)).unwrap();
+    let mut grouped = FrameQuery::new(s, needle(true, false, "late")).unwrap();
+    store
+        .record_frame_blocking(part(s, b, S, Opcode::Text, false, br#"{"type":"tr"#, 20))
+        .unwrap(); // 11
+    store
+        .record_frame_blocking(frame(
+            s,
+            a,
+            S,
+            Opcode::Text,
+            br#"{"type":"trade","px":2}"#,
+            21,
+        ))
+        .unwrap(); // 12
+    store.flush_blocking().unwrap();
+    assert_eq!(store.query_count(&mut live, FOREVER).unwrap().count, 5);
+    assert_eq!(store.query_count(&mut grouped, FOREVER).unwrap().count, 0);
+    store
+        .record_frame_blocking(part(
+            s,
+            b,
+            S,
+            Opcode::Continuation,
+            true,
+            br#"ade","px":5,"late":true}"#,
+            22,
+        ))
+        .unwrap(); // 13
+    store.flush_blocking().unwrap();
+    let c = store.query_count(&mut live, FOREVER).unwrap();
+    assert_eq!((c.count, c.complete), (6, true));
+    let rows = store.query_page(&mut live, 0, 10).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.frame.seq).collect::<Vec<_>>(),
+        vec![2, 4, 7, 8, 11, 12]
+    );
+    assert_eq!(store.query_count(&mut grouped, FOREVER).unwrap().count, 1);
+    assert_eq!(
+        store.query_page(&mut grouped, 0, 5).unwrap()[0].frame.seq,
+        11
+    );
+}
+
+/// The detail view's highlights: byte ranges and the UTF-16 ranges of the lossy text.
+#[test]
+fn payload_matches_in_bytes_and_utf16() {
+    let f = |p: &str, regex: bool, cs: bool| FrameFilter {
+        text: text(p, regex, cs),
+        ..Default::default()
+    };
+    let m = payload_matches(&f("b", false, true), "a😀b b".as_bytes(), 100).unwrap();
+    assert!(m.active && !m.capped);
+    assert_eq!(m.bytes, vec![[5, 6], [7, 8]]);
+    assert_eq!(m.utf16, vec![[3, 4], [5, 6]]);
+    // Invalid UTF-8 reads as one U+FFFD per bad sequence (TextDecoder's way).
+    let hay = b"a\xffb\xe2\x82c\xf0\x9f\x98\x80c";
+    let m = payload_matches(&f("c", false, true), hay, 100).unwrap();
+    assert_eq!(m.bytes, vec![[5, 6], [10, 11]]);
+    assert_eq!(m.utf16, vec![[4, 5], [7, 8]]);
+    // Case option and regex semantics are the filter's (Rust regex: \d, (?i), \b Unicode).
+    let m = payload_matches(&f("NEEDLE", false, false), b"a Needle, needle", 100).unwrap();
+    assert_eq!(m.bytes, vec![[2, 8], [10, 16]]);
+    let m = payload_matches(&f(r"(?i)px=\d+\b", true, true), b"PX=12 px=3x", 100).unwrap();
+    assert_eq!(m.bytes, vec![[0, 5]]);
+    // Empty matches are skipped; the cap says so.
+    let m = payload_matches(&f("x*", true, true), b"axxbx", 100).unwrap();
+    assert_eq!(m.bytes, vec![[1, 3], [4, 5]]);
+    let m = payload_matches(&f("x", false, true), b"xxxxx", 3).unwrap();
+    assert_eq!((m.bytes.len(), m.capped), (3, true));
+    // Full-text words: prefixes of words, case-insensitive.
+    let fts = FrameFilter {
+        fts: Some("tra".into()),
+        ..Default::default()
+    };
+    let m = payload_matches(&fts, b"Trade, extra, trace", 100).unwrap();
+    assert_eq!(m.bytes, vec![[0, 3], [14, 17]]);
+    // No text condition: nothing to find; a bad one is refused.
+    let m = payload_matches(&FrameFilter::default(), b"abc", 100).unwrap();
+    assert!(!m.active && m.bytes.is_empty());
+    assert!(matches!(
+        payload_matches(&f("(", true, true), b"", 100),
+        Err(StoreError::Invalid(_))
+    ));
 }

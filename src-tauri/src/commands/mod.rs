@@ -9,6 +9,7 @@ use sockscope_store::{ConnectionInfo, SessionSummary};
 use tauri::ipc::{Channel, Response};
 use tauri::State;
 
+pub mod decoders;
 pub mod intercept;
 pub mod proxy;
 pub mod replay;

@@ -8,7 +8,8 @@ use super::{blocking, Res};
 use crate::state::AppState;
 use sockscope_proto::SessionId;
 use sockscope_store::{
-    FrameFilter, FrameQuery, FrameSummary, QueryCount, RowIndex, Store, TimelineRow,
+    FrameFilter, FrameQuery, PayloadMatches, QueryCount, RowIndex, Store, TimelineRow,
+    MAX_PAYLOAD_MATCHES,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -143,14 +144,55 @@ pub async fn timeline_index_of(
     .await
 }
 
+/// The fragments of the message starting at `seq`, with the filter's highlights.
 #[tauri::command]
 pub async fn message_fragments(
     state: State<'_, AppState>,
     session_id: i64,
     seq: i64,
-) -> Res<Vec<FrameSummary>> {
+    filter: Option<FrameFilter>,
+) -> Res<Vec<TimelineRow>> {
     let store = state.services()?.store.clone();
-    blocking(move || store.message_fragments(SessionId(session_id), seq, MAX_FRAGMENTS)).await
+    let filter = filter.unwrap_or_default();
+    blocking(move || {
+        store.message_fragment_rows(SessionId(session_id), seq, MAX_FRAGMENTS, &filter)
+    })
+    .await
+}
+
+/// Largest filter JSON at the head of a `find_matches` body.
+const MAX_FILTER_JSON: usize = 64 * 1024;
+
+/// Splits a `find_matches` body: a little-endian u32 length, the filter as JSON, the bytes.
+fn split_match_body(body: &[u8]) -> Res<(FrameFilter, &[u8])> {
+    let (len, rest) = body
+        .split_first_chunk::<4>()
+        .ok_or("find_matches: the body is shorter than its length prefix")?;
+    let len = u32::from_le_bytes(*len) as usize;
+    if len > MAX_FILTER_JSON || len > rest.len() {
+        return Err("find_matches: bad filter length".into());
+    }
+    let (json, hay) = rest.split_at(len);
+    let filter: FrameFilter =
+        serde_json::from_slice(json).map_err(|e| format!("find_matches: bad filter: {e}"))?;
+    Ok((filter, hay))
+}
+
+/// Where the filter's text (or full-text words) matches in the bytes the detail view shows
+/// (a payload, pretty JSON or decoded text as UTF-8): the pattern the timeline's filter runs.
+#[tauri::command]
+pub async fn find_matches(request: tauri::ipc::Request<'_>) -> Res<PayloadMatches> {
+    let tauri::ipc::InvokeBody::Raw(body) = request.body() else {
+        return Err("find_matches expects a raw body".into());
+    };
+    let body = body.clone();
+    tauri::async_runtime::spawn_blocking(move || {
+        let (filter, hay) = split_match_body(&body)?;
+        sockscope_store::payload_matches(&filter, hay, MAX_PAYLOAD_MATCHES)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// Frames per connection of a session up to `maxSeq`, as `[connection id, frames]` pairs.
@@ -164,4 +206,33 @@ pub async fn connection_frame_counts(
     let counts =
         blocking(move || store.connection_frame_counts(SessionId(session_id), max_seq)).await?;
     Ok(counts.into_iter().map(|(c, n)| (c.0, n)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_match_body;
+
+    fn body(json: &str, hay: &[u8]) -> Vec<u8> {
+        let mut b = (json.len() as u32).to_le_bytes().to_vec();
+        b.extend_from_slice(json.as_bytes());
+        b.extend_from_slice(hay);
+        b
+    }
+
+    #[test]
+    fn match_bodies() {
+        let b = body(
+            r#"{"text":{"pattern":"a","regex":false,"case_sensitive":true}}"#,
+            b"xax",
+        );
+        let (f, hay) = split_match_body(&b)
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(hay, b"xax");
+        assert_eq!(f.text.map(|t| t.pattern), Some("a".to_owned()));
+        assert!(split_match_body(b"\x01").is_err());
+        assert!(split_match_body(&[9, 0, 0, 0, b'{']).is_err());
+        assert!(split_match_body(&body("{\"nope\":1}", b"")).is_err());
+        assert!(split_match_body(&body("{}", b"")).is_ok());
+    }
 }

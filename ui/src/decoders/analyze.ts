@@ -11,6 +11,8 @@ export interface AnalyzeOptions {
   decoder: DecoderId | 'auto' | 'none';
   subprotocol?: string | null;
   url?: string | null;
+  /** Who sent it ('client' | 'server'): Engine.IO v3/v4 pings and SockJS frames depend on it. */
+  dir?: string | null;
 }
 
 export type JsonResult =
@@ -63,7 +65,7 @@ export function analyze(bytes: Uint8Array, opts: AnalyzeOptions): Analysis {
     const p = parseJson(strictText);
     json = p.ok ? { ok: true, value: p.value, pretty: pretty(p.value) } : { ok: false, error: p.error };
   }
-  const ctx = { text: strictText, opcode: opts.opcode, subprotocol: opts.subprotocol ?? null, url: opts.url ?? null };
+  const ctx = { text: strictText, opcode: opts.opcode, subprotocol: opts.subprotocol ?? null, url: opts.url ?? null, dir: opts.dir ?? null };
   const sniffed = bytes.length ? sniffAll(bytes, ctx) : [];
   let id: DecoderId | null = null;
   if (opts.decoder === 'auto') id = sniffed[0] && sniffed[0].score >= AUTO_THRESHOLD ? sniffed[0].id : null;

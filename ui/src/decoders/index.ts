@@ -4,6 +4,7 @@ import { fromBase64, printableRatio, toHex, utf8OrNull } from './bytes';
 import { graphql } from './graphql';
 import { parseJson, toJsonSafe } from './json';
 import { msgpack } from './msgpack';
+import { sockjs } from './sockjs';
 import { socketio } from './socketio';
 import { stomp } from './stomp';
 import { DecodeError, type Decoded, type Decoder, type DecoderId, type SniffContext } from './types';
@@ -67,7 +68,7 @@ export const base64: Decoder = {
   },
 };
 
-export const DECODERS: readonly Decoder[] = [msgpack, cbor, socketio, stomp, graphql, base64];
+export const DECODERS: readonly Decoder[] = [msgpack, cbor, socketio, stomp, sockjs, graphql, base64];
 
 export function decoderById(id: DecoderId): Decoder {
   const d = DECODERS.find((x) => x.id === id);

@@ -38,12 +38,58 @@ export interface StompFrame {
   body_bytes: number;
 }
 
+const isHeartbeat = (bytes: Uint8Array) =>
+  (bytes.length === 1 && bytes[0] === 10) || (bytes.length === 2 && bytes[0] === 13 && bytes[1] === 10);
+
 export function parseStomp(bytes: Uint8Array): StompFrame | 'heartbeat' {
   // A heart-beat is a lone EOL.
-  if ((bytes.length === 1 && bytes[0] === 10) || (bytes.length === 2 && bytes[0] === 13 && bytes[1] === 10))
-    return 'heartbeat';
+  if (isHeartbeat(bytes)) return 'heartbeat';
+  return parseStompAt(bytes, 0).frame;
+}
+
+/**
+ * Every STOMP frame of a payload (a SockJS message or a WebSocket message may carry several,
+ * with heart-beat EOLs between them); 'heartbeat' when it is only EOLs. At most `max` frames.
+ */
+export function parseStompAll(bytes: Uint8Array, max = 1000): StompFrames | 'heartbeat' {
+  const frames: StompFrame[] = [];
+  let i = 0;
+  const eol = (k: number) => bytes[k] === 10 || bytes[k] === 13;
+  while (i < bytes.length && frames.length < max) {
+    while (i < bytes.length && eol(i)) i++;
+    if (i >= bytes.length) break;
+    // The first frame must parse; what follows a good frame and does not parse is counted.
+    if (frames.length === 0) {
+      const { frame, end } = parseStompAt(bytes, i);
+      frames.push(frame);
+      i = end;
+      continue;
+    }
+    try {
+      const { frame, end } = parseStompAt(bytes, i);
+      frames.push(frame);
+      i = end;
+    } catch {
+      break;
+    }
+  }
+  if (frames.length === 0) {
+    if (bytes.length > 0) return 'heartbeat';
+    throw new DecodeError('empty STOMP payload');
+  }
+  return { frames, trailing: bytes.length - Math.min(i, bytes.length) };
+}
+
+export interface StompFrames {
+  frames: StompFrame[];
+  /** Bytes after the last frame that are not a frame (nor heart-beat EOLs). */
+  trailing: number;
+}
+
+/** One frame starting at `from` (leading EOLs skipped); `end` is just after its NUL. */
+function parseStompAt(bytes: Uint8Array, from: number): { frame: StompFrame; end: number } {
   // Leading EOLs (heart-beats before the frame) are allowed.
-  let start = 0;
+  let start = from;
   while (start < bytes.length && (bytes[start] === 10 || bytes[start] === 13)) start++;
   // The head ends at the first blank line.
   let headEnd = -1;
@@ -95,7 +141,35 @@ export function parseStomp(bytes: Uint8Array): StompFrame | 'heartbeat' {
     const parsed = parseJson(bodyText);
     if (parsed.ok) body = parsed.value;
   }
-  return { command, headers, body, body_bytes: bodyBytes.length };
+  return { frame: { command, headers, body, body_bytes: bodyBytes.length }, end: bodyEnd + 1 };
+}
+
+/** A frame as the tree shows it: headers as an object (first occurrence wins, as in the spec). */
+export function stompValue(f: StompFrame): Record<string, unknown> {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of f.headers) if (!(k in headers)) headers[k] = v;
+  const value: Record<string, unknown> = { command: f.command, headers, body: f.body };
+  // The order and any repeats stay in `header_lines`.
+  if (f.headers.length !== Object.keys(headers).length) value.header_lines = f.headers;
+  return value;
+}
+
+export function stompFramesValue(all: StompFrames): unknown {
+  const value: Record<string, unknown> =
+    all.frames.length === 1 ? stompValue(all.frames[0]) : { frames: all.frames.map(stompValue) };
+  if (all.trailing > 0) value.trailing_bytes = all.trailing;
+  return value;
+}
+
+export function stompFramesSummary(all: StompFrames): string {
+  const f = all.frames;
+  if (f.length === 1) return stompSummary(f[0]);
+  return `${f.length} STOMP frames: ${f.slice(0, 3).map(stompSummary).join(', ')}${f.length > 3 ? ', …' : ''}`;
+}
+
+export function stompSummary(f: StompFrame): string {
+  const dest = f.headers.find(([k]) => k === 'destination')?.[1];
+  return `STOMP ${f.command}${dest ? ` ${dest}` : ''}${f.body_bytes ? ` (${f.body_bytes} B body)` : ''}`;
 }
 
 export const stomp: Decoder = {
@@ -104,31 +178,19 @@ export const stomp: Decoder = {
   sniff(bytes, ctx) {
     const sub = ctx.subprotocol ?? '';
     const isStompSub = /stomp/i.test(sub);
-    if ((bytes.length === 1 && bytes[0] === 10) || (bytes.length === 2 && bytes[0] === 13 && bytes[1] === 10))
-      return isStompSub ? 0.9 : 0.1;
+    if (isHeartbeat(bytes)) return isStompSub ? 0.9 : 0.1;
     const head = utf8Lossy(bytes.subarray(0, 24)).replace(/^[\r\n]+/, '');
     if (!COMMAND_RE.test(head)) return 0;
     try {
-      parseStomp(bytes);
+      parseStompAll(bytes);
     } catch {
       return isStompSub ? 0.4 : 0.3;
     }
     return 0.95;
   },
   decode(bytes): Decoded {
-    const f = parseStomp(bytes);
-    if (f === 'heartbeat') return { decoder: 'stomp', summary: 'STOMP heart-beat', value: { heartbeat: true } };
-    const dest = f.headers.find(([k]) => k === 'destination')?.[1];
-    // The tree shows headers as an object (first occurrence wins, as in the spec); the order
-    // and any repeats stay in `header_lines`.
-    const headers: Record<string, string> = {};
-    for (const [k, v] of f.headers) if (!(k in headers)) headers[k] = v;
-    const value: Record<string, unknown> = { command: f.command, headers, body: f.body };
-    if (f.headers.length !== Object.keys(headers).length) value.header_lines = f.headers;
-    return {
-      decoder: 'stomp',
-      summary: `STOMP ${f.command}${dest ? ` ${dest}` : ''}${f.body_bytes ? ` (${f.body_bytes} B body)` : ''}`,
-      value,
-    };
+    const all = parseStompAll(bytes);
+    if (all === 'heartbeat') return { decoder: 'stomp', summary: 'STOMP heart-beat', value: { heartbeat: true } };
+    return { decoder: 'stomp', summary: stompFramesSummary(all), value: stompFramesValue(all) };
   },
 };

@@ -2,7 +2,7 @@
 // format) and decodes it into plain JSON data (see json.ts `toJsonSafe`) for the tree and
 // the text view. Decoders are pure: no DOM, so they run in the worker and in unit tests.
 
-export type DecoderId = 'msgpack' | 'cbor' | 'base64' | 'socketio' | 'stomp' | 'graphql';
+export type DecoderId = 'msgpack' | 'cbor' | 'base64' | 'socketio' | 'stomp' | 'sockjs' | 'graphql';
 
 /** What a sniffer knows besides the bytes. */
 export interface SniffContext {
@@ -14,6 +14,8 @@ export interface SniffContext {
   subprotocol?: string | null;
   /** The connection's URL (Socket.IO's has `EIO=4` in its query). */
   url?: string | null;
+  /** Who sent it: 'client' (client to server) or 'server'. */
+  dir?: string | null;
 }
 
 export interface Decoded {

@@ -6,7 +6,6 @@ import type {
   ConnectionInfo,
   DiffView,
   FrameFilter,
-  FrameSummary,
   QueryCount,
   RowIndex,
   TimelineRow,
@@ -381,7 +380,8 @@ export function connectionFrameCounts(sessionId: number, maxSeq: number): Promis
   return call<[number, number][]>('connection_frame_counts', { sessionId, maxSeq });
 }
 
-/** The message starting at `seq`: it and its continuation frames up to FIN. */
-export function messageFragments(sessionId: number, seq: number): Promise<FrameSummary[]> {
-  return call<FrameSummary[]>('message_fragments', { sessionId, seq });
+/** The message starting at `seq`: it and its continuation frames up to FIN, with the
+ * filter's highlights in their previews. */
+export function messageFragments(sessionId: number, seq: number, filter: FrameFilter = {}): Promise<TimelineRow[]> {
+  return call<TimelineRow[]>('message_fragments', { sessionId, seq, filter });
 }

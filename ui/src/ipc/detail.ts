@@ -1,7 +1,8 @@
 // Typed wrappers of the detail and statistics commands (docs/ipc.md, "Detail and statistics").
 import { invoke } from '@tauri-apps/api/core';
 import { IpcError, toIpcError } from './commands';
-import type { Dir } from './types';
+import type { Dir, FrameFilter } from './types';
+import { matchBody } from '../model/detailMatches';
 
 export interface MessageSpan {
   first_seq: number;
@@ -105,4 +106,28 @@ export function sessionStats(sessionId: number, connectionId: number | null, buc
   const args: Record<string, unknown> = { sessionId, connectionId };
   if (buckets !== undefined) args.buckets = buckets;
   return call('session_stats', args);
+}
+
+/** Where a filter's text, regex or full-text words match in some bytes (`find_matches`). */
+export interface PayloadMatches {
+  /** `[start, end)` byte offsets, sorted. */
+  bytes: [number, number][];
+  /** The same in UTF-16 units of the bytes read as UTF-8 (invalid sequences as U+FFFD). */
+  utf16: [number, number][];
+  /** More matches than returned (100,000). */
+  capped: boolean;
+  /** The filter has something to highlight. */
+  active: boolean;
+}
+
+/**
+ * Runs the timeline filter's own pattern (Rust regex, the database's case rules) over
+ * `bytes`: a payload, or pretty JSON / decoded text encoded as UTF-8.
+ */
+export async function findMatches(filter: FrameFilter, bytes: Uint8Array): Promise<PayloadMatches> {
+  try {
+    return await invoke<PayloadMatches>('find_matches', matchBody(filter, bytes));
+  } catch (err) {
+    throw toIpcError('find_matches', err);
+  }
 }

@@ -90,7 +90,50 @@ export interface FrameSummary {
   replaced?: boolean;
 }
 
+/** Frames and bytes of one direction. */
+export interface DigestCounts {
+  frames: number;
+  bytes: number;
+}
+
+/** What the live counters and statistics need about one connection's frames of a batch. */
+export interface ConnDigest {
+  connection: number;
+  client: DigestCounts;
+  server: DigestCounts;
+  text: number;
+  binary: number;
+  continuation: number;
+  /** Control frames and reserved opcodes. */
+  control: number;
+  max_len: number;
+  first_us: number;
+  last_us: number;
+  /** Frames per payload size class (the classes of `session_stats`), [client, server]. */
+  sizes: [number, number][];
+  /** Per millisecond with frames, in time order: [unix ms, client frames, client bytes, server frames, server bytes]. */
+  ticks: [number, number, number, number, number][];
+}
+
+/**
+ * Frames committed since the previous batch (at most one such message every 32 ms): how
+ * many, the newest rows (at most 128; the timeline pages the others from the database) and
+ * a digest per connection.
+ */
+export interface LiveBatch {
+  /** Every seq in first_seq..=last_seq of the session. */
+  count: number;
+  first_seq: number;
+  last_seq: number;
+  /** The newest frames of the batch, in seq order, the last one `last_seq`. */
+  rows: FrameSummary[];
+  /** Per connection, in id order. */
+  conns: ConnDigest[];
+}
+
 export type StreamMsg =
+  | ({ kind: 'live' } & LiveBatch)
+  /** Every frame of a batch (older shells; the mock shell of the UI tests). */
   | { kind: 'frames'; frames: FrameSummary[] }
   | { kind: 'connection'; connection: ConnectionInfo };
 
@@ -114,6 +157,8 @@ export interface FrameFilter {
 /** A page row: the frame and where the filter matched in its preview (UTF-16 [start, end)). */
 export interface TimelineRow extends FrameSummary {
   marks: [number, number][];
+  /** Grouped by message: the filter's text matched this message in a later fragment only. */
+  hidden_hit?: boolean;
 }
 
 export interface QueryCount {

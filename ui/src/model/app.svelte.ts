@@ -51,6 +51,7 @@ import {
   type SessionView,
 } from './sessionView';
 import { TimelineModel, type TimelineApi } from './timeline.svelte';
+import type { LiveUpdate } from './live';
 import { InterceptModel } from './interceptState.svelte';
 
 export interface Api extends TimelineApi {
@@ -325,7 +326,7 @@ export class AppState {
     );
   }
   /** Who wants each batch of live frames (the statistics panel). */
-  readonly #liveListeners = new Set<(frames: readonly FrameSummary[]) => void>();
+  readonly #liveListeners = new Set<(batch: LiveUpdate) => void>();
   #sub: Subscription | null = null;
   /** Bumped on each session switch; stale async results compare against it. */
   #epoch = 0;
@@ -353,8 +354,12 @@ export class AppState {
     return this.backendError === null && this.selectedSessionId === null && this.sessionsLoaded && this.sessions.length === 0 && this.wb.links.length === 0;
   }
 
-  /** Calls `cb` with each batch of frames streamed in for the selected session; returns an unsubscribe. */
-  onLiveFrames(cb: (frames: readonly FrameSummary[]) => void): () => void {
+  /**
+   * Calls `cb` with each batch of frames streamed in for the selected session (at most one
+   * per animation frame: how many, the newest rows, per-connection digests); returns an
+   * unsubscribe.
+   */
+  onLive(cb: (batch: LiveUpdate) => void): () => void {
     this.#liveListeners.add(cb);
     return () => this.#liveListeners.delete(cb);
   }
@@ -505,9 +510,10 @@ export class AppState {
     const view = this.#view;
     if (!view) return;
     const res = applyStreamMsgs(view, msgs);
-    if (res.frames.length > 0) {
-      for (const l of this.#liveListeners) l(res.frames);
-      this.timeline.appendLive(res.frames);
+    if (res.framesAdded > 0) {
+      const batch: LiveUpdate = { count: res.framesAdded, lastSeq: view.lastSeq, rows: res.frames, digests: res.digests };
+      for (const l of this.#liveListeners) l(batch);
+      this.timeline.appendLive(batch);
       this.frameCount = this.timeline.total;
     }
     if (res.connectionsChanged) this.connections = view.connections;

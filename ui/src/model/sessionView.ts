@@ -1,5 +1,9 @@
 // The pure reducer that applies StreamMsg batches to one session's view model.
-import type { ConnectionInfo, FrameSummary, StreamMsg } from '../ipc/types';
+import type { ConnDigest, ConnectionInfo, FrameSummary, StreamMsg } from '../ipc/types';
+import { digestFrames } from './live';
+
+/** Rows of the newest frames an applied batch keeps at most (a screenful is ~40). */
+export const BATCH_ROWS = 512;
 
 export interface SessionView {
   readonly sessionId: number;
@@ -12,9 +16,15 @@ export interface SessionView {
 }
 
 export interface ApplyResult {
-  /** The new frames of the batch, in seq order (the timeline keeps them; the view does not). */
+  /**
+   * The newest of the batch's new frames, in seq order (the timeline keeps them; the view
+   * does not): all of them when the shell sent them all, else the last `frames.length` of
+   * the `framesAdded` new frames (at most BATCH_ROWS).
+   */
   frames: FrameSummary[];
   framesAdded: number;
+  /** Digests of every new frame (statistics, per-connection counts). */
+  digests: ConnDigest[];
   /** Frames dropped because their seq was not above `lastSeq` (a replayed backfill). */
   framesSkipped: number;
   connectionsChanged: boolean;
@@ -45,6 +55,7 @@ export function applyStreamMsgs(view: SessionView, msgs: readonly StreamMsg[]): 
   const res: ApplyResult = {
     frames: [],
     framesAdded: 0,
+    digests: [],
     framesSkipped: 0,
     connectionsChanged: false,
     newConnections: [],
@@ -53,10 +64,12 @@ export function applyStreamMsgs(view: SessionView, msgs: readonly StreamMsg[]): 
   for (const msg of msgs) {
     if (msg.kind === 'frames') {
       const frames = res.frames;
+      const fresh: FrameSummary[] = [];
       let last = view.lastSeq;
       for (const f of msg.frames) {
         if (f.seq > last) {
           frames.push(f);
+          fresh.push(f);
           view.connFrames.set(f.connection, (view.connFrames.get(f.connection) ?? 0) + 1);
           last = f.seq;
           res.framesAdded++;
@@ -64,7 +77,27 @@ export function applyStreamMsgs(view: SessionView, msgs: readonly StreamMsg[]): 
           res.framesSkipped++;
         }
       }
+      if (fresh.length > 0) res.digests.push(...digestFrames(fresh));
       view.lastSeq = last;
+    } else if (msg.kind === 'live') {
+      const last = view.lastSeq;
+      if (msg.count <= 0 || msg.last_seq <= last) {
+        res.framesSkipped += Math.max(0, msg.count);
+        continue;
+      }
+      // Seqs of a session are consecutive: an overlap (never seen in practice) is cut by seq.
+      const fresh = msg.first_seq > last ? msg.count : Math.min(msg.count, msg.last_seq - last);
+      res.framesSkipped += msg.count - fresh;
+      const rows = msg.rows.filter((f) => f.seq > last);
+      // The rows continue the previous ones only when this message left none out.
+      if (rows.length < fresh) res.frames = rows;
+      else res.frames.push(...rows);
+      res.framesAdded += fresh;
+      res.digests.push(...msg.conns);
+      for (const d of msg.conns) {
+        view.connFrames.set(d.connection, (view.connFrames.get(d.connection) ?? 0) + d.client.frames + d.server.frames);
+      }
+      view.lastSeq = msg.last_seq;
     } else if (msg.kind === 'connection') {
       const c = msg.connection;
       if (c.session_id !== view.sessionId) continue;
@@ -74,6 +107,7 @@ export function applyStreamMsgs(view: SessionView, msgs: readonly StreamMsg[]): 
     }
   }
   view.connections = conns;
+  if (res.frames.length > BATCH_ROWS) res.frames = res.frames.slice(-BATCH_ROWS);
   return res;
 }
 

@@ -6,12 +6,16 @@ import type { ConnectionInfo, FrameFilter, FrameSummary, QueryCount, RowIndex, T
 import { PageCache, type PageCacheOptions } from './timelinePages';
 import { buildFilter, emptyDraft, filterKey, isFiltered, type FilterDraft } from './timelineFilter';
 import { throttle } from './frameQueue';
+import type { LiveUpdate } from './live';
+
+/** Newest live rows kept beside the page cache (more than a screenful). */
+export const TAIL_KEEP = 512;
 
 export interface TimelineApi {
   timelineCount(sessionId: number, filter: FrameFilter, budgetMs?: number): Promise<QueryCount>;
   timelinePage(sessionId: number, filter: FrameFilter, offset: number, limit: number): Promise<TimelineRow[]>;
   timelineIndexOf(sessionId: number, filter: FrameFilter, seq: number): Promise<RowIndex>;
-  messageFragments(sessionId: number, seq: number): Promise<FrameSummary[]>;
+  messageFragments(sessionId: number, seq: number, filter?: FrameFilter): Promise<(FrameSummary | TimelineRow)[]>;
   connectionFrameCounts(sessionId: number, maxSeq: number): Promise<[number, number][]>;
 }
 
@@ -20,7 +24,7 @@ export type TimeMode = 'absolute' | 'relative' | 'delta';
 /** A display row: a frame of the list, or a fragment shown under its expanded message. */
 export type Slot =
   | { kind: 'row'; index: number; row: TimelineRow | undefined }
-  | { kind: 'fragment'; head: number; part: number; row: FrameSummary };
+  | { kind: 'fragment'; head: number; part: number; row: FrameSummary | TimelineRow };
 
 export interface TimelineOptions extends PageCacheOptions {
   /** Pages fetched at once at most. */
@@ -62,7 +66,7 @@ export class TimelineModel {
   /** Selected display index (-1: none). */
   selectedIndex = $state(-1);
   /** Expanded messages (group by message): head row index -> its frames (head first). */
-  expanded = $state.raw<ReadonlyMap<number, FrameSummary[]>>(new Map());
+  expanded = $state.raw<ReadonlyMap<number, (FrameSummary | TimelineRow)[]>>(new Map());
   /** A request to scroll a display index into view (bumped `n` so the same index repeats). */
   scrollRequest = $state.raw<{ index: number; align: 'nearest' | 'center' | 'end'; n: number } | null>(null);
 
@@ -80,6 +84,12 @@ export class TimelineModel {
   readonly #recount: ReturnType<typeof throttle>;
   #scanning = false;
   #scrollN = 0;
+  /**
+   * The newest rows streamed in (unfiltered list), rows `#tailStart..` of the list: a
+   * following view shows them without asking the database; older rows come by page.
+   */
+  #tail: TimelineRow[] = [];
+  #tailStart = 0;
 
   constructor(api: TimelineApi, opts: TimelineOptions = {}) {
     this.api = api;
@@ -152,6 +162,7 @@ export class TimelineModel {
 
   #reset(): void {
     this.cache.clear();
+    this.#tail = [];
     this.#recount.cancel();
     this.count = 0;
     this.total = 0;
@@ -188,6 +199,7 @@ export class TimelineModel {
     if (sessionId === null) return true;
     const epoch = ++this.#epoch;
     this.cache.clear();
+    this.#tail = [];
     this.expanded = new Map();
     this.selectedIndex = -1;
     this.#pendingSelect = -1;
@@ -249,30 +261,63 @@ export class TimelineModel {
     this.version++;
   }
 
-  /** Live frames from the session stream, in seq order, after everything counted. */
-  appendLive(frames: readonly FrameSummary[]): void {
-    if (this.sessionId === null || frames.length === 0) return;
-    const fresh = frames.filter((f) => f.seq > this.lastSeq);
-    if (fresh.length === 0) return;
-    this.lastSeq = fresh[fresh.length - 1].seq;
-    this.total += fresh.length;
+  /**
+   * Live frames from the session stream, after everything counted: a batch (`count` new
+   * frames, the newest of them as `rows`), or whole frames in seq order.
+   */
+  appendLive(live: LiveUpdate | readonly FrameSummary[]): void {
+    if (this.sessionId === null) return;
+    let n: number;
+    let rows: readonly FrameSummary[];
+    if (Array.isArray(live)) {
+      const frames = live as readonly FrameSummary[];
+      rows = frames.filter((f) => f.seq > this.lastSeq);
+      n = rows.length;
+      if (n > 0) this.lastSeq = rows[n - 1].seq;
+    } else {
+      const b = live as LiveUpdate;
+      n = b.count;
+      rows = b.rows.length > n ? b.rows.slice(-n) : b.rows;
+      this.lastSeq = Math.max(this.lastSeq, b.lastSeq);
+    }
+    if (n <= 0) return;
+    this.total += n;
     if (this.filtered) {
       this.#recount();
       return;
     }
     if (this.paused) {
-      this.held += fresh.length;
+      this.held += n;
       return;
     }
     const start = this.count;
-    this.cache.append(
-      start,
-      fresh.map((f) => ({ ...f, marks: NO_MARKS })),
-    );
-    this.count = start + fresh.length;
+    const end = start + n;
+    const at = end - rows.length;
+    const fresh = rows.map((f) => ({ ...f, marks: NO_MARKS }));
+    this.cache.append(at, fresh);
+    if (at === this.#tailStart + this.#tail.length) this.#tail.push(...fresh);
+    else {
+      this.#tail = fresh;
+      this.#tailStart = at;
+    }
+    if (this.#tail.length > TAIL_KEEP) {
+      const cut = this.#tail.length - TAIL_KEEP;
+      this.#tail = this.#tail.slice(cut);
+      this.#tailStart += cut;
+    }
+    this.count = end;
+    // Rows the view may show changed only when it follows or looks near the end.
+    const seen = this.follow || this.#want[1] >= start - 1;
     if (this.follow) this.#scroll(this.displayCount - 1, 'end');
-    else this.unseen += fresh.length;
-    this.version++;
+    else this.unseen += n;
+    if (seen) this.version++;
+  }
+
+  /** Row `index` of the list, if loaded (the live tail, then the page cache). */
+  #row(index: number): TimelineRow | undefined {
+    const k = index - this.#tailStart;
+    if (k >= 0 && k < this.#tail.length) return this.#tail[k];
+    return this.cache.get(index);
   }
 
   /** Pauses or resumes the display; capture goes on, and resuming shows what arrived. */
@@ -323,7 +368,7 @@ export class TimelineModel {
       shift += extra;
     }
     const index = i - shift;
-    return { kind: 'row', index, row: this.cache.get(index) };
+    return { kind: 'row', index, row: this.#row(index) };
   }
 
   /** The display index of list row `index`. */
@@ -344,6 +389,18 @@ export class TimelineModel {
   /** A loaded frame by seq (the cache, then expanded fragments). Reads `version`. */
   frameBySeq(seq: number): FrameSummary | null {
     void this.version;
+    const tail = this.#tail;
+    if (tail.length > 0 && seq >= tail[0].seq && seq <= tail[tail.length - 1].seq) {
+      let lo = 0;
+      let hi = tail.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        const s = tail[mid].seq;
+        if (s === seq) return tail[mid];
+        if (s < seq) lo = mid + 1;
+        else hi = mid - 1;
+      }
+    }
     const hit = this.cache.find(seq);
     if (hit) return hit.row;
     for (const parts of this.expanded.values()) for (const f of parts) if (f.seq === seq) return f;
@@ -366,7 +423,12 @@ export class TimelineModel {
     if (sessionId === null) return;
     const [from, to] = this.#want;
     if (to < from) return;
-    const missing = this.cache.missing(from, to, this.count);
+    const size = this.cache.pageSize;
+    const tailEnd = this.#tailStart + this.#tail.length;
+    // Pages the live tail holds whole need no fetch.
+    const missing = this.cache
+      .missing(from, to, this.count)
+      .filter((p) => !(this.#tail.length > 0 && p * size >= this.#tailStart && Math.min((p + 1) * size, this.count) <= tailEnd));
     for (const page of missing) {
       if (this.#inflight >= this.#opts.concurrency) break;
       void this.#fetch(sessionId, page);
@@ -468,7 +530,7 @@ export class TimelineModel {
   /** Shows or hides the fragments of the message at list row `index`. */
   async toggleMessage(index: number): Promise<void> {
     const sessionId = this.sessionId;
-    const head = this.cache.get(index);
+    const head = this.#row(index);
     if (sessionId === null || !head) return;
     if (this.expanded.has(index)) {
       const next = new Map(this.expanded);
@@ -479,7 +541,7 @@ export class TimelineModel {
     }
     const epoch = this.#epoch;
     try {
-      const parts = await this.api.messageFragments(sessionId, head.seq);
+      const parts = await this.api.messageFragments(sessionId, head.seq, this.filter);
       if (epoch !== this.#epoch || parts.length < 2) return;
       const next = new Map(this.expanded);
       next.set(index, parts);

@@ -172,3 +172,85 @@ describe('TimelineModel', () => {
     expect(tl.timeOf(3, f, conns)).toBe(1000);
   });
 });
+
+describe('TimelineModel live batches (rows of the newest frames only)', () => {
+  const batch = (frames: FrameSummary[], keep: number) => ({
+    count: frames.length,
+    lastSeq: frames[frames.length - 1].seq,
+    rows: frames.slice(-keep),
+    digests: [],
+  });
+
+  it('grows by the count, shows the newest rows without fetching, pages the rest', async () => {
+    const { tl, api, frames } = setup(100);
+    await tl.open(1);
+    tl.visible(70, 99);
+    await flush();
+    const calls = vi.mocked(api.timelinePage).mock.calls.length;
+    const more = Array.from({ length: 5000 }, (_, i) => mkFrame(101 + i));
+    frames.push(...more);
+    tl.appendLive(batch(more, 128));
+    expect(tl.count).toBe(5100);
+    expect(tl.total).toBe(5100);
+    expect(tl.lastSeq).toBe(5100);
+    expect(tl.scrollRequest).toMatchObject({ index: 5099, align: 'end' });
+    // The view follows to the end: those rows came with the batch.
+    tl.visible(5070, 5099);
+    await flush();
+    expect(vi.mocked(api.timelinePage).mock.calls.length).toBe(calls);
+    expect(tl.frameAt(5099)?.seq).toBe(5100);
+    expect(tl.frameAt(4972)?.seq).toBe(4973);
+    expect(tl.frameBySeq(5000)?.seq).toBe(5000);
+    // Older rows were never sent: they come from the database when scrolled to.
+    expect(tl.frameAt(3000)).toBeUndefined();
+    tl.visible(2990, 3010);
+    await flush();
+    expect(tl.frameAt(3000)?.seq).toBe(3001);
+    // Rows that continue the tail extend it.
+    const next = [mkFrame(5101), mkFrame(5102)];
+    frames.push(...next);
+    tl.appendLive(batch(next, 128));
+    expect(tl.frameAt(5101)?.seq).toBe(5102);
+    expect(tl.frameAt(5000)?.seq).toBe(5001);
+  });
+
+  it('does not redraw rows while the view is elsewhere and not following', async () => {
+    const { tl, frames } = setup(1000);
+    await tl.open(1);
+    tl.atBottom(false);
+    tl.visible(0, 30);
+    await flush();
+    const v = tl.version;
+    const more = Array.from({ length: 300 }, (_, i) => mkFrame(1001 + i));
+    frames.push(...more);
+    tl.appendLive(batch(more, 128));
+    expect(tl.count).toBe(1300);
+    expect(tl.unseen).toBe(300);
+    expect(tl.version).toBe(v);
+    // Near the end, it does.
+    tl.visible(1270, 1299);
+    await flush();
+    const w = tl.version;
+    const last = [mkFrame(1301)];
+    frames.push(...last);
+    tl.appendLive(batch(last, 128));
+    expect(tl.version).toBeGreaterThan(w);
+  });
+
+  it('paused: counts what arrives, shows it on resume from the database', async () => {
+    const { tl, frames } = setup(10);
+    await tl.open(1);
+    tl.setPaused(true);
+    const more = Array.from({ length: 400 }, (_, i) => mkFrame(11 + i));
+    frames.push(...more);
+    tl.appendLive(batch(more, 128));
+    expect(tl.count).toBe(10);
+    expect(tl.held).toBe(400);
+    expect(tl.total).toBe(410);
+    tl.setPaused(false);
+    expect(tl.count).toBe(410);
+    tl.visible(380, 409);
+    await flush();
+    expect(tl.frameAt(409)?.seq).toBe(410);
+  });
+});

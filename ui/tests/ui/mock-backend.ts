@@ -2,6 +2,9 @@
 // It is bundled on its own (tests/ui/.out/mock-backend.js) and injected into
 // the page before the production bundle loads; it never ships in ui/dist.
 import { detailCommand, NOT_MINE } from './mock-detail';
+import { decoderChoices, decoderCommand, NOT_DECODERS } from './mock-decoders';
+import { parseMatchBody } from '../../src/model/detailMatches';
+import { digestFrames } from '../../src/model/live';
 import { mockIPC } from '@tauri-apps/api/mocks';
 import type {
   CaInfo,
@@ -229,6 +232,37 @@ function timelineRows(s: Session, filter: unknown): StoredFrame[] {
   return s.frames.filter(test);
 }
 
+/**
+ * `find_matches`: the filter's marker over the bytes read as UTF-8 (the shell runs Rust's
+ * regex; JavaScript's is close enough for the views' tests), UTF-16 and byte ranges.
+ */
+function findMatches(body: Uint8Array): unknown {
+  const { filter, hay } = parseMatchBody(body);
+  const { marker } = timelineMatcher(filter);
+  control.findMatchesCalls++;
+  if (!marker) return { bytes: [], utf16: [], capped: false, active: false };
+  const text = new TextDecoder().decode(hay);
+  const enc = new TextEncoder();
+  const bytes: [number, number][] = [];
+  const utf16: [number, number][] = [];
+  let b = 0;
+  let u = 0;
+  const byteAt = (to: number) => {
+    b += enc.encode(text.slice(u, to)).length;
+    u = to;
+    return b;
+  };
+  for (const m of text.matchAll(marker)) {
+    if (m[0].length === 0) continue;
+    if (utf16.length >= 100_000) return { bytes, utf16, capped: true, active: true };
+    const s = m.index;
+    const e = s + m[0].length;
+    utf16.push([s, e]);
+    bytes.push([byteAt(s), byteAt(e)]);
+  }
+  return { bytes, utf16, capped: false, active: true };
+}
+
 function marksOf(preview: string, marker: RegExp | null): [number, number][] {
   if (!marker) return [];
   const out: [number, number][] = [];
@@ -284,8 +318,17 @@ function addFrame(
   return summary;
 }
 
+/** New frames as the shell streams them: a `live` batch (count, the newest 128 rows, digests). */
 function emitFrames(s: Session, frames: FrameSummary[]) {
-  if (frames.length) send(s.info.id, { kind: 'frames', frames });
+  if (!frames.length) return;
+  send(s.info.id, {
+    kind: 'live',
+    count: frames.length,
+    first_seq: frames[0].seq,
+    last_seq: frames[frames.length - 1].seq,
+    rows: frames.slice(-128),
+    conns: digestFrames(frames),
+  });
 }
 
 function updateConn(s: Session, c: ConnectionInfo) {
@@ -1081,6 +1124,8 @@ function diff(args: Record<string, unknown>) {
 }
 
 const control = {
+  /** How many find_matches calls were answered. */
+  findMatchesCalls: 0,
   /** Addresses that start_proxy reports as in use. */
   busyAddresses: [] as string[],
   /** When set, inject_text and inject_frame reject with this text. */
@@ -1149,6 +1194,17 @@ const control = {
     for (let i = 0; i < n; i++) out.push(addFrame(s, conn, 'server', 'text', enc.encode(`${text} ${s.frames.length + 1}`), Date.now() * 1000));
     emitFrames(s, out);
   },
+  /** Adds an open connection to `url` to a session (later pushBytes go to it). */
+  addConn(sessionId: number, url: string): number {
+    const s = sessions.get(sessionId);
+    if (!s) throw new Error(`no session ${sessionId}`);
+    const t = Date.now() * 1000;
+    const c = newConn(s, url, { state: 'open', opened_at_us: t, response_status: 101 });
+    send(s.info.id, { kind: 'connection', connection: { ...c } });
+    return c.id;
+  },
+  /** Saved decoder choices: session id -> connection id (0 = session default) -> decoder. */
+  decoderChoices,
   /** Pushes one frame with any payload (the detail view's tests). */
   pushBytes(sessionId: number, dir: 'client' | 'server', opcode: Opcode, bytes: number[] | Uint8Array, extra: Partial<FrameSummary> = {}): number {
     const s = sessions.get(sessionId);
@@ -1674,6 +1730,10 @@ const wbControl = {
 let currentHeaders: Record<string, string> | null = null;
 
 function logged(cmd: string, args: unknown): Record<string, unknown> {
+  if (cmd === 'find_matches' && args instanceof Uint8Array) {
+    const { filter, hay } = parseMatchBody(args);
+    return { filter, bytes: hay.length };
+  }
   if (cmd === 'import_data') {
     const body = args instanceof Uint8Array;
     return { body: body ? 'Uint8Array' : typeof args, bytes: body ? (args as Uint8Array).length : null, headers: { ...(currentHeaders ?? {}) } };
@@ -1689,6 +1749,9 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
   control.calls.push({ cmd, args: logged(cmd, args) });
   const detail = detailCommand(sessions, cmd, args);
   if (detail !== NOT_MINE) return detail;
+  const dec = decoderCommand(sessions, cmd, args);
+  if (dec !== NOT_DECODERS) return dec;
+  if (cmd === 'find_matches') return findMatches(args as unknown as Uint8Array);
   const wbAnswer = handleWorkbench(cmd, args);
   if (wbAnswer.handled) return wbAnswer.value;
   if (cmd === 'import_data') control.lastImportHeaders = { ...(currentHeaders ?? {}) };
@@ -1864,7 +1927,9 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
       const head = s?.frames[seq - 1];
       if (!s || !head) throw `frame ${seq} of session ${String(args.sessionId)} not found`;
       const out = [head.summary];
-      if (head.summary.fin || (head.summary.opcode !== 'text' && head.summary.opcode !== 'binary')) return out;
+      const { marker } = timelineMatcher(args.filter);
+      const withMarks = () => out.map((f) => ({ ...f, marks: marksOf(f.preview, marker) }));
+      if (head.summary.fin || (head.summary.opcode !== 'text' && head.summary.opcode !== 'binary')) return withMarks();
       for (const f of s.frames.slice(seq)) {
         if (f.summary.connection !== head.summary.connection || f.summary.dir !== head.summary.dir) continue;
         if (!['text', 'binary', 'continuation'].includes(f.summary.opcode)) continue;
@@ -1872,7 +1937,7 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
         out.push(f.summary);
         if (f.summary.fin) break;
       }
-      return out;
+      return withMarks();
     }
     case 'subscribe_session': {
       const s = sessions.get(args.sessionId as number);

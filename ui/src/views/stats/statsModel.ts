@@ -1,35 +1,55 @@
 // Statistics kept live: the store's bucketed answer (session_stats) plus the frames that
 // arrive on the session stream afterwards, added to the same buckets. Pure.
 import type { Stats, TimeBucket } from '../../ipc/detail';
-import type { FrameSummary } from '../../ipc/types';
+import type { ConnDigest, FrameSummary } from '../../ipc/types';
+import { digestFrames } from '../../model/live';
 
-export const SIZE_EDGES = [16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216];
+export { SIZE_EDGES } from '../../model/live';
 
-/** Adds live frames (those with seq above `afterSeq` and in scope); returns how many were added. */
+/** Adds live frames (those of `connection`, or all when null); returns how many were added. */
 export function addLive(stats: Stats, frames: readonly FrameSummary[], connection: number | null): number {
+  return addDigests(stats, digestFrames(frames), connection);
+}
+
+/**
+ * Adds the digests of a live batch (those of `connection`, or all when null) to the buckets,
+ * sizes and totals; returns how many frames were added. Buckets are whole milliseconds wide,
+ * so a digest's per-millisecond ticks land exactly where the frames would.
+ */
+export function addDigests(stats: Stats, digests: readonly ConnDigest[], connection: number | null): number {
   let added = 0;
   const w = stats.bucket_us;
-  for (const f of frames) {
-    if (connection !== null && f.connection !== connection) continue;
-    added++;
-    const t = stats.totals;
-    t[f.dir].frames++;
-    t[f.dir].bytes += f.len;
-    if (f.opcode === 'text') t.text++;
-    else if (f.opcode === 'binary') t.binary++;
-    else if (f.opcode === 'continuation') t.continuation++;
-    else t.control++;
-    t.first_us = t.first_us === null ? f.ts_us : Math.min(t.first_us, f.ts_us);
-    t.last_us = t.last_us === null ? f.ts_us : Math.max(t.last_us, f.ts_us);
-    t.max_len = Math.max(t.max_len, f.len);
-    let k = SIZE_EDGES.findIndex((e) => f.len < e);
-    if (k < 0) k = SIZE_EDGES.length;
-    const sb = stats.sizes[k];
-    if (sb) sb[f.dir]++;
-    const start = Math.floor(f.ts_us / w) * w;
-    const b = bucketAt(stats.buckets, start, w);
-    b[f.dir].frames++;
-    b[f.dir].bytes += f.len;
+  const t = stats.totals;
+  for (const d of digests) {
+    if (connection !== null && d.connection !== connection) continue;
+    const n = d.client.frames + d.server.frames;
+    if (n === 0) continue;
+    added += n;
+    t.client.frames += d.client.frames;
+    t.client.bytes += d.client.bytes;
+    t.server.frames += d.server.frames;
+    t.server.bytes += d.server.bytes;
+    t.text += d.text;
+    t.binary += d.binary;
+    t.continuation += d.continuation;
+    t.control += d.control;
+    t.first_us = t.first_us === null ? d.first_us : Math.min(t.first_us, d.first_us);
+    t.last_us = t.last_us === null ? d.last_us : Math.max(t.last_us, d.last_us);
+    t.max_len = Math.max(t.max_len, d.max_len);
+    d.sizes.forEach(([c, s], k) => {
+      const sb = stats.sizes[k];
+      if (!sb) return;
+      sb.client += c;
+      sb.server += s;
+    });
+    for (const [ms, cf, cb, sf, sbytes] of d.ticks) {
+      const start = Math.floor((ms * 1000) / w) * w;
+      const b = bucketAt(stats.buckets, start, w);
+      b.client.frames += cf;
+      b.client.bytes += cb;
+      b.server.frames += sf;
+      b.server.bytes += sbytes;
+    }
   }
   return added;
 }
