@@ -2,15 +2,19 @@
 # make bench-ui: the timeline with a million frames, in the real app under a private Xvfb.
 # Writes a temporary database (the store's timeline_db example), opens it through
 # tauri-driver + WebKitWebDriver (tests/gui/bench_ui.py) and prints a table.
-# FRAMES=N overrides the size; FLOOD=N the frames pushed for the live ingest figure;
-# RATE=N paces that server (frames/s; default 0, as fast as it can);
+# FRAMES=N overrides the size; RATE=N the frames/s a local server pushes to a live connection
+# for the ingest figures (default 20000; 0 = as fast as it can), INGEST_SECONDS how long they
+# are taken (default 10), FLOOD=N how many frames it pushes (default RATE x INGEST_SECONDS);
+# INGEST_ONLY=1 skips the million-frame part (no database to write: a quick ingest run);
+# BENCH_ARGS adds options of tests/gui/bench_ui.py (e.g. "--stats", "--view still", "--perf DIR");
 # BENCH_DB=FILE reuses a database an earlier run of timeline_db wrote (session 1).
 # Everything it starts is stopped on exit, and the database is deleted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES=${FRAMES:-1000000}
-FLOOD=${FLOOD:-200000}
-RATE=${RATE:-0}
+FLOOD=${FLOOD:-0}
+RATE=${RATE:-20000}
+INGEST_SECONDS=${INGEST_SECONDS:-10}
 
 cargo build -q -p sockscope-store --example timeline_db
 for bin in target/debug/sockscope-app target/debug/examples/timeline_db; do
@@ -26,7 +30,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -n "${BENCH_DB:-}" ]; then
+if [ -n "${INGEST_ONLY:-}" ]; then
+  session=0
+elif [ -n "${BENCH_DB:-}" ]; then
   cp "$BENCH_DB" "$tmp/bench.db"
   session=1
 else
@@ -47,4 +53,8 @@ for _ in $(seq 1 50); do
 done
 export DISPLAY=":$num"
 export PATH="$HOME/.cargo/bin:$PATH"
-.venv/bin/python tests/gui/bench_ui.py --db "$tmp/bench.db" --session "$session" --frames "$FRAMES" --flood "$FLOOD" --rate "$RATE"
+args=(--db "$tmp/bench.db" --flood "$FLOOD" --rate "$RATE" --seconds "$INGEST_SECONDS")
+if [ -n "${INGEST_ONLY:-}" ]; then args+=(--ingest-only); else args+=(--session "$session" --frames "$FRAMES"); fi
+# shellcheck disable=SC2206
+extra=(${BENCH_ARGS:-})
+.venv/bin/python tests/gui/bench_ui.py "${args[@]}" "${extra[@]}"

@@ -457,15 +457,19 @@ def ingest(driver, args, results, app_pid, procs):
     names = {app_pid: "app"} | {p: n for p, n in children(app_pid)} | {push.pid: "push server"}
     for pid, (tot0, th0) in cpu0.items():
         tot1, th1 = cpu1.get(pid, (tot0, {}))
+        if tot1 == tot0 and pid != app_pid:
+            continue  # e.g. the WebKit network process: nothing to say
         idle_note = f" (idle {idle_cpu[pid]:.1f} %)" if pid in idle_cpu else ""
         results.append((f"  CPU: {names.get(pid, pid)}{idle_note}", (tot1 - tot0) / hz / secs * 100, "% core"))
         if rec1 > rec0 and pid != push.pid:
             results.append((f"  CPU per frame recorded: {names.get(pid, pid)}", (tot1 - tot0) / hz / (rec1 - rec0) * 1e6, "µs"))
         if pid == app_pid:
-            busy = sorted(((th1.get(t, v) - v, t) for t, v in th0.items()), reverse=True)[:4]
-            for d, t in busy:
-                if d > 0:
-                    results.append((f"    thread {t.split(':')[0]}", d / hz / secs * 100, "% core"))
+            busy = sorted(((th1.get(t, v) - v, t) for t, v in th0.items()), reverse=True)
+            main_t = next((t for t in th0 if t.endswith(f":{pid}")), None)
+            for d, t in busy[:4] + [(d, t) for d, t in busy[4:] if t == main_t]:
+                if d > 0 or t == main_t:
+                    what = "main (GTK, IPC, eval)" if t == main_t else t.split(':')[0]
+                    results.append((f"    thread {what}", d / hz / secs * 100, "% core"))
     rss_app, rss_web = rss_kib(app_pid) if app_pid else (0, 0)
     results.append(("RSS after live ingest: app", rss_app / 1024, "MiB"))
     results.append(("RSS after live ingest: WebKit processes", rss_web / 1024, "MiB"))

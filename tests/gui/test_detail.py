@@ -406,3 +406,44 @@ def test_real_socketio_binary_event_and_ack_are_stitched(app, version):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(timeout=5)
+
+
+def test_real_stomp_over_sockjs_is_decoded(app):
+    """sockjs-client + @stomp/stompjs against a sockjs-node server, through the app's proxy."""
+    server = subprocess.Popen(["node", str(PEERS / "stomp_sockjs_peers.mjs"), "server"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline().strip()
+        assert line.startswith("listening "), line
+        proxy = start_proxy_to(app, f"ws://127.0.0.1:{line.split()[1]}")
+        client = subprocess.run(["node", str(PEERS / "stomp_sockjs_peers.mjs"), "client", proxy],
+                                capture_output=True, text=True, timeout=30)
+        assert client.returncode == 0, client.stderr
+        body = '{"greeting":"Hello, Sockscope!"}'
+        assert client.stdout.strip() == f"message {body}"
+
+        wait(app).until(lambda d: len(rows_containing(d, 'a["MESSAGE')) == 1)
+        select(app, rows_containing(app, 'a["MESSAGE')[0][0])
+        wait(app).until(lambda d: text_of(d, "detail-decoded-summary")
+                        == f"SockJS a[1]: STOMP MESSAGE /topic/greetings ({len(body)} B body)")
+        app.find_element(*by_testid("json-expand-all")).click()
+        greeting = wait(app).until(lambda d: d.find_element(
+            "css selector", '[data-testid="json-row"][data-path="$.messages[0].stomp.body.greeting"]'))
+        assert '"Hello, Sockscope!"' in greeting.text
+        shot(app, "detail-stomp-sockjs-real.png")
+        # What the client sent: STOMP frames in SockJS's JSON array.
+        select(app, rows_containing(app, '["SEND')[0][0])
+        wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
+            "SockJS send[1]: STOMP SEND /app/hello"))
+        select(app, rows_containing(app, '["CONNECT')[0][0])
+        wait(app).until(lambda d: text_of(d, "detail-decoded-summary") == "SockJS send[1]: STOMP CONNECT")
+        open_panel(app)
+        app.find_element(*by_testid("proxy-stop-button")).click()
+        wait(app).until(lambda d: not d.find_elements(*by_testid("proxy-item")))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=5)

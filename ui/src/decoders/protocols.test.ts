@@ -64,6 +64,10 @@ describe('Engine.IO v3 (engine.io-protocol v3)', () => {
     const d = decodeWith('socketio', b, binCtx({ url: V3 }));
     expect(d.value).toEqual({ engineio: { type: 4, name: 'message', version: 3 }, binary: { bytes: 4, hex: '01 02 03 04', base64: 'AQIDBA==' } });
     expect(d.summary).toBe('Engine.IO v3 binary message (4 B)');
+    // v4: the frame is the message itself; its content's decoder (or the Hex view) comes first.
+    expect(sniff(b, binCtx({ url: V4 }))).toBeNull();
+    const mp = Uint8Array.from([0x82, 0xa1, 0x61, 0x01, 0xa1, 0x62, 0x02]);
+    expect(sniff(mp, binCtx({ url: V4 }))).toBe('msgpack');
     const d4 = decodeWith('socketio', b, binCtx({ url: V4 }));
     expect(d4.value).toMatchObject({ engineio: { version: 4 }, binary: { bytes: 5, hex: '04 01 02 03 04' } });
     // v3 binary frame whose first byte is no packet type.

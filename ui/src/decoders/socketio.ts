@@ -207,8 +207,10 @@ export const socketio: Decoder = {
     const urlVersion = engineVersionOfUrl(ctx.url);
     if (ctx.opcode === 'binary') {
       // Binary frames carry no marker: only a Socket.IO URL makes them Engine.IO packets.
-      if (urlVersion === 3) return bytes.length > 0 && bytes[0] <= 6 ? 0.9 : 0;
-      return urlVersion === 4 && bytes.length > 0 ? 0.9 : 0;
+      // v3 puts the packet type first (worth explaining); a v4 binary frame is the message as
+      // it is, so what it contains (MessagePack, CBOR, or the Hex view) is picked first.
+      if (urlVersion === 3) return bytes.length > 0 && bytes[0] <= 6 ? 0.6 : 0;
+      return urlVersion === 4 && bytes.length > 0 ? 0.4 : 0;
     }
     const text = ctx.text;
     if (text === null || text.length === 0) return 0;

@@ -4,6 +4,7 @@
 import { detailCommand, NOT_MINE } from './mock-detail';
 import { decoderChoices, decoderCommand, NOT_DECODERS } from './mock-decoders';
 import { parseMatchBody } from '../../src/model/detailMatches';
+import { digestFrames } from '../../src/model/live';
 import { mockIPC } from '@tauri-apps/api/mocks';
 import type {
   CaInfo,
@@ -336,8 +337,17 @@ function addFrame(
   return summary;
 }
 
+/** New frames as the shell streams them: a `live` batch (count, the newest 128 rows, digests). */
 function emitFrames(s: Session, frames: FrameSummary[]) {
-  if (frames.length) send(s.info.id, { kind: 'frames', frames });
+  if (!frames.length) return;
+  send(s.info.id, {
+    kind: 'live',
+    count: frames.length,
+    first_seq: frames[0].seq,
+    last_seq: frames[frames.length - 1].seq,
+    rows: frames.slice(-128),
+    conns: digestFrames(frames),
+  });
 }
 
 function updateConn(s: Session, c: ConnectionInfo) {

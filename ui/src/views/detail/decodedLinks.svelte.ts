@@ -15,6 +15,10 @@ import { binaryPreview, engineVersionOfUrl, type SocketPacket } from '../../deco
 import { pretty, type DecodedResult } from '../../decoders/analyze';
 import type { DecoderChoice } from '../../model/decoderChoices.svelte';
 
+/** Live capture: attachments not recorded yet are looked for again this often, this many times. */
+const LIVE_RETRY_MS = 700;
+const LIVE_RETRIES = 5;
+
 export interface LinkInput {
   sessionId: number;
   /** The message shown (its first frame's seq). */
@@ -54,6 +58,9 @@ export class DecodedLinks {
   #token = 0;
   #key = '';
   #last: LinkInput | null = null;
+  /** Automatic re-reads done for the current input (live attachments). */
+  #retries = 0;
+  #again = false;
   attachments = $state.raw<Attachments | null>(null);
   attachmentOf = $state.raw<AttachmentOfView | null>(null);
   loading = $state(false);
@@ -66,12 +73,14 @@ export class DecodedLinks {
   }
 
   /** Forgets everything (no frame, or a frame that links nowhere). */
-  clear(): void {
+  clear(keep = false): void {
     this.#token++;
     this.#key = '';
-    this.attachments = null;
-    this.attachmentOf = null;
-    this.eventSeq = null;
+    if (!keep) {
+      this.attachments = null;
+      this.attachmentOf = null;
+      this.eventSeq = null;
+    }
     this.loading = false;
     this.error = null;
   }
@@ -85,10 +94,18 @@ export class DecodedLinks {
     }
     const pkt = socketPacket(i.decoded);
     const isEvent = !!pkt && (pkt.type === 5 || pkt.type === 6) && (pkt.attachments ?? 0) > 0;
-    const mayBeAttachment = !isEvent && i.opcode === 'binary' && (i.choice === 'auto' || i.choice === 'socketio');
+    // A binary message is looked up as an attachment on a Socket.IO connection (its URL says
+    // EIO= or socket.io), or when the user chose Socket.IO: other binary streams (MessagePack
+    // telemetry…) cost no reads.
+    const ioUrl = engineVersionOfUrl(i.url) !== null || /\/socket\.io\//i.test(i.url ?? '');
+    const mayBeAttachment = !isEvent && i.opcode === 'binary' && (i.choice === 'socketio' || (i.choice === 'auto' && ioUrl));
     const key = `${i.sessionId}:${i.seq}:${i.connection}:${isEvent ? `e${pkt?.attachments}` : mayBeAttachment ? 'a' : '-'}:${i.url ?? ''}:${i.bytes.length}`;
     if (key === this.#key) return;
-    this.clear();
+    // Reading again (retry): what is shown stays until the new answer.
+    const again = this.#again;
+    this.#again = false;
+    this.clear(again);
+    this.#retries = 0;
     this.#key = key;
     if (!isEvent && !mayBeAttachment) return;
     const token = this.#token;
@@ -102,7 +119,17 @@ export class DecodedLinks {
     };
     if (isEvent && pkt) {
       loadAttachments(f, head, pkt.attachments ?? 0, i.url).then(
-        (a) => done(() => ((this.attachments = a), (this.eventSeq = i.seq))),
+        (a) => {
+          done(() => ((this.attachments = a), (this.eventSeq = i.seq)));
+          // Live capture: the attachments may be a moment behind their event. Look again a
+          // few times while the view still shows this event.
+          if (token === this.#token && a.found.length < a.wanted && a.missing?.includes('not recorded (yet)') && this.#retries < LIVE_RETRIES) {
+            this.#retries++;
+            setTimeout(() => {
+              if (token === this.#token) this.retry(true);
+            }, LIVE_RETRY_MS);
+          }
+        },
         (err) => done(() => (this.error = `Could not read the attachments: ${String((err as Error)?.message ?? err)}`)),
       );
       return;
@@ -131,9 +158,12 @@ export class DecodedLinks {
   }
 
   /** Reads the related frames again (e.g. attachments recorded since). */
-  retry(): void {
+  retry(auto = false): void {
+    const retries = this.#retries;
+    this.#again = true;
     this.#key = '';
     this.update(this.#last);
+    if (auto) this.#retries = retries;
   }
 
   /** The decoded value shown: the event stitched with its attachments, or the attachment's place. */
