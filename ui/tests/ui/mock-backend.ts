@@ -174,7 +174,7 @@ function jsonClause(doc: unknown, clause: string): boolean {
   }
 }
 
-function timelineMatcher(raw: unknown): { test: (f: StoredFrame) => boolean; marker: RegExp | null } {
+function timelineMatcher(raw: unknown): { test: (f: StoredFrame, whole?: () => string) => boolean; marker: RegExp | null } {
   const f = (raw ?? {}) as FrameFilter;
   let re: RegExp | null = null;
   let marker: RegExp | null = null;
