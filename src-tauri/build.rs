@@ -3,6 +3,8 @@
 const COMMANDS: &[&str] = &[
     "list_sessions",
     "store_notice",
+    "storage_status",
+    "set_db_size_limit",
     "list_connections",
     "connect",
     "send_text",

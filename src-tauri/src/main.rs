@@ -44,6 +44,8 @@ fn main() {
         .invoke_handler(tauri::generate_handler![
             commands::list_sessions,
             commands::store_notice,
+            commands::storage_status,
+            commands::set_db_size_limit,
             commands::list_connections,
             commands::connect,
             commands::send_text,

@@ -39,7 +39,20 @@ impl AppState {
     pub fn open(db: Option<PathBuf>) -> AppState {
         let path = sockscope_store::resolve_db_path(db);
         let mut store_notice = None;
-        let services = Store::open_or_recover(&path, sockscope_store::StoreOptions::default())
+        // The database size limit, a user setting (`SOCKSCOPE_DB_MAX_MB`); a bad value is
+        // reported and ignored rather than keeping the app from starting.
+        let max_bytes = match sockscope_store::size_limit_from_env() {
+            Ok(limit) => limit,
+            Err(e) => {
+                eprintln!("sockscope-app: warning: {e}; no size limit is set");
+                None
+            }
+        };
+        let options = sockscope_store::StoreOptions {
+            max_bytes,
+            ..Default::default()
+        };
+        let services = Store::open_or_recover(&path, options)
             .map(|(store, recovered)| {
                 store_notice = recovered.map(|r| format!("{}: {r}", path.display()));
                 Services {

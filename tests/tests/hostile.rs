@@ -1124,3 +1124,291 @@ asyncio.run(main())
     );
     drop(child);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Write stall: a peer that stops reading but stays visibly alive (it keeps sending, so no
+// keep-alive ever fires) is ended by the write timeout, through the engine and the proxy.
+
+/// Sends 64 KiB binaries on `id` until a send fails (the connection ended) or `stop`.
+async fn flood_engine(
+    engine: Engine,
+    id: sockscope_proto::ConnectionId,
+    stop: Arc<AtomicBool>,
+) -> usize {
+    let chunk = bytes::Bytes::from(vec![7u8; 64 << 10]);
+    let mut sent = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        match engine.send(id, Outgoing::Binary(chunk.clone())).await {
+            Ok(()) => sent += chunk.len(),
+            Err(_) => break,
+        }
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_ended_by_the_engine_write_timeout() {
+    let server = HostileServer::start_in_thread().expect("hostile server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("stall.db")).expect("store");
+    let engine = Engine::new(store.clone());
+    let pid = std::process::id().to_string();
+    let mut rows = Vec::new();
+    for (case, timeout) in [
+        (
+            "server stops reading, stays alive (write timeout 1 s)",
+            Some(Duration::from_secs(1)),
+        ),
+        (
+            "server stops reading, stays alive (write timeout off)",
+            None,
+        ),
+    ] {
+        let rss = RssSampler::start(pid.clone());
+        let stop_probe = Arc::new(AtomicBool::new(false));
+        let probe = tokio::spawn(engine_probe(
+            engine.clone(),
+            server.url("/echo"),
+            stop_probe.clone(),
+        ));
+        let mut h = engine
+            .connect(ConnectOptions {
+                events: true,
+                limits: Limits {
+                    write_timeout: timeout,
+                    ..Limits::default()
+                },
+                ..ConnectOptions::new(server.url("/stop-reading-alive?every=100"))
+            })
+            .await
+            .expect("connect");
+        let mut ev = h.events.take().expect("events");
+        assert!(matches!(ev.recv().await, Some(ConnEvent::Open { .. })));
+        // The peer is alive and talking before the flood starts (once the engine is stuck
+        // writing, it reads nothing more).
+        let mut alive = 0usize;
+        while alive < 2 {
+            match tokio::time::timeout(Duration::from_secs(5), ev.recv()).await {
+                Ok(Some(ConnEvent::Received { .. })) => alive += 1,
+                other => panic!("{case}: the peer said nothing: {other:?}"),
+            }
+        }
+        let stop_flood = Arc::new(AtomicBool::new(false));
+        let flood = tokio::spawn(flood_engine(engine.clone(), h.id, stop_flood.clone()));
+        let started = Instant::now();
+        // Without a timeout the connection would wait for ever: look for 3 s.
+        let budget = if timeout.is_some() {
+            Duration::from_secs(20)
+        } else {
+            Duration::from_secs(3)
+        };
+        let closed = loop {
+            let left = budget.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, ev.recv()).await {
+                Ok(Some(ConnEvent::Received { .. })) => alive += 1,
+                Ok(Some(ConnEvent::Closed { code, reason, by })) => {
+                    break Some((code, reason, by, started.elapsed()))
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break None,
+            }
+        };
+        stop_flood.store(true, Ordering::Relaxed);
+        stop_probe.store(true, Ordering::Relaxed);
+        let times = probe.await.expect("probe");
+        let outcome = match (timeout, closed) {
+            (Some(t), Some((code, reason, by, after))) => {
+                let sent = tokio::time::timeout(Duration::from_secs(5), flood)
+                    .await
+                    .expect("flood ends")
+                    .expect("flood");
+                assert_eq!(by, ClosedBy::Error, "{reason}");
+                assert_eq!(
+                    code, None,
+                    "abnormal closure: no Close frame reaches a peer that does not read"
+                );
+                assert!(
+                    reason.contains("peer stopped reading (write timeout)"),
+                    "{reason}"
+                );
+                assert!(after >= t, "closed before the timeout: {after:?}");
+                assert!(alive >= 2, "the peer was alive: {alive} messages from it");
+                assert!(sent < 64 << 20, "{sent} bytes accepted");
+                let info = store.connection(h.id).expect("row");
+                assert_eq!(info.close_reason.as_deref(), Some(reason.as_str()));
+                format!(
+                    "closed {code:?} by error after {:.1} s (the peer talking: {alive} messages before the flood; {:.1} MiB written before the stall): {reason}",
+                    after.as_secs_f64(),
+                    sent as f64 / 1048576.0
+                )
+            }
+            (Some(_), None) => panic!("{case}: never closed"),
+            (None, None) => {
+                assert!(alive >= 2, "{alive}");
+                // Ends when the engine goes (the server side then sees a reset).
+                flood.abort();
+                format!("still open after 3 s with {alive} messages from the peer (the writer waits for ever)")
+            }
+            (None, Some(c)) => panic!("{case}: closed without a timeout: {c:?}"),
+        };
+        let row = Row {
+            case,
+            path: "engine",
+            outcome,
+            p99: p99(times.clone()),
+            probes: times.len(),
+            peak_rss_mib: rss.peak_mib(),
+        };
+        println!("{row:?}");
+        assert!(row.probes > 0 && row.p99 < P99_BOUND, "{row:?}");
+        rows.push(row);
+    }
+    print_rows(&rows);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_ended_by_the_proxy_write_timeout() {
+    let server = HostileServer::start().await.expect("hostile server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let upstream = format!("ws://{}", server.addr());
+    let mut rows = Vec::new();
+
+    // 1. The server stops reading (and keeps sending): the client gets Close 1001.
+    {
+        let db = dir.path().join("stall-server.db");
+        let proxy = ProxyProc::start(&db, &upstream, &["--write-timeout", "1"]);
+        let rss = RssSampler::start(proxy.pid());
+        let stop = Arc::new(AtomicBool::new(false));
+        let probe = tokio::spawn(ws_probe(
+            format!("ws://{}/echo?probe", proxy.addr),
+            stop.clone(),
+        ));
+        let (ws, _) = tokio_tungstenite::connect_async(format!(
+            "ws://{}/stop-reading-alive?every=100",
+            proxy.addr
+        ))
+        .await
+        .expect("connect");
+        let (mut sink, mut stream) = ws.split();
+        let flood = tokio::spawn(async move {
+            let chunk = bytes::Bytes::from(vec![7u8; 64 << 10]);
+            let mut sent = 0usize;
+            while sink.send(Message::Binary(chunk.clone())).await.is_ok() {
+                sent += chunk.len();
+            }
+            sent
+        });
+        let started = Instant::now();
+        let mut alive = 0usize;
+        let close = loop {
+            match tokio::time::timeout(Duration::from_secs(20), stream.next()).await {
+                Ok(Some(Ok(Message::Text(_)))) => alive += 1,
+                Ok(Some(Ok(Message::Close(f)))) => {
+                    break f.map(|f| (u16::from(f.code), f.reason.to_string()))
+                }
+                Ok(Some(Ok(_))) => {}
+                other => panic!("no Close for the client: {other:?}"),
+            }
+        };
+        let after = started.elapsed();
+        flood.abort();
+        let (code, reason) = close.expect("a Close with a code");
+        assert_eq!(code, 1001, "{reason}");
+        assert!(reason.contains("the server stopped reading"), "{reason}");
+        assert!(alive >= 2, "the server was alive: {alive}");
+        assert!(
+            after >= Duration::from_secs(1) && after < Duration::from_secs(15),
+            "{after:?}"
+        );
+        let (got, by, recorded, _) = tokio::task::spawn_blocking({
+            let p = proxy.db.clone();
+            let s = proxy.session;
+            move || ended(&p, s, "stop-reading-alive")
+        })
+        .await
+        .unwrap();
+        assert_eq!((got, by.as_str()), (None, "error"), "{recorded}");
+        assert!(
+            recorded.contains(
+                "peer stopped reading (write timeout): the server took nothing for 1.0 s"
+            ),
+            "{recorded}"
+        );
+        stop.store(true, Ordering::Relaxed);
+        let times = probe.await.expect("probe");
+        let row = Row {
+            case: "server stops reading, stays alive (--write-timeout 1)",
+            path: "proxy",
+            outcome: format!(
+                "client got Close {code} {reason:?} after {:.1} s ({alive} messages from the server meanwhile); recorded by error: {recorded}",
+                after.as_secs_f64()
+            ),
+            p99: p99(times.clone()),
+            probes: times.len(),
+            peak_rss_mib: rss.peak_mib(),
+        };
+        println!("{row:?}");
+        assert!(row.probes > 0 && row.p99 < P99_BOUND, "{row:?}");
+        rows.push(row);
+    }
+
+    // 2. The client stops reading while the server sends 64 MiB: the server gets Close 1001.
+    {
+        let db = dir.path().join("stall-client.db");
+        let proxy = ProxyProc::start(&db, &upstream, &["--write-timeout", "1"]);
+        let rss = RssSampler::start(proxy.pid());
+        let stop = Arc::new(AtomicBool::new(false));
+        let probe = tokio::spawn(ws_probe(
+            format!("ws://{}/echo?probe", proxy.addr),
+            stop.clone(),
+        ));
+        let started = Instant::now();
+        let (s, status) =
+            hostile::raw_client(proxy.addr, "/oversize-frame?n=67108864&c=stall", false)
+                .await
+                .expect("raw client");
+        assert!(status.contains("101"), "{status}");
+        let (got, by, recorded, _) = tokio::task::spawn_blocking({
+            let p = proxy.db.clone();
+            let s = proxy.session;
+            move || ended(&p, s, "c=stall")
+        })
+        .await
+        .unwrap();
+        let after = started.elapsed();
+        drop(s);
+        assert_eq!((got, by.as_str()), (None, "error"), "{recorded}");
+        assert!(
+            recorded.contains("peer stopped reading (write timeout): the client took nothing for 1.0 s; the server was sent Close 1001"),
+            "{recorded}"
+        );
+        // The Close went to the server, recorded as injected.
+        let injected: i64 = rusqlite::Connection::open(&proxy.db)
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM frames f JOIN connections c ON c.id = f.connection_id \
+                 WHERE c.url LIKE '%c=stall%' AND f.opcode = 8 AND f.dir = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(injected, 1, "the Close toward the server is recorded");
+        stop.store(true, Ordering::Relaxed);
+        let times = probe.await.expect("probe");
+        let row = Row {
+            case: "client stops reading while the server sends 64 MiB (--write-timeout 1)",
+            path: "proxy",
+            outcome: format!(
+                "ended after {:.1} s, recorded by error: {recorded}",
+                after.as_secs_f64()
+            ),
+            p99: p99(times.clone()),
+            probes: times.len(),
+            peak_rss_mib: rss.peak_mib(),
+        };
+        println!("{row:?}");
+        assert!(row.probes > 0 && row.p99 < P99_BOUND, "{row:?}");
+        rows.push(row);
+    }
+    print_rows(&rows);
+}

@@ -72,6 +72,10 @@ pub struct Args {
     /// Largest message accepted from the server (bytes)
     #[arg(long, value_name = "BYTES")]
     pub max_message: Option<usize>,
+    /// A write to the server that makes no progress for S seconds (it stopped reading)
+    /// closes the connection, "peer stopped reading (write timeout)"; 0 turns it off
+    #[arg(long, default_value_t = 30.0, value_name = "S", value_parser = crate::parse_ping_timeout)]
+    pub write_timeout: f64,
 }
 
 fn parse_header(h: &str) -> Result<(String, String), Failure> {
@@ -175,6 +179,8 @@ impl Args {
                 max_frame_size: self
                     .max_message
                     .map_or(defaults.max_frame_size, |m| m.min(defaults.max_frame_size)),
+                write_timeout: (self.write_timeout > 0.0)
+                    .then(|| Duration::from_secs_f64(self.write_timeout)),
                 ..defaults
             },
             ping_interval,

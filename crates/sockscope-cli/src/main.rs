@@ -33,6 +33,10 @@ struct Cli {
     /// to LAST_SEQ is on disk; used by crash tests)
     #[arg(long, global = true, value_name = "FILE")]
     commit_log: Option<PathBuf>,
+    /// Database size limit in MB (default: $SOCKSCOPE_DB_MAX_MB, else none; 0 = none). At the
+    /// limit capture pauses, nothing is dropped, and it resumes once there is room
+    #[arg(long, global = true, value_name = "MB", value_parser = parse_db_max_mb)]
+    db_max_mb: Option<DbMax>,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,6 +94,11 @@ enum Command {
         /// connection is closed as "peer unresponsive (ping timeout)". 0 turns it off
         #[arg(long, default_value_t = 30.0, value_name = "S", value_parser = parse_ping_timeout)]
         ping_timeout: f64,
+        /// A side that takes no byte for this many seconds while the proxy has data for it
+        /// (it stopped reading) is dropped and the other side gets Close 1001; recorded as
+        /// "peer stopped reading (write timeout)". 0 turns it off
+        #[arg(long, default_value_t = 30.0, value_name = "S", value_parser = parse_ping_timeout)]
+        write_timeout: f64,
         /// Client connections handled at once; more are answered 503
         #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
         max_connections: u32,
@@ -220,13 +229,28 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 /// `--commit-log`, set once by `main` before any command runs.
 static COMMIT_LOG: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+/// `--db-max-mb` (in bytes; `None` inside: no limit), set once by `main`.
+static DB_MAX: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+
+/// A parsed `--db-max-mb`: bytes, or `None` for "no limit" (0).
+#[derive(Debug, Clone, Copy)]
+struct DbMax(Option<u64>);
+
+fn parse_db_max_mb(v: &str) -> Result<DbMax, String> {
+    sockscope_store::parse_size_limit_mb(v).map(DbMax)
+}
 
 /// Opens the database. A damaged file is renamed aside (the user is told where) and a fresh
 /// one is created; write errors (disk full…) and recoveries are reported on stderr.
 fn open_store(db: Option<PathBuf>) -> Result<Store, Failure> {
     let path = sockscope_store::resolve_db_path(db);
+    let max_bytes = match DB_MAX.get() {
+        Some(flag) => *flag,
+        None => sockscope_store::size_limit_from_env().map_err(Failure)?,
+    };
     let options = sockscope_store::StoreOptions {
         commit_log: COMMIT_LOG.get().cloned(),
+        max_bytes,
         ..Default::default()
     };
     let (store, recovered) = Store::open_or_recover(&path, options)?;
@@ -236,14 +260,30 @@ fn open_store(db: Option<PathBuf>) -> Result<Store, Failure> {
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         let mut events = store.subscribe();
         handle.spawn(async move {
+            use sockscope_store::StoreEvent;
             use tokio::sync::broadcast::error::RecvError;
+            // The pause being reported, so each pause and its resume are told once.
+            let mut told_pause = false;
+            let mut told_resume = 0;
             loop {
                 match events.recv().await {
-                    Ok(sockscope_store::StoreEvent::WriteError(e)) => {
-                        eprintln!("sockscope: database write failed: {e}");
+                    Ok(StoreEvent::Storage(status)) => {
+                        if let Some(text) = status.describe() {
+                            if !told_pause {
+                                told_pause = true;
+                                eprintln!("sockscope: {text}");
+                            }
+                        } else if let Some(r) = &status.last_resume {
+                            if told_pause && r.done && r.pause != told_resume {
+                                told_pause = false;
+                                told_resume = r.pause;
+                                eprintln!("sockscope: {r}");
+                            }
+                        }
                     }
-                    Ok(sockscope_store::StoreEvent::WriteResumed) => {
-                        eprintln!("sockscope: database writable again, capture resumed");
+                    Ok(StoreEvent::WriteError(e)) if !e.starts_with("capture paused") => {
+                        // Not a pause: a batch that could not be written at all.
+                        eprintln!("sockscope: database write failed: {e}");
                     }
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => break,
@@ -258,6 +298,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(log) = cli.commit_log.clone() {
         let _ = COMMIT_LOG.set(log);
+    }
+    if let Some(DbMax(limit)) = cli.db_max_mb {
+        let _ = DB_MAX.set(limit);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -338,6 +381,7 @@ fn main() -> ExitCode {
                 ca_dir,
                 handshake_timeout,
                 ping_timeout,
+                write_timeout,
                 max_connections,
                 rules,
                 hold_timeout,
@@ -345,6 +389,7 @@ fn main() -> ExitCode {
                 let args = proxy::Args {
                     handshake_timeout,
                     ping_timeout,
+                    write_timeout,
                     max_connections: max_connections as usize,
                     listen,
                     upstream,
@@ -378,8 +423,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// clap value parser for `--ping-timeout`: seconds, or 0 (off).
-fn parse_ping_timeout(s: &str) -> Result<f64, String> {
+/// clap value parser for `--ping-timeout` and `--write-timeout`: seconds, or 0 (off).
+pub(crate) fn parse_ping_timeout(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(0.0) => Ok(0.0),
         _ => replay::parse_seconds(s),

@@ -18,6 +18,8 @@ pub struct Args {
     pub handshake_timeout: f64,
     /// Seconds; 0 turns the keep-alive probe off.
     pub ping_timeout: f64,
+    /// Seconds; 0 turns the write timeout off.
+    pub write_timeout: f64,
     pub max_connections: usize,
     /// Rule files, applied in order.
     pub rules: Vec<PathBuf>,
@@ -71,6 +73,8 @@ pub async fn run(db: Option<PathBuf>, args: Args) -> Result<ExitCode, Failure> {
                 relay: sockscope_proxy::RelayLimits {
                     ping_timeout: (args.ping_timeout > 0.0)
                         .then(|| std::time::Duration::from_secs_f64(args.ping_timeout)),
+                    write_timeout: (args.write_timeout > 0.0)
+                        .then(|| std::time::Duration::from_secs_f64(args.write_timeout)),
                     ..sockscope_proxy::ProxyLimits::default().relay
                 },
                 ..Default::default()

@@ -147,7 +147,7 @@ async fn run_inner(a: &mut Actor) {
     let request_headers = a.prepared.headers.clone();
     let timeout = a.limits.handshake_timeout;
     let prepared = a.prepared.clone();
-    let connecting = handshake::open(&prepared, config);
+    let connecting = handshake::open(&prepared, config, a.limits.write_timeout);
     // Commands that arrive while connecting: a Close abandons the attempt.
     let outcome = tokio::select! {
         r = tokio::time::timeout(timeout, connecting) => Some(r),
@@ -269,6 +269,11 @@ async fn run_inner(a: &mut Actor) {
                 }
                 Some(Err(e)) => {
                     a.state.store(false, Ordering::Release);
+                    if let Some(reason) = stalled(&e) {
+                        // tungstenite writes while reading (pongs, its Close reply).
+                        a.closed(None, reason, ClosedBy::Error).await;
+                        return;
+                    }
                     if matches!(e, WsError::Protocol(tokio_tungstenite::tungstenite::error::ProtocolError::ResetWithoutClosingHandshake)) {
                         // The peer went away (killed, network gone): abnormal closure, no code.
                         a.closed(None, "connection lost without a close frame".into(), ClosedBy::Error).await;
@@ -313,6 +318,11 @@ async fn run_inner(a: &mut Actor) {
                         }
                         Err(e) => {
                             let _ = reply.send(Err(EngineError::Send(describe(&e))));
+                            if let Some(reason) = stalled(&e) {
+                                a.state.store(false, Ordering::Release);
+                                a.closed(None, reason, ClosedBy::Error).await;
+                                return;
+                            }
                         }
                     }
                 }
@@ -323,8 +333,12 @@ async fn run_inner(a: &mut Actor) {
                     let frame = Some(CloseFrame { code: CloseCode::from(code), reason: reason.clone().into() });
                     let payload = close_payload(&frame);
                     a.state.store(false, Ordering::Release);
-                    if ws.close(frame).await.is_ok() {
-                        a.record(Direction::Client, Opcode::Close, payload, true).await;
+                    match ws.close(frame).await {
+                        Ok(()) => a.record(Direction::Client, Opcode::Close, payload, true).await,
+                        Err(e) => if let Some(why) = stalled(&e) {
+                            a.closed(None, why, ClosedBy::Error).await;
+                            return;
+                        },
                     }
                     we_closed = Some((code, reason));
                     close_deadline = Some(tokio::time::Instant::now() + a.limits.close_timeout);
@@ -358,9 +372,16 @@ async fn run_inner(a: &mut Actor) {
                 }
                 ping_counter += 1;
                 let payload = Bytes::from(ping_counter.to_be_bytes().to_vec());
-                if ws.send(Message::Ping(payload.clone())).await.is_ok() {
-                    a.record(Direction::Client, Opcode::Ping, payload.clone(), true).await;
-                    pending_ping = Some((payload, Instant::now()));
+                match ws.send(Message::Ping(payload.clone())).await {
+                    Ok(()) => {
+                        a.record(Direction::Client, Opcode::Ping, payload.clone(), true).await;
+                        pending_ping = Some((payload, Instant::now()));
+                    }
+                    Err(e) => if let Some(reason) = stalled(&e) {
+                        a.state.store(false, Ordering::Release);
+                        a.closed(None, reason, ClosedBy::Error).await;
+                        return;
+                    },
                 }
             }
             _ = sleep_until(deadline) => {
@@ -370,6 +391,22 @@ async fn run_inner(a: &mut Actor) {
                 return;
             }
         }
+    }
+}
+
+/// The reason to record when `e` is a write that made no progress for the write timeout
+/// (the peer stopped reading): the connection is given up, abnormally (no Close frame can
+/// reach a peer that does not read).
+fn stalled(e: &WsError) -> Option<String> {
+    match e {
+        WsError::Io(io) => crate::stall::write_timed_out(io).map(|after| {
+            format!(
+                "{}: nothing could be written for {:.1} s",
+                crate::stall::WRITE_TIMEOUT_REASON,
+                after.as_secs_f64()
+            )
+        }),
+        _ => None,
     }
 }
 

@@ -24,7 +24,8 @@ const MAX_HEAD: usize = 64 << 10;
 /// Largest refusal body kept.
 pub const MAX_BODY: usize = 64 << 10;
 
-pub type Ws = WebSocketStream<crate::fair::Fair<MaybeTlsStream<TcpStream>>>;
+pub type Ws =
+    WebSocketStream<crate::fair::Fair<crate::stall::WriteStall<MaybeTlsStream<TcpStream>>>>;
 
 /// Everything needed to open the connection, checked before anything is sent.
 #[derive(Clone)]
@@ -289,7 +290,13 @@ pub(crate) struct Opened {
 }
 
 /// Connects, upgrades and checks the answer. The caller bounds the time.
-pub(crate) async fn open(p: &Prepared, config: WebSocketConfig) -> Result<Opened, Failure> {
+/// `write_timeout`: once open, a write that makes no progress this long fails
+/// ([`crate::stall`]).
+pub(crate) async fn open(
+    p: &Prepared,
+    config: WebSocketConfig,
+    write_timeout: Option<std::time::Duration>,
+) -> Result<Opened, Failure> {
     let started = Instant::now();
     let mut record = HandshakeRecord {
         request_line: p.request_line.clone(),
@@ -485,7 +492,7 @@ pub(crate) async fn open(p: &Prepared, config: WebSocketConfig) -> Result<Opened
     }
     record.time_to_open_us = Some(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
     let ws = WebSocketStream::from_partially_read(
-        crate::fair::Fair::new(stream),
+        crate::fair::Fair::new(crate::stall::WriteStall::new(stream, write_timeout)),
         rest,
         Role::Client,
         Some(config),

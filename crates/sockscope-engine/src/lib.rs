@@ -18,6 +18,7 @@ mod mock;
 mod options;
 mod registry;
 mod replay;
+pub mod stall;
 pub mod templates;
 pub mod tls;
 pub mod vars;

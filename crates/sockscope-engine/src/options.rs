@@ -18,6 +18,17 @@ pub struct Limits {
     /// How long to wait for the peer's Close after sending ours.
     #[serde(serialize_with = "ser_ms")]
     pub close_timeout: Duration,
+    /// A write to the peer that makes no progress this long (the peer stopped reading) closes
+    /// the connection, reason "peer stopped reading (write timeout)". `None`: never.
+    #[serde(serialize_with = "ser_opt_ms")]
+    pub write_timeout: Option<Duration>,
+}
+
+fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_ms(d, s),
+        None => s.serialize_none(),
+    }
 }
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -31,6 +42,7 @@ impl Default for Limits {
             max_message_size: 64 << 20,
             max_frame_size: 16 << 20,
             close_timeout: Duration::from_secs(5),
+            write_timeout: Some(crate::stall::DEFAULT_WRITE_TIMEOUT),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::intercept::{self, Decision, HeldMessage, Intercept, Resolution};
 use crate::rules::{Candidate, Verdict};
 use crate::upstream::BoxIo;
 use bytes::{Bytes, BytesMut};
+use sockscope_engine::stall::{write_timed_out, WriteStall, WRITE_TIMEOUT_REASON};
 use sockscope_proto::observer::{Deflate, ObservedFrame, Observer};
 use sockscope_proto::parser::encode_frame;
 use sockscope_proto::{
@@ -32,6 +33,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// A relayed socket whose writes fail once they make no progress for the write timeout.
+type Guarded = WriteStall<BoxIo>;
 
 /// Bytes one direction may buffer behind a held or delayed message before it stops reading
 /// (the sender is then slowed by TCP flow control).
@@ -55,7 +59,15 @@ pub struct RelayLimits {
     /// pong) this long after the ping, it is unresponsive and the connection is closed.
     /// `None` turns the probe off.
     pub ping_timeout: Option<Duration>,
+    /// A side whose socket takes no byte for this long while the proxy has something to
+    /// write to it (it stopped reading) is dropped, and the other side gets a Close (1001);
+    /// the connection is recorded `closed by error`, reason "peer stopped reading (write
+    /// timeout)". `None`: never.
+    pub write_timeout: Option<Duration>,
 }
+
+/// The close code sent to the side that still reads when the other stopped reading.
+pub const WRITE_TIMEOUT_CLOSE_CODE: u16 = 1001;
 
 /// The reason recorded when a side stops answering the proxy's keep-alive ping.
 pub const PING_TIMEOUT_REASON: &str = "peer unresponsive (ping timeout)";
@@ -121,8 +133,9 @@ impl Relay {
         to_server: mpsc::Receiver<Injection>,
         to_client: mpsc::Receiver<Injection>,
     ) -> Ending {
-        let (cr, cw) = tokio::io::split(client);
-        let (ur, uw) = tokio::io::split(upstream);
+        let stall = self.limits.write_timeout;
+        let (cr, cw) = tokio::io::split(WriteStall::new(client, stall));
+        let (ur, uw) = tokio::io::split(WriteStall::new(upstream, stall));
         let first_close: FirstClose = Arc::new(Mutex::new(Closes::default()));
         // Probes toward the server go in the client->server direction, and back.
         let (probe_server_tx, probe_server) = mpsc::channel(4);
@@ -153,6 +166,8 @@ impl Relay {
             probe_client,
             first_close.clone(),
         );
+        // A Close toward the side that still reads, when the other stops reading.
+        let (end_client, end_server) = (probe_client_tx.clone(), probe_server_tx.clone());
         let dog = watchdog(
             keepalive,
             first_close.clone(),
@@ -167,16 +182,31 @@ impl Relay {
                 return Ending { code: None, reason, by: ClosedBy::Error };
             }
             r = &mut up => {
+                if let Some(after) = r.as_ref().err().and_then(write_timed_out) {
+                    // The server stopped reading: the client is told, then both are dropped.
+                    return stalled_end(Direction::Server, after, &end_client, &mut down).await;
+                }
                 let linger = if done_closing(&first_close) { Duration::ZERO } else { LINGER };
                 let other = tokio::time::timeout(linger, &mut down).await;
+                if let Some(after) = lingered_stall(&other) {
+                    // The client stopped reading while the server's last bytes went to it.
+                    return stall_ending(Direction::Client, after, false);
+                }
                 r.err().or_else(|| other.ok().and_then(Result::err))
             }
             r = &mut down => {
+                if let Some(after) = r.as_ref().err().and_then(write_timed_out) {
+                    return stalled_end(Direction::Client, after, &end_server, &mut up).await;
+                }
                 let linger = if done_closing(&first_close) { Duration::ZERO } else { LINGER };
                 let other = tokio::time::timeout(linger, &mut up).await;
+                if let Some(after) = lingered_stall(&other) {
+                    return stall_ending(Direction::Server, after, false);
+                }
                 r.err().or_else(|| other.ok().and_then(Result::err))
             }
         };
+
         let first = first_close.lock().ok().and_then(|g| g.first.clone());
         match first {
             Some((dir, code, reason)) => Ending {
@@ -248,8 +278,8 @@ impl Relay {
     async fn pump(
         &self,
         dir: Direction,
-        mut src: ReadHalf<BoxIo>,
-        mut dst: WriteHalf<BoxIo>,
+        mut src: ReadHalf<Guarded>,
+        mut dst: WriteHalf<Guarded>,
         pending: BytesMut,
         mut injections: mpsc::Receiver<Injection>,
         mut probes: mpsc::Receiver<Injection>,
@@ -269,6 +299,9 @@ impl Relay {
         let mut buf = vec![0u8; 64 << 10];
         let mut injections_open = true;
         let mut eof = false;
+        // A Close from the relay itself (the other side stopped reading): once it is written,
+        // this direction ends.
+        let mut ending = false;
         if !pending.is_empty() {
             self.chunk(
                 &mut lane,
@@ -281,6 +314,10 @@ impl Relay {
             .await?;
         }
         loop {
+            if ending && queued.is_empty() {
+                let _ = dst.shutdown().await;
+                return Ok(());
+            }
             if eof && lane.queue.is_empty() {
                 // Bytes of a frame or message that never finished pass on as they are.
                 let rest = lane.take_unfinished();
@@ -323,6 +360,7 @@ impl Relay {
                     None => injections_open = false,
                 },
                 Some(i) = probes.recv() => {
+                    ending |= i.opcode == Opcode::Close;
                     queued.push_back(i);
                     let boundary = if lane.slow {
                         lane.output_at_boundary()
@@ -351,7 +389,7 @@ impl Relay {
         &self,
         lane: &mut Lane,
         chunk: &[u8],
-        dst: &mut WriteHalf<BoxIo>,
+        dst: &mut WriteHalf<Guarded>,
         queued: &mut VecDeque<Injection>,
         frames: &mut Vec<ObservedFrame>,
         first_close: &FirstClose,
@@ -415,7 +453,7 @@ impl Relay {
     async fn after_slow(
         &self,
         lane: &mut Lane,
-        dst: &mut WriteHalf<BoxIo>,
+        dst: &mut WriteHalf<Guarded>,
         queued: &mut VecDeque<Injection>,
     ) -> std::io::Result<()> {
         if lane.queue.is_empty()
@@ -458,7 +496,7 @@ impl Relay {
         lane: &mut Lane,
         f: ObservedFrame,
         raw: Vec<u8>,
-        dst: &mut WriteHalf<BoxIo>,
+        dst: &mut WriteHalf<Guarded>,
         first_close: &FirstClose,
     ) -> std::io::Result<()> {
         let h = f.frame.header;
@@ -609,7 +647,7 @@ impl Relay {
     async fn drain(
         &self,
         lane: &mut Lane,
-        dst: &mut WriteHalf<BoxIo>,
+        dst: &mut WriteHalf<Guarded>,
         first_close: &FirstClose,
     ) -> std::io::Result<()> {
         let now = Instant::now();
@@ -649,7 +687,7 @@ impl Relay {
         &self,
         lane: &mut Lane,
         p: Pending,
-        dst: &mut WriteHalf<BoxIo>,
+        dst: &mut WriteHalf<Guarded>,
     ) -> std::io::Result<()> {
         let dir = lane.dir;
         let held = p.hold.is_some();
@@ -765,7 +803,7 @@ impl Relay {
         &self,
         dir: Direction,
         chunk: &[u8],
-        dst: &mut WriteHalf<BoxIo>,
+        dst: &mut WriteHalf<Guarded>,
         observer: &mut Observer,
         queued: &mut VecDeque<Injection>,
         frames: &mut Vec<ObservedFrame>,
@@ -854,7 +892,7 @@ impl Relay {
     async fn inject_queued(
         &self,
         dir: Direction,
-        dst: &mut WriteHalf<BoxIo>,
+        dst: &mut WriteHalf<Guarded>,
         queued: &mut VecDeque<Injection>,
     ) -> std::io::Result<()> {
         while let Some(i) = queued.pop_front() {
@@ -875,6 +913,70 @@ impl Relay {
             let _ = self.store.record_frame(rec).await;
         }
         dst.flush().await
+    }
+}
+
+/// How long the side that still reads gets to receive its Close when the other stopped reading.
+const STALL_GRACE: Duration = Duration::from_secs(2);
+
+/// `stalled` (the side that stopped reading) made a write time out: the other side gets a
+/// Close (1001, at its next message boundary) through `tell`, and `other` (the direction that
+/// writes to it) a short while to send it; then both sockets are dropped.
+async fn stalled_end(
+    stalled: Direction,
+    after: Duration,
+    tell: &mpsc::Sender<Injection>,
+    other: &mut std::pin::Pin<&mut impl std::future::Future<Output = std::io::Result<()>>>,
+) -> Ending {
+    let who = side_name(stalled);
+    let mut payload = WRITE_TIMEOUT_CLOSE_CODE.to_be_bytes().to_vec();
+    payload.extend_from_slice(format!("the {who} stopped reading").as_bytes());
+    let sent = tell
+        .try_send(Injection {
+            opcode: Opcode::Close,
+            payload: Bytes::from(payload),
+        })
+        .is_ok();
+    let _ = tokio::time::timeout(STALL_GRACE, other.as_mut()).await;
+    stall_ending(stalled, after, sent)
+}
+
+/// The write timeout of a direction that ended while lingering, if that is how it ended.
+fn lingered_stall(
+    r: &Result<std::io::Result<()>, tokio::time::error::Elapsed>,
+) -> Option<Duration> {
+    match r {
+        Ok(Err(e)) => write_timed_out(e),
+        _ => None,
+    }
+}
+
+fn side_name(dir: Direction) -> &'static str {
+    match dir {
+        Direction::Client => "client",
+        Direction::Server => "server",
+    }
+}
+
+/// How a connection whose `stalled` side stopped reading is recorded.
+fn stall_ending(stalled: Direction, after: Duration, told_other: bool) -> Ending {
+    let other = side_name(match stalled {
+        Direction::Client => Direction::Server,
+        Direction::Server => Direction::Client,
+    });
+    Ending {
+        code: None,
+        reason: format!(
+            "{WRITE_TIMEOUT_REASON}: the {} took nothing for {:.1} s{}",
+            side_name(stalled),
+            after.as_secs_f64(),
+            if told_other {
+                format!("; the {other} was sent Close {WRITE_TIMEOUT_CLOSE_CODE}")
+            } else {
+                String::new()
+            }
+        ),
+        by: ClosedBy::Error,
     }
 }
 

@@ -43,6 +43,7 @@ impl Default for ProxyLimits {
                 frame_cap: 16 << 20,
                 message_cap: 16 << 20,
                 ping_timeout: Some(Duration::from_secs(30)),
+                write_timeout: Some(sockscope_engine::stall::DEFAULT_WRITE_TIMEOUT),
             },
         }
     }

@@ -26,6 +26,7 @@ mod search;
 mod stats;
 mod workbench;
 mod writer;
+mod writer_status;
 
 pub use decoders::{DecoderChoices, MAX_DECODER_NAME};
 pub use detail::{FrameFacts, MessagePayload, MessageSpan, MESSAGE_CAP};
@@ -45,7 +46,7 @@ pub use query::{
     payload_matches, FrameFilter, FrameQuery, JsonExpr, PayloadMatches, QueryCount, RowIndex,
     TextFilter, TimelineRow, MAX_PAGE, MAX_PAYLOAD_MATCHES,
 };
-pub use recover::{check_file, Recovered};
+pub use recover::{check_file, check_file_full, OpenCheck, Recovered, CHECK_MARKER_SUFFIX};
 pub use rules::{StoredRule, MAX_RULES, MAX_RULE_SPEC};
 pub use search::SearchHit;
 pub use stats::{
@@ -58,6 +59,7 @@ pub use workbench::{
 pub use writer::{
     BATCH_MAX, BATCH_WINDOW, CHECKPOINT_INTERVAL, RETRY_INTERVAL, WAL_CHECKPOINT_BYTES,
 };
+pub use writer_status::{PauseCause, Resumed, StorageState, StorageStatus};
 
 use rusqlite::Connection;
 use sockscope_proto::{ConnectionId, FrameRecord, SessionId};
@@ -79,6 +81,9 @@ pub enum StoreEvent {
     WriteError(String),
     /// A batch that had failed with a passing cause was committed after all: capture goes on.
     WriteResumed,
+    /// The storage state changed: paused, resumed, or every frame that waited during a pause
+    /// is written ([`Store::storage_status`] has the same at any time).
+    Storage(Arc<StorageStatus>),
 }
 
 /// How a [`Store`] is opened beyond its path. `Default` is what the app and CLI use.
@@ -91,6 +96,9 @@ pub struct StoreOptions {
     /// Caps the database at this many pages (`PRAGMA max_page_count`): writes beyond fail as
     /// on a full disk. For tests; see [`Store::set_max_page_count`].
     pub max_page_count: Option<u64>,
+    /// The database size limit in bytes (the user setting `SOCKSCOPE_DB_MAX_MB` /
+    /// `--db-max-mb`; see [`Store::set_size_limit`]). Overrides `max_page_count`.
+    pub max_bytes: Option<u64>,
     /// At most this many operations per transaction (`None`: [`BATCH_MAX`]); the capture-store
     /// micro-bench varies it.
     pub batch_max: Option<usize>,
@@ -119,13 +127,22 @@ struct Inner {
     tx: flume::Sender<WriteOp>,
     events: broadcast::Sender<StoreEvent>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    max_pages: Arc<std::sync::atomic::AtomicU64>,
+    /// Storage state kept by the writer (paused on a full disk…), the size limit, and the
+    /// count of frames queued and not yet written.
+    status: Arc<writer_status::StatusCell>,
+    /// What the open-time check did.
+    open_check: OpenCheck,
     /// Bytes of frames queued by [`Store::record_frames`] and not yet written.
     budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // A writer paused on a full disk is told too: it would otherwise retry for ever and
+        // never read the Shutdown queued behind its batch.
+        self.status
+            .closing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.tx.send(WriteOp::Shutdown);
         if let Ok(mut slot) = self.writer.lock() {
             if let Some(handle) = slot.take() {
@@ -183,7 +200,27 @@ impl Store {
                 })?;
             }
         }
-        recover::check_file(&path)?;
+        let open_check = recover::check_file(&path)?;
+        let opened = Store::start(path.clone(), options, open_check);
+        match opened {
+            // SQLite found damage the quick look at open did not: the same as a failed check.
+            Err(e) if recover::is_damage(&e) => Err(StoreError::Damaged {
+                path,
+                reason: e.to_string(),
+            }),
+            other => other,
+        }
+    }
+
+    fn start(
+        path: PathBuf,
+        options: StoreOptions,
+        open_check: OpenCheck,
+    ) -> Result<Store, StoreError> {
+        if open_check.full_check.is_some() {
+            // The whole file was read and is sound: a damage marker has done its job.
+            recover::clear_check_marker(&path);
+        }
         organize::prepare_new_file(&path)?;
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
@@ -209,13 +246,21 @@ impl Store {
             ),
             None => None,
         };
-        let max_pages = Arc::new(std::sync::atomic::AtomicU64::new(
-            options.max_page_count.unwrap_or(0),
-        ));
+        let page_size: u64 = write_conn
+            .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+            .map_err(|e| StoreError::open(&path, e))?
+            .try_into()
+            .unwrap_or(4096);
+        let max_pages = match options.max_bytes {
+            Some(bytes) => pages_for(bytes, page_size),
+            None => options.max_page_count.unwrap_or(0),
+        };
+        let status = Arc::new(writer_status::StatusCell::new(&path, max_pages, page_size));
         let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
         let config = writer::WriterConfig {
             commit_log,
-            max_pages: max_pages.clone(),
+            status: status.clone(),
+            db_path: path.clone(),
             wal_path: recover::sibling(&path, "-wal"),
             batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
             budget: budget.clone(),
@@ -238,7 +283,8 @@ impl Store {
                 tx,
                 events,
                 writer: Mutex::new(Some(handle)),
-                max_pages,
+                status,
+                open_check,
                 budget,
             }),
         })
@@ -248,8 +294,34 @@ impl Store {
     /// disk were full beyond it. For tests of the full-disk path.
     pub fn set_max_page_count(&self, pages: Option<u64>) {
         self.inner
+            .status
             .max_pages
             .store(pages.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Limits the database file to about `bytes` (rounded up to whole pages; `None`: no
+    /// limit) from the next batch on. Beyond it, capture pauses exactly as on a full disk
+    /// ([`StorageState::Paused`] with [`PauseCause::SizeLimit`]) and resumes by itself once
+    /// the limit is raised or space is freed inside the file. A limit below the file's
+    /// current size holds it at its current size.
+    pub fn set_size_limit(&self, bytes: Option<u64>) {
+        let page_size = self
+            .inner
+            .status
+            .page_size
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.set_max_page_count(bytes.map(|b| pages_for(b, page_size)));
+    }
+
+    /// The storage state the writer keeps: writing, or paused (why, since when, how many
+    /// frames wait), how the last pause ended, the size limit, damage reported in use.
+    pub fn storage_status(&self) -> StorageStatus {
+        self.inner.status.snapshot()
+    }
+
+    /// What the check at open did (whether the whole file was read, and why; how long).
+    pub fn open_check(&self) -> &OpenCheck {
+        &self.inner.open_check
     }
 
     pub fn path(&self) -> &Path {
@@ -265,11 +337,14 @@ impl Store {
 
     /// Queues a frame. Waits (asynchronously) while the queue is full: capture never drops.
     pub async fn record_frame(&self, frame: FrameRecord) -> Result<(), StoreError> {
+        let queued = Queued::new(&self.inner.status, 1);
         self.inner
             .tx
             .send_async(WriteOp::Frame(frame))
             .await
-            .map_err(|_| StoreError::WriterGone)
+            .map_err(|_| StoreError::WriterGone)?;
+        queued.sent();
+        Ok(())
     }
 
     /// Queues the frames of one read (a relay's chunk), in order, as one operation: far less
@@ -293,12 +368,14 @@ impl Store {
             .map_err(|_| StoreError::WriterGone)?;
         // Until the operation is queued the permit goes back on its own (a failed send, or
         // this future dropped half-way); once queued, the writer gives the bytes back.
+        let queued = Queued::new(&self.inner.status, frames.len());
         self.inner
             .tx
             .send_async(WriteOp::Frames { frames, weight })
             .await
             .map_err(|_| StoreError::WriterGone)?;
         permit.forget();
+        queued.sent();
         Ok(())
     }
 
@@ -315,10 +392,13 @@ impl Store {
 
     /// Blocking variant of [`Store::record_frame`] for non-async callers.
     pub fn record_frame_blocking(&self, frame: FrameRecord) -> Result<(), StoreError> {
+        let queued = Queued::new(&self.inner.status, 1);
         self.inner
             .tx
             .send(WriteOp::Frame(frame))
-            .map_err(|_| StoreError::WriterGone)
+            .map_err(|_| StoreError::WriterGone)?;
+        queued.sent();
+        Ok(())
     }
 
     pub async fn create_session(
@@ -405,7 +485,23 @@ impl Store {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let guard = self.inner.reader.lock().map_err(|_| StoreError::Poisoned)?;
-        f(&guard)
+        let r = f(&guard);
+        drop(guard);
+        self.note_damage(r)
+    }
+
+    /// A read that SQLite answered with `SQLITE_CORRUPT` / `SQLITE_NOTADB`: the status says
+    /// so, and a marker makes the next start check the whole file (and move it aside if it
+    /// is damaged).
+    fn note_damage<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            if recover::is_damage(e) {
+                let what = e.to_string();
+                recover::mark_for_check(&self.inner.path, &what);
+                self.inner.status.damaged(what);
+            }
+        }
+        r
     }
 
     /// [`Store::with_reader`] on the statistics connection.
@@ -418,7 +514,9 @@ impl Store {
             .stats_reader
             .lock()
             .map_err(|_| StoreError::Poisoned)?;
-        f(&guard)
+        let r = f(&guard);
+        drop(guard);
+        self.note_damage(r)
     }
 
     pub fn sessions(&self) -> Result<Vec<SessionSummary>, StoreError> {
@@ -580,6 +678,64 @@ impl Store {
         out: &mut dyn std::io::Write,
     ) -> Result<(), StoreError> {
         self.with_reader(|c| export::jsonl(c, session, out))
+    }
+}
+
+/// Pages needed for `bytes` (at least one).
+fn pages_for(bytes: u64, page_size: u64) -> u64 {
+    bytes.div_ceil(page_size.max(512)).max(1)
+}
+
+/// Environment variable holding the database size limit in MB (`0` or unset: none).
+pub const DB_MAX_MB_ENV: &str = "SOCKSCOPE_DB_MAX_MB";
+
+/// Reads a database size limit given in MB (the value of `SOCKSCOPE_DB_MAX_MB` or
+/// `--db-max-mb`): a whole number, `0` meaning no limit; the result is in bytes.
+pub fn parse_size_limit_mb(value: &str) -> Result<Option<u64>, String> {
+    let v = value.trim();
+    let mb: u64 = v.parse().map_err(|_| {
+        format!("the database size limit must be a whole number of MB (0 = none), not {v:?}")
+    })?;
+    if mb > 1 << 30 {
+        return Err(format!("the database size limit of {mb} MB is too large"));
+    }
+    Ok((mb > 0).then_some(mb << 20))
+}
+
+/// The limit from `SOCKSCOPE_DB_MAX_MB` (`Ok(None)` when unset or empty).
+pub fn size_limit_from_env() -> Result<Option<u64>, String> {
+    match std::env::var(DB_MAX_MB_ENV) {
+        Ok(v) if !v.trim().is_empty() => {
+            parse_size_limit_mb(&v).map_err(|e| format!("{DB_MAX_MB_ENV}: {e}"))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Counts frames queued to the writer from before the send until the writer is done with
+/// them; a send that fails or is abandoned half-way takes them back.
+struct Queued<'a> {
+    status: &'a writer_status::StatusCell,
+    n: usize,
+}
+
+impl<'a> Queued<'a> {
+    fn new(status: &'a writer_status::StatusCell, n: usize) -> Queued<'a> {
+        status.queued(n);
+        Queued { status, n }
+    }
+
+    /// The writer has them: it counts them out.
+    fn sent(mut self) {
+        self.n = 0;
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        if self.n > 0 {
+            self.status.done(self.n);
+        }
     }
 }
 

@@ -3,11 +3,12 @@
 
 use crate::model::*;
 use crate::read;
+use crate::writer_status::{PauseCause, StatusCell};
 use crate::{StoreError, StoreEvent};
 use rusqlite::{params, Connection, Transaction};
 use sockscope_proto::{ConnectionId, FrameRecord, SessionId};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -101,9 +102,12 @@ struct Outcome {
 pub(crate) struct WriterConfig {
     /// Appended to after each commit: one line `SESSION LAST_SEQ` per session with new frames.
     pub commit_log: Option<std::fs::File>,
-    /// Emulated size cap in pages (`PRAGMA max_page_count`), applied before each attempt;
-    /// 0 = none. Shared with [`crate::Store::set_max_page_count`].
-    pub max_pages: Arc<AtomicU64>,
+    /// The storage state this writer keeps (paused, resumed, frames waiting), and the size
+    /// cap in pages (`PRAGMA max_page_count`, applied before each attempt; 0 = none) that
+    /// [`crate::Store::set_size_limit`] changes.
+    pub status: Arc<StatusCell>,
+    /// The database file (a damage marker goes beside it).
+    pub db_path: std::path::PathBuf,
     /// The `-wal` file, whose size is checked before a periodic checkpoint.
     pub wal_path: std::path::PathBuf,
     /// At most this many operations per transaction.
@@ -219,7 +223,7 @@ pub(crate) fn run(
         }
         let mut paused_since: Option<Instant> = None;
         loop {
-            let pages = config.max_pages.load(Ordering::Relaxed);
+            let pages = config.status.max_pages.load(Ordering::Relaxed);
             if pages != applied_pages {
                 // 0 restores SQLite's own maximum.
                 let value = if pages == 0 { 1_073_741_823 } else { pages };
@@ -234,7 +238,13 @@ pub(crate) fn run(
             match result {
                 Ok(()) => {
                     if paused_since.is_some() {
+                        config.status.resume();
                         let _ = events.send(StoreEvent::WriteResumed);
+                        send_status(&events, &config.status);
+                    }
+                    let file_bytes = (pages != 0).then(|| file_bytes(&conn)).flatten();
+                    if config.status.committed(frames_of(&batch), file_bytes) {
+                        send_status(&events, &config.status);
                     }
                     if let Some(log) = config.commit_log.as_mut() {
                         log_commit(log, &outcome);
@@ -254,20 +264,32 @@ pub(crate) fn run(
                 Err(e) => {
                     // Sequence numbers handed out in the failed batch were not committed.
                     seqs.clear();
+                    let closing = stopping || config.status.closing.load(Ordering::Relaxed);
                     let gave_up =
-                        stopping && paused_since.is_some_and(|t| t.elapsed() >= SHUTDOWN_RETRY);
+                        closing && paused_since.is_some_and(|t| t.elapsed() >= SHUTDOWN_RETRY);
                     if is_transient(&e) && !gave_up {
                         // Keep the batch (and, through back-pressure, everything behind it)
                         // until the disk has room again.
                         if paused_since.is_none() {
                             paused_since = Some(Instant::now());
+                            let cause = pause_cause(&e, &conn, pages, &batch);
+                            config.status.pause(cause, e.to_string());
                             let _ = events.send(StoreEvent::WriteError(format!(
                                 "capture paused, nothing is lost yet: {e}; retrying every {} ms",
                                 RETRY_INTERVAL.as_millis()
                             )));
+                            send_status(&events, &config.status);
                         }
                         std::thread::sleep(RETRY_INTERVAL);
                         continue;
+                    }
+                    if crate::recover::is_damage(&e) {
+                        crate::recover::mark_for_check(&config.db_path, &e.to_string());
+                        config.status.damaged(e.to_string());
+                    }
+                    if paused_since.is_some() {
+                        // Given up while stopping: the held frames are lost with the batch.
+                        config.status.resume();
                     }
                     for reply in outcome.replies.drain(..) {
                         reply(Err(&e));
@@ -290,10 +312,68 @@ pub(crate) fn run(
         if weight > 0 {
             config.budget.add_permits(weight);
         }
+        config.status.done(frames_of(&batch));
         if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
             last_checkpoint = Instant::now();
             checkpoint_if_large(&conn, &config.wal_path);
         }
+    }
+}
+
+fn frames_of(batch: &[WriteOp]) -> usize {
+    batch.iter().map(frames_in).sum()
+}
+
+fn send_status(events: &broadcast::Sender<StoreEvent>, status: &StatusCell) {
+    let _ = events.send(StoreEvent::Storage(Arc::new(status.snapshot())));
+}
+
+/// The file's size as SQLite sees it (page count × page size).
+fn file_bytes(conn: &Connection) -> Option<u64> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).ok()?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).ok()?;
+    u64::try_from(pages.saturating_mul(size)).ok()
+}
+
+/// Why a batch could not be written: `SQLITE_FULL` is the size limit when one is set and the
+/// batch would not fit under it, else a full disk.
+fn pause_cause(e: &StoreError, conn: &Connection, max_pages: u64, batch: &[WriteOp]) -> PauseCause {
+    use rusqlite::ErrorCode as C;
+    let code = match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => f.code,
+        _ => return PauseCause::Io,
+    };
+    match code {
+        C::DiskFull => {
+            if max_pages == 0 {
+                return PauseCause::DiskFull;
+            }
+            let page_size: u64 = conn
+                .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+                .ok()
+                .and_then(|v| u64::try_from(v).ok())
+                .unwrap_or(4096);
+            let used = file_bytes(conn).unwrap_or(0);
+            let room = max_pages.saturating_mul(page_size).saturating_sub(used);
+            let need: u64 = batch
+                .iter()
+                .map(|op| match op {
+                    WriteOp::Frame(f) => f.payload.len() as u64,
+                    WriteOp::Frames { frames, .. } => {
+                        frames.iter().map(|f| f.payload.len() as u64).sum()
+                    }
+                    _ => 0,
+                })
+                .sum();
+            // The batch (with its index and row overhead) would not fit under the limit.
+            if room < need.saturating_mul(2).max(1 << 20) {
+                PauseCause::SizeLimit
+            } else {
+                PauseCause::DiskFull
+            }
+        }
+        C::DatabaseBusy | C::DatabaseLocked => PauseCause::Locked,
+        _ => PauseCause::Io,
     }
 }
 

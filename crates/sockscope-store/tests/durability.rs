@@ -8,7 +8,9 @@ mod common;
 use bytes::Bytes;
 use common::{newer_version_db, session_with_connection};
 use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
-use sockscope_store::{SessionKind, Store, StoreError, StoreEvent, StoreOptions};
+use sockscope_store::{
+    PauseCause, SessionKind, StorageState, Store, StoreError, StoreEvent, StoreOptions,
+};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -214,6 +216,28 @@ fn a_full_disk_pauses_capture_and_loses_nothing() {
             error.contains("full") && error.contains("paused"),
             "{error}"
         );
+        // The writer's status says the same, with the frames waiting (never more than were
+        // sent, and growing as the producer queues behind the held batch).
+        let status = store.storage_status();
+        match &status.state {
+            StorageState::Paused {
+                pending_frames,
+                error,
+                ..
+            } => {
+                assert!(
+                    *pending_frames > 0 && *pending_frames <= n as u64,
+                    "{pending_frames}"
+                );
+                assert!(error.contains("full"), "{error}");
+            }
+            other => panic!("not paused: {other:?}"),
+        }
+        let text = status.describe().expect("a paused status describes itself");
+        assert!(
+            text.contains("frames waiting") && text.contains(&*path.to_string_lossy()),
+            "{text}"
+        );
         // Meanwhile the file is valid and holds whole batches only.
         let committed: i64 = {
             let c = rusqlite::Connection::open(&path).unwrap();
@@ -243,6 +267,17 @@ fn a_full_disk_pauses_capture_and_loses_nothing() {
             .expect("producer stuck")
             .expect("producer");
         store.flush().await.expect("flush");
+        // Resumed, every waiting frame written and counted, nothing pending.
+        let status = store.storage_status();
+        assert_eq!(status.state, StorageState::Ok);
+        let r = status.last_resume.expect("the resume is reported");
+        assert!(r.done && r.backlog_frames > 0, "{r:?}");
+        assert_eq!(r.written_frames, r.backlog_frames);
+        assert_eq!(r.pause, 1);
+        assert!(
+            r.backlog_frames + committed as u64 <= n as u64,
+            "{r:?}, {committed} committed before the pause"
+        );
         let summary = store.session(s).expect("session");
         assert_eq!(summary.frames, n as i64, "frames lost");
         let seqs: Vec<i64> = store
@@ -333,4 +368,198 @@ fn the_commit_log_names_the_last_durable_seq() {
     assert!(seqs.len() >= 4, "one line per commit: {seqs:?}");
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
     assert_eq!(seqs.last(), Some(&2000));
+}
+
+/// The user's database size limit (`StoreOptions::max_bytes`, `Store::set_size_limit`; the
+/// app's and CLI's `SOCKSCOPE_DB_MAX_MB`): reaching it pauses capture as a full disk would,
+/// with the cause named; raising it resumes, every frame written once, in order.
+#[test]
+fn the_size_limit_pauses_capture_and_raising_it_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("limit.db");
+    let n = 3000usize;
+    rt().block_on(async {
+        let store = Store::open_with(
+            &path,
+            StoreOptions {
+                max_bytes: Some(1 << 20),
+                ..Default::default()
+            },
+        )
+        .expect("open");
+        assert_eq!(store.storage_status().limit_bytes, Some(1 << 20));
+        let (s, c) = session_with_connection(&store, "limit", SessionKind::Proxy).await;
+        let mut events = store.subscribe();
+        let producer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 0..n {
+                    store
+                        .record_frames(vec![frame(s, c, i, 4000)])
+                        .await
+                        .expect("record");
+                }
+            })
+        };
+        // ~12 MB of frames (more than the writer's 8 MiB queue) into 1 MB: the writer
+        // pauses, naming the limit, and the producer waits.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let paused = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, events.recv()).await {
+                Ok(Ok(StoreEvent::Storage(st)))
+                    if matches!(st.state, StorageState::Paused { .. }) =>
+                {
+                    break st
+                }
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                other => panic!("no pause: {other:?}"),
+            }
+        };
+        match &paused.state {
+            StorageState::Paused { cause, .. } => assert_eq!(*cause, PauseCause::SizeLimit),
+            _ => unreachable!(),
+        }
+        let text = paused.describe().unwrap();
+        assert!(text.contains("size limit of 1 MB"), "{text}");
+        // It stays paused (retrying) while the producer waits behind it.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let waiting = match store.storage_status().state {
+            StorageState::Paused { pending_frames, .. } => pending_frames,
+            other => panic!("resumed on its own: {other:?}"),
+        };
+        assert!(!producer.is_finished(), "the producer was not held back");
+        assert!(waiting > 0);
+        let file = std::fs::metadata(&path).unwrap().len()
+            + std::fs::metadata(sibling(&path, "-wal")).map_or(0, |m| m.len());
+        assert!(file < 8 << 20, "the limit did not hold the file: {file}");
+        // Raise it: capture resumes by itself.
+        store.set_size_limit(Some(64 << 20));
+        tokio::time::timeout(Duration::from_secs(30), producer)
+            .await
+            .expect("producer stuck")
+            .expect("producer");
+        store.flush().await.expect("flush");
+        let status = store.storage_status();
+        assert_eq!(status.state, StorageState::Ok);
+        assert_eq!(status.limit_bytes, Some(64 << 20));
+        let r = status.last_resume.expect("resume");
+        assert_eq!(r.cause, PauseCause::SizeLimit);
+        assert!(
+            r.done && r.written_frames == r.backlog_frames && r.backlog_frames >= waiting.min(1)
+        );
+        assert_eq!(store.session(s).unwrap().frames, n as i64);
+        let seqs: Vec<i64> = store
+            .frames_after(s, 0, n + 10)
+            .unwrap()
+            .iter()
+            .map(|f| f.seq)
+            .collect();
+        assert_eq!(seqs, (1..=n as i64).collect::<Vec<_>>());
+        let payload = store.frame(s, 2500).unwrap().payload;
+        assert!(payload.starts_with(b"frame 2499 "), "out of order");
+    });
+    assert_eq!(quick_check(&path), "ok");
+    assert_eq!(
+        sockscope_store::parse_size_limit_mb("0").unwrap(),
+        None,
+        "0 is no limit"
+    );
+    assert_eq!(
+        sockscope_store::parse_size_limit_mb(" 64 ").unwrap(),
+        Some(64 << 20)
+    );
+    assert!(sockscope_store::parse_size_limit_mb("1.5").is_err());
+}
+
+/// Opening reads the whole file only when there is a reason: after a clean close only the
+/// header, the schema and each table's first page are read; a `-wal` left behind (a crash,
+/// or the file open elsewhere) or a damage marker makes the next open check everything.
+#[test]
+fn open_checks_the_whole_file_only_when_there_is_a_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("open.db");
+    filled_db(&path, 400, 2000);
+    assert!(
+        !sibling(&path, "-wal").exists(),
+        "a clean close left a -wal"
+    );
+    let store = Store::open(&path).expect("open");
+    assert_eq!(
+        store.open_check().full_check,
+        None,
+        "{:?}",
+        store.open_check()
+    );
+    // While it is open (its -wal exists), another open would check it all.
+    let other = sockscope_store::check_file(&path).expect("check");
+    let why = other.full_check.expect("a -wal is a reason");
+    assert!(why.contains("not closed cleanly"), "{why}");
+    drop(store);
+    assert!(
+        !sibling(&path, "-wal").exists(),
+        "a clean close left a -wal"
+    );
+    assert_eq!(sockscope_store::check_file(&path).unwrap().full_check, None);
+    // A marker (left by a run that saw damage) asks for the full check; a sound file passes
+    // and the marker goes.
+    let marker = sibling(&path, sockscope_store::CHECK_MARKER_SUFFIX);
+    std::fs::write(&marker, "database disk image is malformed").unwrap();
+    let store = Store::open(&path).expect("a sound file opens");
+    let why = store.open_check().full_check.clone().expect("full check");
+    assert!(why.contains("malformed"), "{why}");
+    assert!(!marker.exists(), "the marker stays after a clean check");
+    drop(store);
+}
+
+/// Damage the quick look at open cannot see (a data page in the middle of the file): the
+/// file opens; the first read that meets the damage fails with SQLite's error, the status
+/// reports it and a marker is left; the next start reads the whole file, finds it damaged,
+/// and `open_or_recover` moves it aside (never writing it) and starts fresh.
+#[test]
+fn damage_seen_at_read_time_is_checked_at_the_next_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("later.db");
+    filled_db(&path, 400, 2000);
+    let pages = std::fs::metadata(&path).unwrap().len() / 4096;
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start(pages / 2 * 4096)).unwrap();
+        f.write_all(&vec![0x55; 20 * 4096]).unwrap();
+    }
+    let store = Store::open(&path).expect("the quick look does not see a data page");
+    assert_eq!(store.open_check().full_check, None);
+    let s = store.sessions().unwrap()[0].id;
+    let mut failed = None;
+    for seq in 1..=400 {
+        if let Err(e) = store.frame(s, seq) {
+            failed = Some(e);
+            break;
+        }
+    }
+    let e = failed.expect("a read met the damaged pages");
+    assert!(e.to_string().contains("malformed"), "{e}");
+    let damage = store.storage_status().damage.expect("damage reported");
+    assert!(damage.contains("malformed"), "{damage}");
+    let marker = sibling(&path, sockscope_store::CHECK_MARKER_SUFFIX);
+    assert!(marker.exists());
+    drop(store);
+    let before = std::fs::read(&path).unwrap();
+    match Store::open(&path) {
+        Err(StoreError::Damaged { reason, .. }) => {
+            assert!(reason.contains("integrity check failed"), "{reason}")
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a damaged database was opened after the marker"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "file changed");
+    let (store, recovered) = Store::open_or_recover(&path, StoreOptions::default()).unwrap();
+    let recovered = recovered.expect("moved aside");
+    assert_eq!(std::fs::read(&recovered.moved_to).unwrap(), before);
+    assert!(!marker.exists(), "the marker outlived the recovery");
+    assert!(store.sessions().unwrap().is_empty());
+    drop(store);
+    let (_, again) = Store::open_or_recover(&path, StoreOptions::default()).unwrap();
+    assert!(again.is_none());
 }

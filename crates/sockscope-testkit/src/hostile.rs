@@ -14,6 +14,9 @@
 //! * `/deflate-bomb?mib=M` — answers with permessage-deflate and sends one compressed text
 //!   message that inflates to M MiB of `0` bytes (~6.5 KB of wire per MiB);
 //! * `/stop-reading` — never reads again after the handshake (and sends nothing);
+//! * `/stop-reading-alive?every=MS` — never reads again, but stays visibly alive: a small
+//!   text message every MS ms (default 200), so no keep-alive or idle check ever fires (the
+//!   case only a write timeout ends);
 //! * `/silent` — reads and discards, never sends (a peer that hangs).
 //!
 //! After its script a hostile connection reads and discards until the peer goes away (at
@@ -333,6 +336,24 @@ async fn serve(mut stream: TcpStream) {
         "/stop-reading" => {
             // Hold the socket without reading: the peer's writes fill the buffers.
             tokio::time::sleep(LINGER).await;
+            return;
+        }
+        "/stop-reading-alive" => {
+            // Never read; keep talking. Ends when the peer goes away (a write fails) or after
+            // LINGER.
+            let every = Duration::from_millis(query_num(query, "every", 200).max(1));
+            let _ = tokio::time::timeout(LINGER, async {
+                let mut n = 0u64;
+                loop {
+                    n += 1;
+                    let f = frame(true, false, 1, None, format!("alive {n}").as_bytes());
+                    if stream.write_all(&f).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            })
+            .await;
             return;
         }
         _ => Vec::new(), // "/silent" and anything else

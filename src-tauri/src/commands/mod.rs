@@ -36,6 +36,30 @@ pub fn store_notice(state: State<'_, AppState>) -> Option<String> {
     state.store_notice.clone()
 }
 
+/// The storage state the store's writer keeps: writing, or paused on a full disk / the size
+/// limit with frames waiting; how the last pause ended; damage reported while in use.
+#[tauri::command]
+pub fn storage_status(state: State<'_, AppState>) -> Res<sockscope_store::StorageStatus> {
+    Ok(state.services()?.store.storage_status())
+}
+
+/// Sets the database size limit for this run in MB (`null` or 0: none). A paused capture
+/// resumes by itself within a retry interval once the limit leaves room.
+#[tauri::command]
+pub fn set_db_size_limit(
+    state: State<'_, AppState>,
+    mb: Option<u64>,
+) -> Res<sockscope_store::StorageStatus> {
+    let store = &state.services()?.store;
+    let bytes = match mb {
+        None | Some(0) => None,
+        Some(mb) if mb > 1 << 30 => return Err(format!("{mb} MB is too large a limit")),
+        Some(mb) => Some(mb << 20),
+    };
+    store.set_size_limit(bytes);
+    Ok(store.storage_status())
+}
+
 #[tauri::command]
 pub async fn list_sessions(state: State<'_, AppState>) -> Res<Vec<SessionSummary>> {
     let store = state.services()?.store.clone();

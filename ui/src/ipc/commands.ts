@@ -24,6 +24,7 @@ import type {
   StartMockArgs,
   StartReplayArgs,
   StorageInfo,
+  StorageStatus,
   StreamMsg,
 } from './types';
 
@@ -253,6 +254,16 @@ export async function deleteSession(sessionId: number): Promise<void> {
 /** Set when the database was found damaged at start: where the old file went. */
 export function storeNotice(): Promise<string | null> {
   return call<string | null>('store_notice');
+}
+
+/** The store writer's state: writing, or paused (disk full, size limit) with frames waiting. */
+export function storageStatus(): Promise<StorageStatus> {
+  return call<StorageStatus>('storage_status');
+}
+
+/** Sets the database size limit for this run, in MB (null or 0: none). */
+export function setDbSizeLimit(mb: number | null): Promise<StorageStatus> {
+  return call<StorageStatus>('set_db_size_limit', { mb });
 }
 
 export function storageInfo(): Promise<StorageInfo> {

@@ -240,6 +240,47 @@ export interface StorageInfo {
   incremental_vacuum: boolean;
 }
 
+/** Why capture is paused (`storage_status`). */
+export type PauseCause = 'disk_full' | 'size_limit' | 'io' | 'locked';
+
+/** How the last pause ended: the frames waiting at the resume and how many are written. */
+export interface StorageResumed {
+  /** 1 for the first pause since the app started, 2 for the next… */
+  pause: number;
+  paused_at_us: number;
+  resumed_at_us: number;
+  cause: PauseCause;
+  backlog_frames: number;
+  written_frames: number;
+  /** Every frame that was waiting is written. */
+  done: boolean;
+}
+
+interface StorageCommon {
+  /** The database file. */
+  path: string;
+  /** The size limit in bytes (null: none). */
+  limit_bytes: number | null;
+  /** The file's size in bytes as the writer last saw it (kept while a limit is set). */
+  file_bytes: number;
+  last_resume: StorageResumed | null;
+  /** SQLite reported damage while the file was in use (checked in full at the next start). */
+  damage: string | null;
+}
+
+/** `storage_status`: the store writer's state. */
+export type StorageStatus =
+  | (StorageCommon & { state: 'ok' })
+  | (StorageCommon & {
+      state: 'paused';
+      since_us: number;
+      cause: PauseCause;
+      /** SQLite's error text. */
+      error: string;
+      /** Frames queued and not yet written (they are kept, never dropped). */
+      pending_frames: number;
+    });
+
 // Replay, mock, diff
 
 export interface ReplayPlan {

@@ -53,8 +53,9 @@ import {
 import { TimelineModel, type TimelineApi } from './timeline.svelte';
 import type { LiveUpdate } from './live';
 import { InterceptModel } from './interceptState.svelte';
+import { StorageModel, type StorageApi } from './storage.svelte';
 
-export interface Api extends TimelineApi {
+export interface Api extends TimelineApi, StorageApi {
   listSessions(): Promise<SessionSummary[]>;
   /** Where a damaged database was moved at start (null when nothing happened). */
   storeNotice?(): Promise<string | null>;
@@ -103,6 +104,8 @@ export interface Api extends TimelineApi {
 export const tauriApi: Api = {
   listSessions: ipc.listSessions,
   storeNotice: ipc.storeNotice,
+  storageStatus: ipc.storageStatus,
+  setDbSizeLimit: ipc.setDbSizeLimit,
   listConnections: ipc.listConnections,
   connect: ipc.connect,
   sendText: ipc.sendText,
@@ -284,6 +287,9 @@ export class AppState {
   /** The database was damaged at start and moved aside: where it went (dismissable). */
   storeNotice = $state<string | null>(null);
 
+  /** The store writer's state: capture paused on a full disk or at the size limit. */
+  readonly storage: StorageModel;
+
   /** Wall clock for "open since" labels, ticked by the App component. */
   now = $state(Date.now());
 
@@ -346,6 +352,7 @@ export class AppState {
     this.mock = new MockState(this);
     this.diff = new DiffState(this);
     this.wb = new WorkbenchState(this, opts.workbench);
+    this.storage = new StorageModel(this.api);
   }
 
   /** The welcome screen shows: asked for, or nothing to show yet (no session, no connection). */
@@ -389,6 +396,7 @@ export class AppState {
       this.loadStoreNotice(),
       this.wb.init(),
     ]);
+    this.storage.start();
   }
 
   async loadStoreNotice(): Promise<void> {
@@ -1055,6 +1063,7 @@ export class AppState {
   }
 
   dispose(): void {
+    this.storage.stop();
     this.intercept.close();
     this.wb.dispose();
     this.replay.dispose();
