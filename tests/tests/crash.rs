@@ -487,3 +487,99 @@ fn the_cli_moves_a_damaged_database_aside_and_says_where() {
     assert!(stderr.contains("newer Sockscope"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// The CLI tells on stderr when capture pauses at the database size limit (`--db-max-mb`):
+/// the cause, the frames waiting, what to do and the database path; a bad limit is a usage
+/// error.
+#[test]
+fn the_cli_says_on_stderr_when_capture_pauses_at_the_size_limit() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = rt.block_on(EchoServer::start()).expect("echo server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("limit.db");
+    let upstream = server.url();
+    let proxy = sockscope_e2e::Proc::spawn(
+        "proxy",
+        sockscope_e2e::sockscope(
+            &db,
+            &[
+                "--db-max-mb",
+                "1",
+                "proxy",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                upstream.trim_end_matches('/'),
+            ],
+        ),
+    );
+    let session = proxy.recv(false, Duration::from_secs(20), "the session line");
+    assert!(session.starts_with("session "), "{session}");
+    let listening = proxy.recv(true, Duration::from_secs(20), "the listening line");
+    let addr = listening
+        .strip_prefix("listening ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{listening:?}"))
+        .to_owned();
+    // 6 MB of messages into a 1 MB database: the writer pauses, the client is held back.
+    let client = rt.spawn(async move {
+        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/full")).await
+        else {
+            return 0usize;
+        };
+        let chunk = bytes::Bytes::from(vec![b'z'; 64 << 10]);
+        let mut echoed = 0;
+        for _ in 0..100 {
+            let step = async {
+                ws.send(Message::Binary(chunk.clone())).await.ok()?;
+                ws.next().await?.ok()
+            };
+            match tokio::time::timeout(Duration::from_secs(2), step).await {
+                Ok(Some(_)) => echoed += 1,
+                _ => break,
+            }
+        }
+        echoed
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let paused = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = proxy.recv(true, left, "the pause on stderr");
+        if line.contains("capture paused") {
+            break line;
+        }
+    };
+    let db_text = db.to_string_lossy();
+    assert!(
+        paused.starts_with(
+            "sockscope: capture paused: the database reached its size limit of 1 MB ("
+        ) && paused.contains("frames waiting)")
+            && paused.contains("capture resumes automatically")
+            && paused.ends_with(&format!("Database: {db_text}")),
+        "{paused}"
+    );
+    let echoed = rt.block_on(client).expect("client");
+    assert!(
+        echoed < 100,
+        "the client was never held back ({echoed} echoes)"
+    );
+    drop(proxy);
+    assert_eq!(quick_check(&db), "ok");
+
+    let out = Command::new(sockscope_bin())
+        .arg("--db")
+        .arg(&db)
+        .args(["--db-max-mb", "1.5", "sessions"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("whole number of MB"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -301,6 +301,8 @@ export class AppState {
   readonly selectedSession = $derived(
     this.sessions.find((s) => s.id === this.selectedSessionId) ?? null,
   );
+  /** The selected session was imported from a file: its connections are recordings, never live. */
+  readonly selectedIsRecording = $derived(this.selectedSession?.imported_from != null);
   readonly selectedFrame = $derived.by(() =>
     this.selectedSeq === null ? null : this.timeline.frameBySeq(this.selectedSeq),
   );

@@ -133,6 +133,13 @@ describe('previews', () => {
 });
 
 describe('connectionStateText', () => {
+  it('gives an imported connection left open no running uptime', () => {
+    const now = 1_000_000;
+    const open = conn({ state: 'open', opened_at_us: (now - 65_000) * 1000 });
+    expect(connectionStateText(open, now, true)).toBe('Open when recorded');
+    expect(connectionStateText(conn({ state: 'connecting' }), now, true)).toBe('Connecting when recorded');
+    expect(connectionStateText(conn({ state: 'closed', close_code: 1000 }), now, true)).toBe('Closed 1000');
+  });
   it('describes each state', () => {
     const now = 1_000_000;
     expect(connectionStateText(conn({ state: 'connecting' }), now)).toBe('Connecting…');

@@ -145,8 +145,15 @@ export function dirLabel(dir: FrameSummary['dir']): string {
   return dir === 'client' ? 'sent' : 'received';
 }
 
-/** One line for a connection's state, e.g. "Closed 1000 · bye · by server". */
-export function connectionStateText(c: ConnectionInfo, nowMs: number): string {
+/**
+ * One line for a connection's state, e.g. "Closed 1000 · bye · by server". `recorded`: the
+ * connection comes from an imported file, so "open" means "still open when it was recorded"
+ * (no running uptime: nothing here holds it).
+ */
+export function connectionStateText(c: ConnectionInfo, nowMs: number, recorded = false): string {
+  if (recorded && (c.state === 'open' || c.state === 'connecting')) {
+    return c.state === 'open' ? 'Open when recorded' : 'Connecting when recorded';
+  }
   switch (c.state) {
     case 'connecting':
       return 'Connecting…';
