@@ -62,6 +62,10 @@ enum Cmd {
         /// Most frames per cell.
         #[arg(long, default_value_t = 400_000)]
         max_frames: u64,
+        /// Instead: the store settings tried for issue 7 (page size, who checkpoints) at
+        /// 256 B, this many rounds each.
+        #[arg(long)]
+        variants: Option<usize>,
     },
     /// A WebSocket echo server (prints `listening ADDR`).
     Echo {
@@ -140,14 +144,18 @@ fn main() -> ExitCode {
             per_op,
             batches,
             max_frames,
+            variants,
         } => {
-            let rows = storebench::run(&storebench::StoreBenchOptions {
-                sizes,
-                per_op,
-                batches,
-                max_frames,
-                ..Default::default()
-            });
+            let rows = match variants {
+                Some(rounds) => storebench::variants(max_frames, rounds),
+                None => storebench::run(&storebench::StoreBenchOptions {
+                    sizes,
+                    per_op,
+                    batches,
+                    max_frames,
+                    ..Default::default()
+                }),
+            };
             print!("{}", storebench::table(&rows));
             if rows.iter().any(Result::is_err) {
                 Ok(ExitCode::FAILURE)

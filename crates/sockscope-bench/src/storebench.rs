@@ -24,6 +24,8 @@ pub struct StoreRow {
     /// CPU time of the writer thread per frame (µs): what the store costs, whatever else
     /// the machine is doing.
     pub writer_cpu_us: Option<f64>,
+    /// CPU time of the checkpointer thread per frame (µs), when there is one.
+    pub checkpoint_cpu_us: Option<f64>,
 }
 
 impl StoreRow {
@@ -40,7 +42,25 @@ fn frames_for(size: usize, max_frames: u64, budget_mb: u64) -> u64 {
     (budget_mb * 1_000_000 / size as u64).clamp(1000, max_frames)
 }
 
+/// How the store is set up for one row (everything else as shipped).
+#[derive(Debug, Clone, Default)]
+pub struct Variant {
+    /// Shown after the row's name; empty for the shipped settings.
+    pub label: String,
+    pub page_size: Option<u32>,
+    /// The writer checkpoints itself (SQLite's auto-checkpoint), no checkpointer thread.
+    pub writer_checkpoints: bool,
+}
+
+impl Variant {
+    pub fn shipped() -> Variant {
+        Variant::default()
+    }
+}
+
 /// Frames/s through the store's writer (one producer thread, like one busy connection pair).
+/// A subscriber drains the store's events on its own thread, as the app and the CLI do (the
+/// writer builds each committed frame's summary for it).
 pub fn through_store(
     size: usize,
     per_op: usize,
@@ -48,16 +68,42 @@ pub fn through_store(
     frames: u64,
     text: bool,
 ) -> Result<StoreRow, String> {
+    through_store_with(size, per_op, batch, frames, text, &Variant::shipped())
+}
+
+/// [`through_store`] with a [`Variant`] of the store's settings.
+pub fn through_store_with(
+    size: usize,
+    per_op: usize,
+    batch: usize,
+    frames: u64,
+    text: bool,
+    variant: &Variant,
+) -> Result<StoreRow, String> {
     let per_op = per_op.max(1);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = Store::open_with(
         dir.path().join("store.db"),
         StoreOptions {
             batch_max: Some(batch),
+            page_size: variant.page_size,
+            writer_checkpoints: variant.writer_checkpoints,
             ..StoreOptions::default()
         },
     )
     .map_err(|e| e.to_string())?;
+    let mut events = store.subscribe();
+    let subscriber = std::thread::spawn(move || {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut n = 0u64;
+        loop {
+            match events.blocking_recv() {
+                Ok(sockscope_store::StoreEvent::Frames(f, _)) => n += f.len() as u64,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => break n,
+            }
+        }
+    });
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -107,6 +153,7 @@ pub fn through_store(
         rec
     };
     let cpu0 = crate::procstat::thread_cpu_time(WRITER_THREAD);
+    let ckpt0 = crate::procstat::thread_cpu_time(sockscope_store::CHECKPOINT_THREAD);
     let start = Instant::now();
     let mut i = 0u64;
     while i < frames {
@@ -126,16 +173,29 @@ pub fn through_store(
     store.flush_blocking().map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
     let cpu1 = crate::procstat::thread_cpu_time(WRITER_THREAD);
-    let writer_cpu_us = match (cpu0, cpu1) {
+    let ckpt1 = crate::procstat::thread_cpu_time(sockscope_store::CHECKPOINT_THREAD);
+    let per_frame = |a: Option<std::time::Duration>, b: Option<std::time::Duration>| match (a, b) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() * 1e6 / frames as f64),
         _ => None,
     };
+    let writer_cpu_us = per_frame(cpu0, cpu1);
+    let checkpoint_cpu_us = per_frame(ckpt0, ckpt1);
     let stored = store.session(session).map_err(|e| e.to_string())?.frames;
+    drop(store);
+    let _ = subscriber.join();
     if stored != frames as i64 {
         return Err(format!("{stored} frames stored, {frames} sent"));
     }
     Ok(StoreRow {
-        what: format!("store, {} frames", if text { "text" } else { "binary" }),
+        what: format!(
+            "store, {} frames{}",
+            if text { "text" } else { "binary" },
+            if variant.label.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", variant.label)
+            }
+        ),
         size,
         per_op,
         batch,
@@ -144,6 +204,7 @@ pub fn through_store(
         frames_per_sec: frames as f64 / secs,
         mb_per_sec: frames as f64 * size as f64 / 1e6 / secs,
         writer_cpu_us,
+        checkpoint_cpu_us,
     })
 }
 
@@ -193,6 +254,7 @@ pub fn bare_sqlite(size: usize, frames: u64, index: bool) -> Result<StoreRow, St
     };
     Ok(StoreRow {
         writer_cpu_us,
+        checkpoint_cpu_us: None,
         what: format!(
             "bare SQLite, {} (ceiling)",
             if index { "one index" } else { "no index" }
@@ -228,6 +290,51 @@ impl Default for StoreBenchOptions {
             budget_mb: 200,
         }
     }
+}
+
+/// The settings tried on the way to the shipped ones (256 B text frames, 64 per operation,
+/// default batching), each `repeat` times, interleaved so machine noise spreads evenly.
+pub fn variants(frames: u64, repeat: usize) -> Vec<Result<StoreRow, String>> {
+    let list = vec![
+        Variant {
+            label: "4 KiB pages, writer checkpoints (before)".into(),
+            page_size: Some(4096),
+            writer_checkpoints: true,
+        },
+        Variant {
+            label: "4 KiB pages, checkpointer thread".into(),
+            page_size: Some(4096),
+            writer_checkpoints: false,
+        },
+        Variant {
+            label: "16 KiB pages, checkpointer thread".into(),
+            page_size: Some(16384),
+            writer_checkpoints: false,
+        },
+        Variant {
+            label: "64 KiB pages, checkpointer thread".into(),
+            page_size: Some(65536),
+            writer_checkpoints: false,
+        },
+        Variant {
+            label: "shipped".into(),
+            ..Variant::shipped()
+        },
+    ];
+    let mut rows = Vec::new();
+    for _ in 0..repeat.max(1) {
+        for v in &list {
+            rows.push(through_store_with(
+                256,
+                64,
+                sockscope_store::BATCH_MAX,
+                frames,
+                true,
+                v,
+            ));
+        }
+    }
+    rows
 }
 
 pub fn run(o: &StoreBenchOptions) -> Vec<Result<StoreRow, String>> {
@@ -269,13 +376,13 @@ pub fn headline(rows: &[Result<StoreRow, String>]) -> Option<f64> {
 
 pub fn table(rows: &[Result<StoreRow, String>]) -> String {
     let mut out = String::from(
-        "| what | payload B | frames/op | writer batch | frames | s | frames/s | MB/s | writer CPU µs/frame | frames/s per writer core |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| what | payload B | frames/op | writer batch | frames | s | frames/s | MB/s | writer CPU µs/frame | checkpointer CPU µs/frame | frames/s per writer core |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         match r {
             Ok(r) => out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.1} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.1} | {} | {} | {} |\n",
                 r.what,
                 r.size,
                 r.per_op,
@@ -286,10 +393,12 @@ pub fn table(rows: &[Result<StoreRow, String>]) -> String {
                 r.mb_per_sec,
                 r.writer_cpu_us
                     .map_or_else(|| "–".into(), |u| format!("{u:.2}")),
+                r.checkpoint_cpu_us
+                    .map_or_else(|| "–".into(), |u| format!("{u:.2}")),
                 r.per_core()
                     .map_or_else(|| "–".into(), |f| format!("{f:.0}")),
             )),
-            Err(e) => out.push_str(&format!("| ERROR: {e} | | | | | | | | | |\n")),
+            Err(e) => out.push_str(&format!("| ERROR: {e} | | | | | | | | | | |\n")),
         }
     }
     out

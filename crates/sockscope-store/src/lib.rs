@@ -57,7 +57,8 @@ pub use workbench::{
     history_target, HistoryEntry, TemplateRow, HISTORY_KEEP, HISTORY_MAX_BODY, TEMPLATE_MAX_BODY,
 };
 pub use writer::{
-    BATCH_MAX, BATCH_WINDOW, CHECKPOINT_INTERVAL, RETRY_INTERVAL, WAL_CHECKPOINT_BYTES,
+    BATCH_MAX, BATCH_WINDOW, CHECKPOINT_AFTER_BYTES, CHECKPOINT_THREAD, RETRY_INTERVAL,
+    WAL_CHECKPOINT_BYTES,
 };
 pub use writer_status::{PauseCause, Resumed, StorageState, StorageStatus};
 
@@ -102,7 +103,19 @@ pub struct StoreOptions {
     /// At most this many operations per transaction (`None`: [`BATCH_MAX`]); the capture-store
     /// micro-bench varies it.
     pub batch_max: Option<usize>,
+    /// The page size of a new file (`None`: [`PAGE_SIZE`]); an existing file keeps its own.
+    /// The capture-store micro-bench varies it.
+    pub page_size: Option<u32>,
+    /// The writer checkpoints itself as SQLite does by default (auto-checkpoint every 1,000
+    /// pages), with no checkpointer thread: what Sockscope did before, kept for the
+    /// micro-bench's comparison.
+    #[doc(hidden)]
+    pub writer_checkpoints: bool,
 }
+
+/// The page size of new database files. Larger pages mean fewer WAL frames (two `write`s
+/// each), page headers and B-tree splits per frame captured (measured: docs/benchmarks.md).
+pub const PAGE_SIZE: u32 = 16384;
 
 #[doc(hidden)]
 pub use migrations::migrate_to;
@@ -221,7 +234,7 @@ impl Store {
             // The whole file was read and is sound: a damage marker has done its job.
             recover::clear_check_marker(&path);
         }
-        organize::prepare_new_file(&path)?;
+        organize::prepare_new_file(&path, options.page_size.unwrap_or(PAGE_SIZE))?;
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
         // After a checkpoint resets it, the -wal is cut back to this size. The writer's page
@@ -230,6 +243,34 @@ impl Store {
         write_conn
             .execute_batch("PRAGMA journal_size_limit = 67108864; PRAGMA cache_size = -8192")
             .map_err(|e| StoreError::open(&path, e))?;
+        // Checkpoints are not the writer's job: this hook (which replaces SQLite's
+        // auto-checkpoint on this connection) tells it how large the WAL is after each
+        // commit, and it wakes the checkpointer thread (or, far behind, checkpoints itself).
+        let wal_frames = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        if !options.writer_checkpoints {
+            let wal_frames = wal_frames.clone();
+            write_conn
+                .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: i32| {
+                    wal_frames.store(
+                        u32::try_from(frames).unwrap_or(0),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    Ok(())
+                }))
+                .map_err(|e| StoreError::open(&path, e))?;
+        }
+        let checkpointer = if options.writer_checkpoints {
+            None
+        } else {
+            Some(
+                writer::Checkpointer::spawn(open_connection(&path)?).map_err(|e| {
+                    StoreError::Io {
+                        path: path.clone(),
+                        source: e,
+                    }
+                })?,
+            )
+        };
         let reader = open_connection(&path)?;
         query::register(&reader)?;
         let stats_reader = open_connection(&path)?;
@@ -261,7 +302,9 @@ impl Store {
             commit_log,
             status: status.clone(),
             db_path: path.clone(),
-            wal_path: recover::sibling(&path, "-wal"),
+            wal_frames,
+            wal_frame_bytes: page_size + 24,
+            checkpointer,
             batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
             budget: budget.clone(),
         };

@@ -146,7 +146,7 @@ pub const LATEST: i64 = MIGRATIONS.len() as i64;
 /// Creates (or brings) the file at `path` to schema `version` exactly, without the rest of
 /// [`crate::Store::open`]. For tests of migrations (e.g. killing one half-way).
 pub fn migrate_to(path: &Path, version: i64) -> Result<(), StoreError> {
-    crate::organize::prepare_new_file(path)?;
+    crate::organize::prepare_new_file(path, crate::PAGE_SIZE)?;
     let mut conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
     run(&mut conn, path, version.clamp(0, LATEST))
 }

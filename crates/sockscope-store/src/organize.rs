@@ -200,16 +200,24 @@ fn delete(tx: &Connection, session: SessionId) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// A new (empty) file gets `auto_vacuum = INCREMENTAL`: it can only be set before the
-/// first page is written, so before the WAL journal mode.
-pub(crate) fn prepare_new_file(path: &std::path::Path) -> Result<(), StoreError> {
+/// A new (empty) file gets `auto_vacuum = INCREMENTAL` and its page size (`page_size`
+/// bytes, a power of two from 512 to 65536): both can only be set before the first page is
+/// written, so before the WAL journal mode. An existing file keeps its own.
+pub(crate) fn prepare_new_file(path: &std::path::Path, page_size: u32) -> Result<(), StoreError> {
+    if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
+        return Err(StoreError::Invalid(format!(
+            "page size {page_size}: a power of two from 512 to 65536"
+        )));
+    }
     let conn = Connection::open(path).map_err(|e| StoreError::open(path, e))?;
     let pages: i64 = conn
         .query_row("PRAGMA page_count", [], |r| r.get(0))
         .map_err(|e| StoreError::open(path, e))?;
     if pages == 0 {
-        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
-            .map_err(|e| StoreError::open(path, e))?;
+        conn.execute_batch(&format!(
+            "PRAGMA page_size = {page_size}; PRAGMA auto_vacuum = INCREMENTAL"
+        ))
+        .map_err(|e| StoreError::open(path, e))?;
         // Writes the header (with the auto-vacuum mode) now.
         let _: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

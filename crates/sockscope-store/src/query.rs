@@ -14,7 +14,7 @@
 //! (`sockscope_text`, `sockscope_json`), which compile the pattern or expression once per
 //! statement (SQLite's auxiliary data) with size limits.
 
-use crate::model::{FrameSummary, FLAG_FIN};
+use crate::model::{FrameSummary, FLAG_FIN, FLAG_RSV1};
 use crate::StoreError;
 use regex::bytes::{Regex, RegexBuilder};
 use rusqlite::functions::FunctionFlags;
@@ -148,8 +148,8 @@ pub struct FrameQuery {
     seqs: Seqs,
     scanned: i64,
     last_seq: i64,
-    /// First frames of fragmented messages still incomplete when scanned (sorted).
-    pending: Vec<i64>,
+    /// First frames of fragmented messages still incomplete when scanned (in seq order).
+    pending: Vec<Head>,
     /// `last_seq` when the pending messages were last looked at.
     pending_seen: i64,
 }
@@ -487,11 +487,11 @@ impl FrameQuery {
         };
         let mut still = Vec::new();
         let mut found = Vec::new();
-        for &seq in &self.pending {
-            match check.verdict(c, self.session, seq)? {
-                Verdict::Match => found.push(seq),
+        for &head in &self.pending {
+            match check.verdict(c, head)? {
+                Verdict::Match => found.push(head.seq),
                 Verdict::NoMatch => {}
-                Verdict::Pending => still.push(seq),
+                Verdict::Pending => still.push(head),
             }
         }
         self.pending = still;
@@ -516,7 +516,7 @@ impl FrameQuery {
         let from = self.scanned;
         let to = from.saturating_add(SCAN_CHUNK).min(self.last_seq);
         let sql = format!(
-            "SELECT seq, opcode, flags FROM frames \
+            "SELECT seq, opcode, flags, connection_id, dir FROM frames \
              WHERE session_id = ? AND seq > ? AND seq <= ?{} ORDER BY seq",
             self.compiled.sql
         );
@@ -529,28 +529,33 @@ impl FrameQuery {
         let mut rows = stmt.query(params_from_iter(
             head.iter().chain(self.compiled.params.iter()),
         ))?;
-        // (seq, checked whole) of this chunk.
-        let mut found: Vec<(i64, bool)> = Vec::new();
+        // (row, checked whole) of this chunk.
+        let mut found: Vec<(Head, bool)> = Vec::new();
         while let Some(r) = rows.next()? {
-            let seq: i64 = r.get(0)?;
+            let head = Head {
+                seq: r.get(0)?,
+                connection: r.get(3)?,
+                dir: r.get(4)?,
+            };
             let opcode: i64 = r.get(1)?;
             let flags: i64 = r.get(2)?;
             let whole = self.compiled.message.is_some()
                 && (opcode == 1 || opcode == 2)
                 && flags & FLAG_FIN == 0;
-            found.push((seq, whole));
+            found.push((head, whole));
         }
         drop(rows);
         drop(stmt);
-        for (seq, whole) in found {
+        for (head, whole) in found {
+            let seq = head.seq;
             if whole {
                 if let Some(check) = &self.compiled.message {
-                    match check.verdict(c, self.session, seq)? {
+                    match check.verdict(c, head)? {
                         Verdict::Match => {}
                         Verdict::NoMatch => continue,
                         Verdict::Pending => {
                             if self.pending.len() < MAX_PENDING {
-                                self.pending.push(seq);
+                                self.pending.push(head);
                             }
                             self.pending_seen = self.last_seq;
                             continue;
@@ -649,37 +654,112 @@ impl Compiled {
     }
 }
 
+/// The first frame of a message, where the whole-message check starts.
+#[derive(Debug, Clone, Copy)]
+struct Head {
+    seq: i64,
+    connection: i64,
+    dir: i64,
+}
+
+/// A message read for the whole-message check: its payload (the fragments joined, or the
+/// inflated message of a compressed one), at most `cap` bytes.
+struct WholeMessage {
+    bytes: Vec<u8>,
+    /// More bytes than the cap.
+    cut: bool,
+    text: bool,
+    compressed: bool,
+    complete: bool,
+    last_seq: i64,
+}
+
 impl MessageCheck {
-    /// Checks the fragmented message whose first frame is `seq` as a whole.
-    fn verdict(&self, c: &Connection, session: SessionId, seq: i64) -> Result<Verdict, StoreError> {
+    /// Reads the message `head` starts with one query on the `frames(connection_id, seq)`
+    /// index: its frames of the same direction in order, until FIN (or a new message, which
+    /// ends it: illegal, but the file is input), payloads only up to the cap.
+    fn read(c: &Connection, head: Head, cap: usize) -> Result<WholeMessage, StoreError> {
+        let mut stmt = c.prepare_cached(
+            "SELECT seq, opcode, flags, payload, inflated FROM frames \
+             WHERE connection_id = ?1 AND seq >= ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
+             ORDER BY seq LIMIT ?4",
+        )?;
+        let limit = i64::try_from(crate::detail::MESSAGE_FRAMES_MAX).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![head.connection, head.seq, head.dir, limit])?;
+        let mut m = WholeMessage {
+            bytes: Vec::new(),
+            cut: false,
+            text: false,
+            compressed: false,
+            complete: false,
+            last_seq: head.seq,
+        };
+        let mut first = true;
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let opcode: i64 = r.get(1)?;
+            let flags: i64 = r.get(2)?;
+            if first {
+                first = false;
+                m.text = opcode == 1;
+                m.compressed = flags & FLAG_RSV1 != 0;
+            } else if opcode != 0 {
+                break;
+            }
+            m.last_seq = seq;
+            let fin = flags & FLAG_FIN != 0;
+            if m.compressed {
+                // Only the last frame's inflated message is readable.
+                if fin {
+                    if let ValueRef::Blob(b) | ValueRef::Text(b) = r.get_ref(4)? {
+                        m.cut = b.len() > cap;
+                        m.bytes.extend_from_slice(&b[..b.len().min(cap)]);
+                    }
+                }
+            } else if !m.cut {
+                if let ValueRef::Blob(b) | ValueRef::Text(b) = r.get_ref(3)? {
+                    let room = cap - m.bytes.len();
+                    if b.len() > room {
+                        m.bytes.extend_from_slice(&b[..room]);
+                        m.cut = true;
+                    } else {
+                        m.bytes.extend_from_slice(b);
+                    }
+                }
+            }
+            if fin {
+                m.complete = true;
+                break;
+            }
+        }
+        Ok(m)
+    }
+
+    /// Checks the fragmented message `head` starts as a whole.
+    fn verdict(&self, c: &Connection, head: Head) -> Result<Verdict, StoreError> {
         let cap = MATCH_BYTES.max(JSON_BYTES) + 1;
-        let m = crate::detail::message_payload(c, session, seq, cap)?;
+        let m = Self::read(c, head, cap)?;
         // A compressed message is only readable once its last frame (which carries the
         // inflated message) has arrived.
-        if !m.span.complete && m.span.compressed {
+        if !m.complete && m.compressed {
             return Ok(Verdict::Pending);
         }
-        let ok = self.holds(c, session, &m)?;
-        Ok(match (ok, m.span.complete) {
+        let ok = self.holds(c, head, &m)?;
+        Ok(match (ok, m.complete) {
             (true, _) => Verdict::Match,
             (false, true) => Verdict::NoMatch,
             (false, false) => Verdict::Pending,
         })
     }
 
-    fn holds(
-        &self,
-        c: &Connection,
-        session: SessionId,
-        m: &crate::detail::MessagePayload,
-    ) -> Result<bool, StoreError> {
+    fn holds(&self, c: &Connection, head: Head, m: &WholeMessage) -> Result<bool, StoreError> {
         if let Some(re) = &self.text {
             if !re.is_match(&m.bytes[..m.bytes.len().min(MATCH_BYTES)]) {
                 return Ok(false);
             }
         }
         if let Some(e) = &self.json {
-            if m.span.opcode != Opcode::Text || m.bytes.len() > JSON_BYTES {
+            if !m.text || m.cut || m.bytes.len() > JSON_BYTES {
                 return Ok(false);
             }
             match serde_json::from_slice::<Json>(&m.bytes) {
@@ -691,15 +771,14 @@ impl MessageCheck {
             // One of the message's frames (the inflated message is indexed on its last).
             let hit: bool = c
                 .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM frames AS f, frames AS h \
-                     WHERE h.session_id = ?1 AND h.seq = ?2 \
-                     AND f.connection_id = h.connection_id AND f.dir = h.dir \
-                     AND f.seq BETWEEN ?2 AND ?3 AND f.opcode IN (0, 1, 2) \
-                     AND EXISTS (SELECT 1 FROM frames_fts WHERE frames_fts MATCH ?4 \
+                    "SELECT EXISTS (SELECT 1 FROM frames AS f \
+                     WHERE f.connection_id = ?1 AND f.dir = ?2 \
+                     AND f.seq BETWEEN ?3 AND ?4 AND f.opcode IN (0, 1, 2) \
+                     AND EXISTS (SELECT 1 FROM frames_fts WHERE frames_fts MATCH ?5 \
                                  AND rowid = f.id))",
                 )?
                 .query_row(
-                    params![session.0, m.span.first_seq, m.span.last_seq, q],
+                    params![head.connection, head.dir, head.seq, m.last_seq, q],
                     |r| r.get(0),
                 )?;
             if !hit {

@@ -8,7 +8,7 @@ use crate::{StoreError, StoreEvent};
 use rusqlite::{params, Connection, Transaction};
 use sockscope_proto::{ConnectionId, FrameRecord, SessionId};
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -108,12 +108,64 @@ pub(crate) struct WriterConfig {
     pub status: Arc<StatusCell>,
     /// The database file (a damage marker goes beside it).
     pub db_path: std::path::PathBuf,
-    /// The `-wal` file, whose size is checked before a periodic checkpoint.
-    pub wal_path: std::path::PathBuf,
     /// At most this many operations per transaction.
     pub batch_max: usize,
     /// The byte budget of queued [`WriteOp::Frames`], given back after each batch.
     pub budget: Arc<tokio::sync::Semaphore>,
+    /// Frames in the `-wal` after the last commit (set by the connection's WAL hook, which
+    /// replaces SQLite's auto-checkpoint on the writer).
+    pub wal_frames: Arc<AtomicU32>,
+    /// Bytes one WAL frame takes (page size + 24-byte frame header).
+    pub wal_frame_bytes: u64,
+    /// The background checkpointer: asked to checkpoint once the WAL passes
+    /// [`CHECKPOINT_AFTER_BYTES`]. Stopped and joined when the writer stops.
+    pub checkpointer: Option<Checkpointer>,
+}
+
+/// The checkpointer thread's name (15 bytes at most: what Linux keeps of it).
+pub const CHECKPOINT_THREAD: &str = "sockscope-ckpt";
+
+/// A thread with its own connection that copies the WAL back into the database
+/// (`PRAGMA wal_checkpoint(PASSIVE)`: never waits for readers or the writer), so the writer
+/// thread does not pay for checkpoints (reading the WAL, writing the database, two fsyncs).
+pub(crate) struct Checkpointer {
+    wake: flume::Sender<()>,
+    handle: std::thread::JoinHandle<()>,
+    /// Held while a checkpoint runs (SQLite lets one run at a time and answers a second
+    /// one "busy" at once): the writer takes it to wait for the checkpointer's run to end.
+    running: Arc<std::sync::Mutex<()>>,
+}
+
+impl Checkpointer {
+    pub(crate) fn spawn(conn: Connection) -> std::io::Result<Checkpointer> {
+        let (wake, rx) = flume::bounded::<()>(1);
+        let running = Arc::new(std::sync::Mutex::new(()));
+        let lock = running.clone();
+        let handle = std::thread::Builder::new()
+            .name(CHECKPOINT_THREAD.into())
+            .spawn(move || {
+                let _ = conn.busy_timeout(Duration::ZERO);
+                while rx.recv().is_ok() {
+                    let _guard = lock.lock();
+                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            })?;
+        Ok(Checkpointer {
+            wake,
+            handle,
+            running,
+        })
+    }
+
+    /// Asks for a checkpoint (at most one is pending; a request while one runs is kept).
+    fn wake(&self) {
+        let _ = self.wake.try_send(());
+    }
+
+    fn stop(self) {
+        drop(self.wake);
+        let _ = self.handle.join();
+    }
 }
 
 /// The writer counts as idle once nothing has been queued for this long: a steady stream of
@@ -152,8 +204,13 @@ fn index_idle(conn: &mut Connection) -> bool {
 pub const RETRY_INTERVAL: Duration = Duration::from_millis(250);
 /// While stopping, a failing batch is retried this long before it is given up.
 const SHUTDOWN_RETRY: Duration = Duration::from_secs(5);
-/// Every this often, a `-wal` larger than [`WAL_CHECKPOINT_BYTES`] is checkpointed and truncated.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(2);
+/// Once the WAL holds this much after a commit, the background checkpointer is woken.
+pub const CHECKPOINT_AFTER_BYTES: u64 = 4 * 1024 * 1024;
+/// Once the WAL holds this much after a commit (the checkpointer fell behind, or never
+/// caught up in a gap between two transactions so the WAL could start over), the writer
+/// checkpoints itself (`PASSIVE`: copies what the checkpointer has not, never waits for
+/// readers). The WAL then starts over from its beginning at the next transaction; with
+/// `journal_size_limit` this bounds the `-wal` file.
 pub const WAL_CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
 
 pub(crate) fn run(
@@ -165,7 +222,6 @@ pub(crate) fn run(
     let mut seqs: HashMap<SessionId, i64> = HashMap::new();
     let mut stopping = false;
     let mut applied_pages = 0u64;
-    let mut last_checkpoint = Instant::now();
     // A previous run may have left frames unindexed.
     let mut index_pending = true;
     let mut idle = false;
@@ -313,10 +369,21 @@ pub(crate) fn run(
             config.budget.add_permits(weight);
         }
         config.status.done(frames_of(&batch));
-        if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
-            last_checkpoint = Instant::now();
-            checkpoint_if_large(&conn, &config.wal_path);
+        let wal_bytes = u64::from(config.wal_frames.load(Ordering::Relaxed))
+            .saturating_mul(config.wal_frame_bytes);
+        if wal_bytes >= WAL_CHECKPOINT_BYTES {
+            // Wait for the checkpointer's run (it did most of the copying), copy the rest.
+            // While a reader holds an old snapshot nothing can be copied and this is cheap.
+            let _guard = config.checkpointer.as_ref().map(|c| c.running.lock());
+            checkpoint_passive(&conn);
+        } else if wal_bytes >= CHECKPOINT_AFTER_BYTES {
+            if let Some(c) = &config.checkpointer {
+                c.wake();
+            }
         }
+    }
+    if let Some(c) = config.checkpointer.take() {
+        c.stop();
     }
 }
 
@@ -403,15 +470,11 @@ fn log_commit(log: &mut std::fs::File, outcome: &Outcome) {
     }
 }
 
-/// Copies the WAL back into the database and truncates it when it has grown large. Readers
-/// are never waited for (a busy checkpoint is simply tried again later).
-fn checkpoint_if_large(conn: &Connection, wal: &std::path::Path) {
-    let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-    if size < WAL_CHECKPOINT_BYTES {
-        return;
-    }
+/// Copies the WAL back into the database from the writer thread, never waiting for readers
+/// (what an old snapshot still needs stays; it is tried again after the next commit).
+fn checkpoint_passive(conn: &Connection) {
     let _ = conn.busy_timeout(Duration::ZERO);
-    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     let _ = conn.busy_timeout(Duration::from_secs(5));
 }
 

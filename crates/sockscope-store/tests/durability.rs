@@ -292,7 +292,7 @@ fn a_full_disk_pauses_capture_and_loses_nothing() {
 }
 
 /// 160 MB of frames while a reader keeps paging through them: the -wal never grows past
-/// 48 MiB (auto-checkpoints, the writer's periodic truncating checkpoint, journal_size_limit).
+/// 48 MiB (the checkpointer thread, the writer's own checkpoint past 16 MiB, journal_size_limit).
 #[test]
 fn the_wal_stays_bounded_during_a_long_capture() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -333,6 +333,46 @@ fn the_wal_stays_bounded_during_a_long_capture() {
     });
     println!("max -wal size: {} KiB", max_wal / 1024);
     assert!(max_wal < 48 * 1024 * 1024, "-wal reached {max_wal} bytes");
+}
+
+/// The checkpointer thread copies the WAL into the database while the store stays open and
+/// the writer is idle: 8 MiB of frames (past the 4 MiB that wake it, below the 16 MiB at which
+/// the writer would checkpoint itself) end up in the database file within a few seconds.
+#[test]
+fn the_checkpointer_thread_copies_the_wal_into_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ckpt.db");
+    rt().block_on(async {
+        let store = Store::open(&path).expect("open");
+        let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
+        let before = std::fs::metadata(&path).unwrap().len();
+        // 64 commits of 128 KiB (flushed one by one, so each is its own transaction).
+        for i in 0..512usize {
+            store
+                .record_frame(frame(s, c, i, 16_384))
+                .await
+                .expect("record");
+            if i % 8 == 7 {
+                store.flush().await.expect("flush");
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut size = before;
+        while Instant::now() < deadline {
+            size = std::fs::metadata(&path).unwrap().len();
+            if size >= before + 4 * 1024 * 1024 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            size >= before + 4 * 1024 * 1024,
+            "the database file grew from {before} to {size} bytes only: no checkpoint ran"
+        );
+        assert_eq!(store.session(s).unwrap().frames, 512);
+        drop(store);
+    });
+    assert_eq!(quick_check(&path), "ok");
 }
 
 #[test]

@@ -147,6 +147,52 @@ describe('filter matches in the detail view', () => {
   });
 });
 
+describe('filters over fragmented messages', () => {
+  it('grouped by message, a match only in a later fragment keeps its message, marked; JSON sees the whole message', async () => {
+    const { page, problems } = await open();
+    await session3(page);
+    await page.evaluate(() =>
+      (window as unknown as { __sockscopeMock: { pushFragments: (s: number, p: string[]) => void } }).__sockscopeMock.pushFragments(3, [
+        '{"type":"trade",',
+        '"pad":"x",',
+        '"tag":"zebra"}',
+      ]),
+    );
+    const rows = page.locator('[data-testid="frame-row"]');
+    await expect.poll(() => rows.count()).toBe(3);
+    const seqs = (await rows.evaluateAll((r) => r.map((e) => Number(e.getAttribute('data-seq'))))).sort((a, b) => a - b);
+    const [head, , last] = seqs;
+    const shown = async () => (await rows.evaluateAll((r) => r.map((e) => Number(e.getAttribute('data-seq'))))).sort((a, b) => a - b);
+    // Frame by frame: only the last fragment holds "zebra".
+    await filter(page, 'zebra');
+    await expect.poll(shown).toEqual([last]);
+    expect(await page.locator(`[data-testid="frame-row"][data-seq="${last}"] [data-testid="match"]`).textContent()).toBe('zebra');
+    // Grouped: the message row stays, marked; expanding it marks the fragment.
+    await tid(page, 'filter-more').click();
+    await tid(page, 'filter-messages').check();
+    await expect.poll(shown).toEqual([head]);
+    const headRow = page.locator(`[data-testid="frame-row"][data-seq="${head}"]`);
+    expect(await headRow.locator('[data-testid="hidden-hit"]').textContent()).toBe('match in fragments');
+    await headRow.locator('[data-testid="message-expand"]').click();
+    await expect.poll(() => page.locator(`[data-testid="frame-row"][data-seq="${last}"] [data-testid="match"]`).textContent()).toBe('zebra');
+    expect(await page.locator('[data-testid="hidden-hit"]').count()).toBe(1); // the fragments carry no marker
+    // The detail of the message: the joined JSON, its match in the text form.
+    await headRow.click();
+    await expect.poll(() => tid(page, 'detail-tabs').getAttribute('data-tab')).toBe('json');
+    await tid(page, 'detail-filter-astext').click();
+    await expect.poll(() => tid(page, 'detail-filter-matches').getAttribute('data-count')).toBe('1');
+    await page.screenshot({ path: '/tmp/ui-filter-grouped.png' });
+    // JSON over the whole message, matched on its first frame (grouped or not).
+    await filter(page, '');
+    await tid(page, 'filter-messages').uncheck();
+    await tid(page, 'filter-json').fill('tag == "zebra"');
+    await tid(page, 'filter-json').press('Enter');
+    await expect.poll(shown).toEqual([head]);
+    expect(await page.locator('[data-testid="hidden-hit"]').count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+});
+
 describe('hex keyboard', () => {
   it('arrows move a cursor, Shift extends, Ctrl+A selects all, Ctrl+C copies hex', async () => {
     const { page, problems } = await open();

@@ -174,7 +174,7 @@ function jsonClause(doc: unknown, clause: string): boolean {
   }
 }
 
-function timelineMatcher(raw: unknown): { test: (f: StoredFrame) => boolean; marker: RegExp | null } {
+function timelineMatcher(raw: unknown): { test: (f: StoredFrame, whole?: () => string) => boolean; marker: RegExp | null } {
   const f = (raw ?? {}) as FrameFilter;
   let re: RegExp | null = null;
   let marker: RegExp | null = null;
@@ -195,8 +195,13 @@ function timelineMatcher(raw: unknown): { test: (f: StoredFrame) => boolean; mar
   }
   const clauses = f.json ? f.json.split(/\s+(?:and|AND)\s+|\s*&&\s*/) : [];
   if (f.json) for (const c of clauses) jsonClause({}, c); // syntax check
-  const test = (fr: StoredFrame) => {
+  /** `whole`: the joined text of the fragmented message `fr` starts (as the store reads it). */
+  const test = (fr: StoredFrame, whole?: () => string) => {
     const s = fr.summary;
+    const fragHead = !s.fin && (s.opcode === 'text' || s.opcode === 'binary') && !!whole;
+    // Grouped by message, text and full text see the whole message; JSON always does.
+    const textBody = () => (f.messages && fragHead && whole ? whole() : shownText(fr));
+    const jsonBody = () => (fragHead && whole ? whole() : shownText(fr));
     if (f.connection !== undefined && s.connection !== f.connection) return false;
     if (f.dir && s.dir !== f.dir) return false;
     if (f.opcodes && !f.opcodes.includes(s.opcode)) return false;
@@ -206,17 +211,17 @@ function timelineMatcher(raw: unknown): { test: (f: StoredFrame) => boolean; mar
     if (f.max_size !== undefined && size > f.max_size) return false;
     if (f.from_us !== undefined && s.ts_us < f.from_us) return false;
     if (f.to_us !== undefined && s.ts_us > f.to_us) return false;
-    if (re && !re.test(shownText(fr))) return false;
+    if (re && !re.test(textBody())) return false;
     if (words.length) {
       if (s.opcode !== 'text' && s.opcode !== 'continuation') return false;
-      const tokens = shownText(fr).toLowerCase().split(/[^\p{L}\p{N}]+/u);
+      const tokens = textBody().toLowerCase().split(/[^\p{L}\p{N}]+/u);
       if (!words.every((w) => tokens.some((t) => t.startsWith(w.replace(/[^\p{L}\p{N}]/gu, ''))))) return false;
     }
     if (clauses.length) {
       if (s.opcode !== 'text') return false;
       let doc: unknown;
       try {
-        doc = JSON.parse(shownText(fr));
+        doc = JSON.parse(jsonBody());
       } catch {
         return false;
       }
@@ -229,7 +234,21 @@ function timelineMatcher(raw: unknown): { test: (f: StoredFrame) => boolean; mar
 
 function timelineRows(s: Session, filter: unknown): StoredFrame[] {
   const { test } = timelineMatcher(filter);
-  return s.frames.filter(test);
+  return s.frames.filter((fr, i) => test(fr, () => wholeText(s, i)));
+}
+
+/** The text of the message frame `i` starts: it and its continuation frames up to FIN. */
+function wholeText(s: Session, i: number): string {
+  const head = s.frames[i].summary;
+  let out = shownText(s.frames[i]);
+  for (const f of s.frames.slice(i + 1)) {
+    if (f.summary.connection !== head.connection || f.summary.dir !== head.dir) continue;
+    if (!['text', 'binary', 'continuation'].includes(f.summary.opcode)) continue;
+    if (f.summary.opcode !== 'continuation') break;
+    out += shownText(f);
+    if (f.summary.fin) break;
+  }
+  return out;
 }
 
 /**
@@ -1124,6 +1143,18 @@ function diff(args: Record<string, unknown>) {
 }
 
 const control = {
+  /**
+   * What `storage_status` answers (the store writer's state); a test sets `state: 'paused'`
+   * etc. `set_db_size_limit` resumes a `size_limit` pause when the new limit leaves room.
+   */
+  storage: {
+    state: 'ok',
+    path: '/home/dev/.local/share/sockscope/sockscope.db',
+    limit_bytes: null,
+    file_bytes: 0,
+    last_resume: null,
+    damage: null,
+  } as Record<string, unknown>,
   /** How many find_matches calls were answered. */
   findMatchesCalls: 0,
   /** Addresses that start_proxy reports as in use. */
@@ -1756,6 +1787,26 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
   if (wbAnswer.handled) return wbAnswer.value;
   if (cmd === 'import_data') control.lastImportHeaders = { ...(currentHeaders ?? {}) };
   switch (cmd) {
+    case 'storage_status':
+      return structuredClone(control.storage);
+    case 'set_db_size_limit': {
+      const mb = args.mb as number | null;
+      const st = control.storage;
+      st.limit_bytes = mb ? mb * 1024 * 1024 : null;
+      if (st.state === 'paused' && st.cause === 'size_limit' && (st.limit_bytes === null || (st.limit_bytes as number) > (st.file_bytes as number))) {
+        const backlog = st.pending_frames as number;
+        const now = Date.now() * 1000;
+        control.storage = {
+          state: 'ok',
+          path: st.path,
+          limit_bytes: st.limit_bytes,
+          file_bytes: st.file_bytes,
+          damage: st.damage,
+          last_resume: { pause: 1, paused_at_us: st.since_us, resumed_at_us: now, cause: 'size_limit', backlog_frames: backlog, written_frames: backlog, done: true },
+        };
+      }
+      return structuredClone(control.storage);
+    }
     case 'list_sessions':
       return sortedSessions('date');
     case 'list_sessions_sorted':
@@ -1903,9 +1954,15 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
       const offset = args.offset as number;
       const limit = Math.min(args.limit as number, 1000);
       const { marker } = timelineMatcher(args.filter);
+      const grouped = !!(args.filter as FrameFilter | undefined)?.messages;
       return timelineRows(s, args.filter)
         .slice(offset, offset + limit)
-        .map((f) => ({ ...f.summary, marks: marksOf(f.summary.preview, marker) }));
+        .map((f) => {
+          const marks = marksOf(f.summary.preview, marker);
+          const fragmented = !f.summary.fin && (f.summary.opcode === 'text' || f.summary.opcode === 'binary');
+          const hidden = grouped && fragmented && !!marker && marks.length === 0;
+          return { ...f.summary, marks, ...(hidden ? { hidden_hit: true } : {}) };
+        });
     }
     case 'timeline_index_of': {
       const s = sessions.get(args.sessionId as number);
