@@ -1143,6 +1143,18 @@ function diff(args: Record<string, unknown>) {
 }
 
 const control = {
+  /**
+   * What `storage_status` answers (the store writer's state); a test sets `state: 'paused'`
+   * etc. `set_db_size_limit` resumes a `size_limit` pause when the new limit leaves room.
+   */
+  storage: {
+    state: 'ok',
+    path: '/home/dev/.local/share/sockscope/sockscope.db',
+    limit_bytes: null,
+    file_bytes: 0,
+    last_resume: null,
+    damage: null,
+  } as Record<string, unknown>,
   /** How many find_matches calls were answered. */
   findMatchesCalls: 0,
   /** Addresses that start_proxy reports as in use. */
@@ -1775,6 +1787,26 @@ function handle(cmd: string, args: Record<string, unknown>): unknown {
   if (wbAnswer.handled) return wbAnswer.value;
   if (cmd === 'import_data') control.lastImportHeaders = { ...(currentHeaders ?? {}) };
   switch (cmd) {
+    case 'storage_status':
+      return structuredClone(control.storage);
+    case 'set_db_size_limit': {
+      const mb = args.mb as number | null;
+      const st = control.storage;
+      st.limit_bytes = mb ? mb * 1024 * 1024 : null;
+      if (st.state === 'paused' && st.cause === 'size_limit' && (st.limit_bytes === null || (st.limit_bytes as number) > (st.file_bytes as number))) {
+        const backlog = st.pending_frames as number;
+        const now = Date.now() * 1000;
+        control.storage = {
+          state: 'ok',
+          path: st.path,
+          limit_bytes: st.limit_bytes,
+          file_bytes: st.file_bytes,
+          damage: st.damage,
+          last_resume: { pause: 1, paused_at_us: st.since_us, resumed_at_us: now, cause: 'size_limit', backlog_frames: backlog, written_frames: backlog, done: true },
+        };
+      }
+      return structuredClone(control.storage);
+    }
     case 'list_sessions':
       return sortedSessions('date');
     case 'list_sessions_sorted':
