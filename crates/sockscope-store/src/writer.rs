@@ -178,6 +178,20 @@ const IDLE_INDEX_TIME: Duration = Duration::from_millis(20);
 /// At most this many frames go into one transaction (a batch of `Frames` ops may hold many).
 const BATCH_FRAMES_MAX: usize = 16_384;
 
+/// At most this many payload bytes per capture transaction: a bigger one outgrows the page cache
+/// (pages spill into the WAL mid-transaction) and a single commit fills the WAL past
+/// [`WAL_CHECKPOINT_BYTES`], so the writer would checkpoint after every commit.
+const BATCH_BYTES_MAX: usize = 1 << 20;
+
+/// The payload bytes an operation queues (what its transaction writes, roughly).
+fn bytes_in(op: &WriteOp) -> usize {
+    match op {
+        WriteOp::Frame(f) => f.payload.len() + f.inflated.as_ref().map_or(0, |b| b.len()),
+        WriteOp::Frames { weight, .. } => *weight as usize,
+        _ => 0,
+    }
+}
+
 fn frames_in(op: &WriteOp) -> usize {
     match op {
         WriteOp::Frame(_) => 1,
@@ -253,14 +267,17 @@ pub(crate) fn run(
         };
         let deadline = Instant::now() + BATCH_WINDOW;
         let mut frames = frames_in(&first);
+        let mut bytes = bytes_in(&first);
         let mut batch = vec![first];
         while batch.len() < config.batch_max
             && frames < BATCH_FRAMES_MAX
+            && bytes < BATCH_BYTES_MAX
             && !batch.last().is_some_and(WriteOp::is_urgent)
         {
             match rx.recv_deadline(deadline) {
                 Ok(op) => {
                     frames += frames_in(&op);
+                    bytes += bytes_in(&op);
                     batch.push(op);
                 }
                 Err(_) => break,
