@@ -1,5 +1,6 @@
 """Fixtures for the GUI suite: an echo server, a private database, tauri-driver, app sessions."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -67,14 +68,15 @@ def db_path():
         yield Path(d) / "gui.db"
 
 
-@pytest.fixture(scope="session")
-def driver_url(db_path):
+@contextlib.contextmanager
+def tauri_driver_for(db: Path, **extra_env: str):
+    """A tauri-driver whose apps use the database `db`, with their local CA and templates
+    beside it (never in $HOME) and `extra_env` added; yields its URL and stops it after."""
     tauri_driver = shutil.which("tauri-driver") or str(Path.home() / ".cargo/bin/tauri-driver")
     port, native_port = free_port(), free_port()
-    # The app's database and local CA live in the test's temporary folder, never in $HOME.
-    env = dict(os.environ, SOCKSCOPE_DB=str(db_path),
-               SOCKSCOPE_CA_DIR=str(db_path.parent / "ca"),
-               SOCKSCOPE_TEMPLATES_DIR=str(db_path.parent / "templates"))
+    env = dict(os.environ, SOCKSCOPE_DB=str(db),
+               SOCKSCOPE_CA_DIR=str(db.parent / "ca"),
+               SOCKSCOPE_TEMPLATES_DIR=str(db.parent / "templates"), **extra_env)
     proc = subprocess.Popen(
         [tauri_driver, "--port", str(port), "--native-port", str(native_port),
          "--native-driver", WEBKIT_DRIVER],
@@ -87,6 +89,26 @@ def driver_url(db_path):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def app_session(url: str):
+    """One app process through the tauri-driver at `url`, quit after."""
+    opts = ArgOptions()
+    opts.set_capability("browserName", "wry")
+    opts.set_capability("tauri:options", {"application": str(APP)})
+    driver = webdriver.Remote(command_executor=url, options=opts)
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture(scope="session")
+def driver_url(db_path):
+    with tauri_driver_for(db_path) as url:
+        yield url
 
 
 @pytest.fixture()

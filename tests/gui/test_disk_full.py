@@ -8,23 +8,18 @@ No tmpfs can be mounted here (no root), so the full disk is the real user settin
 "free space" is raising the limit from the banner.
 """
 
-import os
 import re
-import shutil
 import sqlite3
-import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.common.options import ArgOptions
 from websockets.sync.client import connect
 
-from conftest import APP, SHOTS, WEBKIT_DRIVER, by_testid, free_port, settle, stop, wait, wait_for_port
+from conftest import SHOTS, app_session, by_testid, settle, tauri_driver_for, wait
 from test_proxy import open_panel
 
 LIMIT_MB = 3
@@ -45,30 +40,9 @@ def small_db():
 
 @pytest.fixture(scope="module")
 def full_app(small_db):
-    tauri_driver = shutil.which("tauri-driver") or str(Path.home() / ".cargo/bin/tauri-driver")
-    port, native_port = free_port(), free_port()
-    env = dict(os.environ, SOCKSCOPE_DB=str(small_db), SOCKSCOPE_DB_MAX_MB=str(LIMIT_MB),
-               SOCKSCOPE_CA_DIR=str(small_db.parent / "ca"),
-               SOCKSCOPE_TEMPLATES_DIR=str(small_db.parent / "templates"))
-    proc = subprocess.Popen(
-        [tauri_driver, "--port", str(port), "--native-port", str(native_port),
-         "--native-driver", WEBKIT_DRIVER],
-        env=env,
-    )
-    try:
-        wait_for_port(port, proc)
-        wait_for_port(native_port, proc)
-        opts = ArgOptions()
-        opts.set_capability("browserName", "wry")
-        opts.set_capability("tauri:options", {"application": str(APP)})
-        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=opts)
-        driver.implicitly_wait(0)
-        try:
-            yield driver
-        finally:
-            driver.quit()
-    finally:
-        stop(proc)
+    with tauri_driver_for(small_db, SOCKSCOPE_DB_MAX_MB=str(LIMIT_MB)) as url, \
+            app_session(url) as driver:
+        yield driver
 
 
 class Peer(threading.Thread):

@@ -1,17 +1,12 @@
 """A damaged database file: the app moves it aside, starts with a fresh one and says where the
 old file went (a banner, dismissable). The file is never deleted or written."""
 
-import os
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.common.options import ArgOptions
 
-from conftest import APP, WEBKIT_DRIVER, by_testid, free_port, settle, stop, wait, wait_for_port, SHOTS
+from conftest import SHOTS, app_session, by_testid, settle, tauri_driver_for, wait
 
 DAMAGED = b"this is not an SQLite database\n" * 64
 
@@ -26,29 +21,8 @@ def damaged_db():
 
 @pytest.fixture(scope="module")
 def damaged_app(damaged_db):
-    tauri_driver = shutil.which("tauri-driver") or str(Path.home() / ".cargo/bin/tauri-driver")
-    port, native_port = free_port(), free_port()
-    env = dict(os.environ, SOCKSCOPE_DB=str(damaged_db),
-               SOCKSCOPE_CA_DIR=str(damaged_db.parent / "ca"))
-    proc = subprocess.Popen(
-        [tauri_driver, "--port", str(port), "--native-port", str(native_port),
-         "--native-driver", WEBKIT_DRIVER],
-        env=env,
-    )
-    try:
-        wait_for_port(port, proc)
-        wait_for_port(native_port, proc)
-        opts = ArgOptions()
-        opts.set_capability("browserName", "wry")
-        opts.set_capability("tauri:options", {"application": str(APP)})
-        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{port}", options=opts)
-        driver.implicitly_wait(0)
-        try:
-            yield driver
-        finally:
-            driver.quit()
-    finally:
-        stop(proc)
+    with tauri_driver_for(damaged_db) as url, app_session(url) as driver:
+        yield driver
 
 
 def test_a_damaged_database_is_moved_aside_and_the_user_told(damaged_app, damaged_db):
