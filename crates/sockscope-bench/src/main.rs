@@ -3,11 +3,10 @@
 //! `soak` (Sockscope's memory over a long run).
 
 use clap::{Parser, Subcommand};
-use sockscope_bench::peers::{Proc, Relay, RelayKind, Tools};
+use sockscope_bench::peers::{start_echo, Relay, RelayKind, Tools};
 use sockscope_bench::{load, procstat, storebench, suite, svg};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -244,21 +243,6 @@ fn load_alone(spec: load::LoadSpec) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Starts this binary's echo server as its own process.
-fn start_echo() -> Result<(Proc, SocketAddr), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(exe);
-    cmd.args(["echo", "--listen", "127.0.0.1:0"]);
-    let mut proc = Proc::spawn(cmd)?;
-    let addr = proc.wait_line(Duration::from_secs(10), |l| {
-        l.strip_prefix("listening ")?
-            .trim()
-            .parse::<SocketAddr>()
-            .ok()
-    })?;
-    Ok((proc, addr))
 }
 
 struct RunArgs {

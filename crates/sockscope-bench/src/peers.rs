@@ -129,6 +129,22 @@ pub struct Proc {
     log: Arc<Mutex<String>>,
 }
 
+/// Starts this binary's echo server (`sockscope-bench echo`) as its own process and returns
+/// it with the address it listens on.
+pub fn start_echo() -> Result<(Proc, SocketAddr), String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["echo", "--listen", "127.0.0.1:0"]);
+    let mut proc = Proc::spawn(cmd)?;
+    let addr = proc.wait_line(Duration::from_secs(10), |l| {
+        l.strip_prefix("listening ")?
+            .trim()
+            .parse::<SocketAddr>()
+            .ok()
+    })?;
+    Ok((proc, addr))
+}
+
 impl Proc {
     pub fn spawn(mut cmd: Command) -> Result<Proc, String> {
         let program = format!("{:?}", cmd.get_program());

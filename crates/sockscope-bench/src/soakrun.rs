@@ -17,11 +17,10 @@
 //! (`start`, `retire G COUNT BYTES SUM`, `quit`) and one line per answer on its stdout
 //! (`ready`, `gen G ADDR SESSION`, `retired G ROWS`, `mismatch G WHY`, `bye`).
 
-use crate::peers::Proc;
+use crate::peers::start_echo;
 use crate::procstat;
 use crate::soakmix::{self, Counts, Digest, Generations, Pace, Sample};
 use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -391,20 +390,6 @@ pub fn client(a: ClientArgs) -> Result<ExitCode, String> {
         );
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn start_echo() -> Result<(Proc, SocketAddr), String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(exe);
-    cmd.args(["echo", "--listen", "127.0.0.1:0"]);
-    let mut proc = Proc::spawn(cmd)?;
-    let addr = proc.wait_line(Duration::from_secs(10), |l| {
-        l.strip_prefix("listening ")?
-            .trim()
-            .parse::<SocketAddr>()
-            .ok()
-    })?;
-    Ok((proc, addr))
 }
 
 /// What the generation controller did.
