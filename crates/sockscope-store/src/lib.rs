@@ -8,6 +8,7 @@
 //!   broadcast may lag and readers re-query.
 //! * Readers use their own connection and never block the writer (WAL).
 
+mod admission;
 mod decoders;
 mod detail;
 mod error;
@@ -28,6 +29,7 @@ mod workbench;
 mod writer;
 mod writer_status;
 
+pub use admission::{QUIET_BYTES, QUIET_TOTAL};
 pub use decoders::{DecoderChoices, MAX_DECODER_NAME};
 pub use detail::{FrameFacts, MessagePayload, MessageSpan, MESSAGE_CAP};
 pub use error::StoreError;
@@ -145,8 +147,8 @@ struct Inner {
     status: Arc<writer_status::StatusCell>,
     /// What the open-time check did.
     open_check: OpenCheck,
-    /// Bytes of frames queued by [`Store::record_frames`] and not yet written.
-    budget: Arc<tokio::sync::Semaphore>,
+    /// Room for frames in the writer's queue (bytes, per connection and shared).
+    admission: Arc<admission::Admission>,
 }
 
 impl Drop for Inner {
@@ -167,10 +169,10 @@ impl Drop for Inner {
 
 /// How many committed-event messages a slow subscriber may fall behind before it lags.
 const EVENT_CAPACITY: usize = 1024;
-/// How many write operations may queue before senders wait (back-pressure on capture).
-const QUEUE_CAPACITY: usize = 8192;
-/// How many payload bytes [`Store::record_frames`] may have queued before senders wait, so
-/// a writer that falls behind holds memory bounded whatever the frame sizes.
+/// How many payload bytes of frames may be queued (beyond each connection's small allowance,
+/// [`QUIET_BYTES`]) before senders wait, so a writer that falls behind holds memory bounded
+/// whatever the frame sizes. The queue itself is unbounded: every frame operation is admitted
+/// by bytes (`admission.rs`), the other operations are answered one by one.
 pub const QUEUE_BYTES: usize = 8 << 20;
 /// What a queued frame costs the byte budget beyond its payload.
 const FRAME_OVERHEAD: usize = 160;
@@ -297,7 +299,6 @@ impl Store {
             None => options.max_page_count.unwrap_or(0),
         };
         let status = Arc::new(writer_status::StatusCell::new(&path, max_pages, page_size));
-        let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
         let config = writer::WriterConfig {
             commit_log,
             status: status.clone(),
@@ -306,9 +307,8 @@ impl Store {
             wal_frame_bytes: page_size + 24,
             checkpointer,
             batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
-            budget: budget.clone(),
         };
-        let (tx, rx) = flume::bounded(QUEUE_CAPACITY);
+        let (tx, rx) = flume::unbounded();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
         let writer_events = events.clone();
         let handle = std::thread::Builder::new()
@@ -328,7 +328,7 @@ impl Store {
                 writer: Mutex::new(Some(handle)),
                 status,
                 open_check,
-                budget,
+                admission: admission::Admission::new(),
             }),
         })
     }
@@ -379,45 +379,47 @@ impl Store {
     // ---- writes (through the writer thread) ----
 
     /// Queues a frame. Waits (asynchronously) while the queue is full: capture never drops.
+    /// A connection with little queued is let in at once (see [`QUIET_BYTES`]).
     pub async fn record_frame(&self, frame: FrameRecord) -> Result<(), StoreError> {
-        let queued = Queued::new(&self.inner.status, 1);
-        self.inner
-            .tx
-            .send_async(WriteOp::Frame(frame))
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        queued.sent();
-        Ok(())
+        let ticket = self
+            .inner
+            .admission
+            .admit(frame.connection, queued_bytes(&frame))
+            .await?;
+        self.send_frames(
+            WriteOp::Frame {
+                frame,
+                _ticket: ticket,
+            },
+            1,
+        )
     }
 
-    /// Queues the frames of one read (a relay's chunk), in order, as one operation: far less
-    /// queue traffic than one [`Store::record_frame`] each. Waits while [`QUEUE_BYTES`] of
-    /// frames are queued already (back-pressure, never a drop).
+    /// Queues the frames of one read (a relay's chunk, all of one connection), in order, as
+    /// one operation: far less queue traffic than one [`Store::record_frame`] each. Waits
+    /// while [`QUEUE_BYTES`] of frames are queued already (back-pressure, never a drop),
+    /// unless the connection has little queued itself.
     pub async fn record_frames(&self, frames: Vec<FrameRecord>) -> Result<(), StoreError> {
-        if frames.is_empty() {
+        let Some(first) = frames.first() else {
             return Ok(());
-        }
-        let bytes: usize = frames
-            .iter()
-            .map(|f| f.payload.len() + f.inflated.as_ref().map_or(0, |b| b.len()) + FRAME_OVERHEAD)
-            .sum();
-        // One read never waits for more than the whole budget.
-        let weight = u32::try_from(bytes.min(QUEUE_BYTES)).unwrap_or(u32::MAX);
-        let permit = self
-            .inner
-            .budget
-            .acquire_many(weight)
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        // Until the operation is queued the permit goes back on its own (a failed send, or
-        // this future dropped half-way); once queued, the writer gives the bytes back.
-        let queued = Queued::new(&self.inner.status, frames.len());
-        self.inner
-            .tx
-            .send_async(WriteOp::Frames { frames, weight })
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        permit.forget();
+        };
+        let bytes: usize = frames.iter().map(queued_bytes).sum();
+        let ticket = self.inner.admission.admit(first.connection, bytes).await?;
+        let n = frames.len();
+        self.send_frames(
+            WriteOp::Frames {
+                frames,
+                _ticket: ticket,
+            },
+            n,
+        )
+    }
+
+    /// Hands an admitted frame operation to the writer (the queue is unbounded: admission
+    /// bounds it). The writer drops the ticket once the batch holding it is done.
+    fn send_frames(&self, op: WriteOp, frames: usize) -> Result<(), StoreError> {
+        let queued = Queued::new(&self.inner.status, frames);
+        self.inner.tx.send(op).map_err(|_| StoreError::WriterGone)?;
         queued.sent();
         Ok(())
     }
@@ -435,13 +437,17 @@ impl Store {
 
     /// Blocking variant of [`Store::record_frame`] for non-async callers.
     pub fn record_frame_blocking(&self, frame: FrameRecord) -> Result<(), StoreError> {
-        let queued = Queued::new(&self.inner.status, 1);
-        self.inner
-            .tx
-            .send(WriteOp::Frame(frame))
-            .map_err(|_| StoreError::WriterGone)?;
-        queued.sent();
-        Ok(())
+        let ticket = self
+            .inner
+            .admission
+            .admit_blocking(frame.connection, queued_bytes(&frame))?;
+        self.send_frames(
+            WriteOp::Frame {
+                frame,
+                _ticket: ticket,
+            },
+            1,
+        )
     }
 
     pub async fn create_session(
@@ -757,6 +763,11 @@ pub fn size_limit_from_env() -> Result<Option<u64>, String> {
 
 /// Counts frames queued to the writer from before the send until the writer is done with
 /// them; a send that fails or is abandoned half-way takes them back.
+/// What a queued frame costs the queue's byte budget.
+fn queued_bytes(f: &FrameRecord) -> usize {
+    f.payload.len() + f.inflated.as_ref().map_or(0, |b| b.len()) + FRAME_OVERHEAD
+}
+
 struct Queued<'a> {
     status: &'a writer_status::StatusCell,
     n: usize,

@@ -21,12 +21,16 @@ pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
 type Reply<T> = flume::Sender<Result<T, StoreError>>;
 
 pub(crate) enum WriteOp {
-    Frame(FrameRecord),
-    /// The frames of one read of a relay, in order. `weight` bytes of the queue's byte budget
-    /// are given back once the batch holding them is done.
+    /// A frame, with the room it takes in the queue (given back when the op is dropped, once
+    /// the batch holding it is done).
+    Frame {
+        frame: FrameRecord,
+        _ticket: crate::admission::Ticket,
+    },
+    /// The frames of one read of a relay, in order.
     Frames {
         frames: Vec<FrameRecord>,
-        weight: u32,
+        _ticket: crate::admission::Ticket,
     },
     /// Index every frame not yet in the full-text index, then answer (search asks first).
     CatchUpIndex(Reply<()>),
@@ -80,7 +84,7 @@ impl WriteOp {
     fn is_urgent(&self) -> bool {
         !matches!(
             self,
-            WriteOp::Frame(_) | WriteOp::Frames { .. } | WriteOp::Connection(_)
+            WriteOp::Frame { .. } | WriteOp::Frames { .. } | WriteOp::Connection(_)
         )
     }
 }
@@ -110,8 +114,6 @@ pub(crate) struct WriterConfig {
     pub db_path: std::path::PathBuf,
     /// At most this many operations per transaction.
     pub batch_max: usize,
-    /// The byte budget of queued [`WriteOp::Frames`], given back after each batch.
-    pub budget: Arc<tokio::sync::Semaphore>,
     /// Frames in the `-wal` after the last commit (set by the connection's WAL hook, which
     /// replaces SQLite's auto-checkpoint on the writer).
     pub wal_frames: Arc<AtomicU32>,
@@ -186,15 +188,19 @@ const BATCH_BYTES_MAX: usize = 1 << 20;
 /// The payload bytes an operation queues (what its transaction writes, roughly).
 fn bytes_in(op: &WriteOp) -> usize {
     match op {
-        WriteOp::Frame(f) => f.payload.len() + f.inflated.as_ref().map_or(0, |b| b.len()),
-        WriteOp::Frames { weight, .. } => *weight as usize,
+        WriteOp::Frame { frame, .. } => payload_bytes(frame),
+        WriteOp::Frames { frames, .. } => frames.iter().map(payload_bytes).sum(),
         _ => 0,
     }
 }
 
+fn payload_bytes(f: &FrameRecord) -> usize {
+    f.payload.len() + f.inflated.as_ref().map_or(0, |b| b.len())
+}
+
 fn frames_in(op: &WriteOp) -> usize {
     match op {
-        WriteOp::Frame(_) => 1,
+        WriteOp::Frame { .. } => 1,
         WriteOp::Frames { frames, .. } => frames.len(),
         _ => 0,
     }
@@ -375,17 +381,9 @@ pub(crate) fn run(
                 }
             }
         }
-        let weight: usize = batch
-            .iter()
-            .map(|op| match op {
-                WriteOp::Frames { weight, .. } => *weight as usize,
-                _ => 0,
-            })
-            .sum();
-        if weight > 0 {
-            config.budget.add_permits(weight);
-        }
         config.status.done(frames_of(&batch));
+        // Gives the batch's room in the queue back (the frame operations' tickets).
+        drop(batch);
         let wal_bytes = u64::from(config.wal_frames.load(Ordering::Relaxed))
             .saturating_mul(config.wal_frame_bytes);
         if wal_bytes >= WAL_CHECKPOINT_BYTES {
@@ -442,7 +440,7 @@ fn pause_cause(e: &StoreError, conn: &Connection, max_pages: u64, batch: &[Write
             let need: u64 = batch
                 .iter()
                 .map(|op| match op {
-                    WriteOp::Frame(f) => f.payload.len() as u64,
+                    WriteOp::Frame { frame: f, .. } => f.payload.len() as u64,
                     WriteOp::Frames { frames, .. } => {
                         frames.iter().map(|f| f.payload.len() as u64).sum()
                     }
@@ -507,7 +505,9 @@ fn apply_batch(
     let mut insert = tx.prepare_cached(INSERT_FRAME)?;
     for op in batch.iter_mut() {
         match op {
-            WriteOp::Frame(f) => add_frame(tx, &mut insert, f, seqs, &mut counts, out)?,
+            WriteOp::Frame { frame: f, .. } => {
+                add_frame(tx, &mut insert, f, seqs, &mut counts, out)?
+            }
             WriteOp::Frames { frames, .. } => {
                 for f in frames.iter() {
                     add_frame(tx, &mut insert, f, seqs, &mut counts, out)?;
