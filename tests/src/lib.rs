@@ -46,8 +46,14 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// The `sockscope` binary the tests run: the debug build, or the one `SOCKSCOPE_BIN` names
+/// (e.g. `target/release/sockscope`, to measure the build users run).
 pub fn sockscope_bin() -> PathBuf {
-    let bin = target_dir().join("debug").join("sockscope");
+    let bin = match std::env::var_os("SOCKSCOPE_BIN").filter(|v| !v.is_empty()) {
+        Some(p) if PathBuf::from(&p).is_absolute() => PathBuf::from(p),
+        Some(p) => workspace().join(p),
+        None => target_dir().join("debug").join("sockscope"),
+    };
     assert!(
         bin.is_file(),
         "{} is missing: run `cargo build -p sockscope-cli` first (`make test` builds it before \

@@ -464,6 +464,17 @@ async fn ws_probe(url: String, stop: Arc<AtomicBool>) -> Vec<Duration> {
     times
 }
 
+/// [`ws_probe`] on a thread and runtime of its own.
+fn probe_thread(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<Duration>> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("probe runtime")
+            .block_on(ws_probe(url, stop))
+    })
+}
+
 /// Reads a tungstenite client until it ends; how it ended.
 async fn drain_ws(url: &str) -> String {
     let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url).await else {
@@ -544,7 +555,10 @@ enum Want {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_peers_through_the_proxy() {
-    let server = HostileServer::start().await.expect("hostile server");
+    // The upstream (hostile cases and the probe's echo) and the probe run on threads of their
+    // own, so the probe measures the proxy and not the test's runtime, which also runs the
+    // hostile clients (5,000 of them at once in one case).
+    let server = HostileServer::start_in_runtime(Some(2)).expect("hostile server");
     let dir = tempfile::tempdir().expect("tempdir");
     let upstream = format!("ws://{}", server.addr());
     let mut rows = Vec::new();
@@ -809,10 +823,7 @@ async fn hostile_peers_through_the_proxy() {
         let proxy = ProxyProc::start(&db, &upstream, &["--handshake-timeout", "3"]);
         let rss = RssSampler::start(proxy.pid());
         let stop = Arc::new(AtomicBool::new(false));
-        let probe = tokio::spawn(ws_probe(
-            format!("ws://{}/echo?probe", proxy.addr),
-            stop.clone(),
-        ));
+        let probe = probe_thread(format!("ws://{}/echo?probe", proxy.addr), stop.clone());
         tokio::time::sleep(Duration::from_millis(100)).await;
         let client_outcome = tokio::time::timeout(Duration::from_secs(90), client(proxy.addr))
             .await
@@ -878,7 +889,10 @@ async fn hostile_peers_through_the_proxy() {
             }
         };
         stop.store(true, Ordering::Relaxed);
-        let times = probe.await.expect("probe");
+        let times = tokio::task::spawn_blocking(move || probe.join())
+            .await
+            .expect("join")
+            .expect("probe");
         let row = Row {
             case: name,
             path: "proxy",

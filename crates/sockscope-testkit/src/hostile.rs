@@ -123,6 +123,9 @@ pub fn deflate_bomb(len: u64) -> Vec<u8> {
     b.out
 }
 
+/// Bytes of a long hostile message written at a time (then the server task yields).
+const SLICE_BYTES: usize = 64 << 10;
+
 /// The hostile server. Stops accepting when dropped (running connections end on their own).
 pub struct HostileServer {
     addr: SocketAddr,
@@ -144,15 +147,28 @@ impl HostileServer {
     /// Runs the server on a thread of its own (its own runtime), so that producing hostile
     /// traffic does not take CPU time from the runtime under test.
     pub fn start_in_thread() -> std::io::Result<HostileThread> {
+        HostileServer::start_in_runtime(None)
+    }
+
+    /// [`HostileServer::start_in_thread`] with a multi-threaded runtime of `workers` threads,
+    /// for a server that must keep answering one connection while many others arrive at
+    /// once (its own thread and `workers` runtime threads).
+    pub fn start_in_runtime(workers: Option<usize>) -> std::io::Result<HostileThread> {
         let (tx, rx) = std::sync::mpsc::channel();
         let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("hostile-server".into())
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
+                let built = match workers {
+                    None => tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build(),
+                    Some(n) => tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(n.max(1))
+                        .enable_all()
+                        .build(),
+                };
+                let rt = match built {
                     Ok(rt) => rt,
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -305,23 +321,28 @@ async fn serve(mut stream: TcpStream) {
             let count = query_num(query, "count", 1000).max(1);
             let size = query_num(query, "size", 1) as usize;
             let payload = vec![b'f'; size];
-            // Written in slices of about 1 MiB, so a huge message is never built whole.
-            let one = frame(false, false, 0, None, &payload);
-            let mut batch = Vec::with_capacity(1 << 20);
+            // Written in slices of 64 KiB, so a huge message is never built whole, yielding
+            // after each: the same (single-threaded) server answers the other connection's
+            // echoes, which must not wait for a whole message to be produced.
+            let first = frame(count == 1, false, 2, None, &payload);
+            let middle = frame(false, false, 0, None, &payload);
+            let last = frame(true, false, 0, None, &payload);
+            let mut batch = Vec::with_capacity(SLICE_BYTES + middle.len());
             for i in 0..count {
                 let f = if i == 0 {
-                    frame(count == 1, false, 2, None, &payload)
+                    &first
                 } else if i + 1 == count {
-                    frame(true, false, 0, None, &payload)
+                    &last
                 } else {
-                    one.clone()
+                    &middle
                 };
-                batch.extend_from_slice(&f);
-                if batch.len() >= 1 << 20 {
+                batch.extend_from_slice(f);
+                if batch.len() >= SLICE_BYTES {
                     if stream.write_all(&batch).await.is_err() {
                         return;
                     }
                     batch.clear();
+                    tokio::task::yield_now().await;
                 }
             }
             batch
