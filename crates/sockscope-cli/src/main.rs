@@ -258,7 +258,8 @@ fn open_store(db: Option<PathBuf>) -> Result<Store, Failure> {
         eprintln!("sockscope: warning: {}: {r}", path.display());
     }
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        let mut events = store.subscribe();
+        // Storage state only: the writer then builds no frame summaries for nobody.
+        let mut events = store.subscribe_status();
         handle.spawn(async move {
             use sockscope_store::StoreEvent;
             use tokio::sync::broadcast::error::RecvError;

@@ -92,10 +92,33 @@ impl WriteOp {
 /// Answers one waiter once the batch's fate is known.
 type Answer = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
 
+/// Where the writer tells what it did: `all` (frames, sessions, connections, storage state)
+/// and `status` (storage state and write errors only, for a headless process that shows
+/// nothing else). Frame summaries are built only while someone listens on `all`.
+#[derive(Clone)]
+pub(crate) struct Events {
+    pub all: broadcast::Sender<StoreEvent>,
+    pub status: broadcast::Sender<StoreEvent>,
+}
+
+impl Events {
+    /// A storage-state event: to every subscriber.
+    fn status(&self, event: StoreEvent) {
+        if self.status.receiver_count() > 0 {
+            let _ = self.status.send(event.clone());
+        }
+        let _ = self.all.send(event);
+    }
+}
+
 /// What one batch produced, to broadcast after commit and to answer waiters.
 #[derive(Default)]
 struct Outcome {
+    /// Whether to build [`FrameSummary`]s (someone subscribed to frames).
+    summaries: bool,
     frames: HashMap<SessionId, Vec<FrameSummary>>,
+    /// The last seq written per session (for the commit log).
+    last_seq: HashMap<SessionId, i64>,
     sessions: Vec<SessionId>,
     connections: Vec<ConnectionId>,
     replies: Vec<Answer>,
@@ -236,7 +259,7 @@ pub const WAL_CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
 pub(crate) fn run(
     mut conn: Connection,
     rx: flume::Receiver<WriteOp>,
-    events: broadcast::Sender<StoreEvent>,
+    events: Events,
     mut config: WriterConfig,
 ) {
     let mut seqs: HashMap<SessionId, i64> = HashMap::new();
@@ -309,7 +332,10 @@ pub(crate) fn run(
                 let _ = conn.query_row(&format!("PRAGMA max_page_count = {value}"), [], |_| Ok(()));
                 applied_pages = pages;
             }
-            let mut outcome = Outcome::default();
+            let mut outcome = Outcome {
+                summaries: events.all.receiver_count() > 0,
+                ..Outcome::default()
+            };
             let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
                 apply_batch(&tx, &mut batch, &mut seqs, &mut outcome)
                     .and_then(|()| Ok(tx.commit()?))
@@ -318,7 +344,7 @@ pub(crate) fn run(
                 Ok(()) => {
                     if paused_since.is_some() {
                         config.status.resume();
-                        let _ = events.send(StoreEvent::WriteResumed);
+                        events.status(StoreEvent::WriteResumed);
                         send_status(&events, &config.status);
                     }
                     let file_bytes = (pages != 0).then(|| file_bytes(&conn)).flatten();
@@ -353,7 +379,7 @@ pub(crate) fn run(
                             paused_since = Some(Instant::now());
                             let cause = pause_cause(&e, &conn, pages, &batch);
                             config.status.pause(cause, e.to_string());
-                            let _ = events.send(StoreEvent::WriteError(format!(
+                            events.status(StoreEvent::WriteError(format!(
                                 "capture paused, nothing is lost yet: {e}; retrying every {} ms",
                                 RETRY_INTERVAL.as_millis()
                             )));
@@ -376,7 +402,7 @@ pub(crate) fn run(
                     for reply in outcome.vacuums.drain(..) {
                         let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
                     }
-                    let _ = events.send(StoreEvent::WriteError(e.to_string()));
+                    events.status(StoreEvent::WriteError(e.to_string()));
                     break;
                 }
             }
@@ -406,8 +432,8 @@ fn frames_of(batch: &[WriteOp]) -> usize {
     batch.iter().map(frames_in).sum()
 }
 
-fn send_status(events: &broadcast::Sender<StoreEvent>, status: &StatusCell) {
-    let _ = events.send(StoreEvent::Storage(Arc::new(status.snapshot())));
+fn send_status(events: &Events, status: &StatusCell) {
+    events.status(StoreEvent::Storage(Arc::new(status.snapshot())));
 }
 
 /// The file's size as SQLite sees it (page count × page size).
@@ -475,10 +501,8 @@ fn is_transient(e: &StoreError) -> bool {
 fn log_commit(log: &mut std::fs::File, outcome: &Outcome) {
     use std::io::Write;
     let mut lines = String::new();
-    for (session, frames) in &outcome.frames {
-        if let Some(last) = frames.last() {
-            lines.push_str(&format!("{} {}\n", session.0, last.seq));
-        }
+    for (session, last) in &outcome.last_seq {
+        lines.push_str(&format!("{} {}\n", session.0, last));
     }
     if !lines.is_empty() {
         let _ = log.write_all(lines.as_bytes());
@@ -646,12 +670,15 @@ fn add_frame(
     counts: &mut HashMap<SessionId, (i64, i64)>,
     out: &mut Outcome,
 ) -> Result<(), StoreError> {
-    if let Some(summary) = insert_frame(tx, insert, f, seqs)? {
+    if let Some((seq, summary)) = insert_frame(tx, insert, f, seqs, out.summaries)? {
         let c = counts.entry(f.session).or_default();
         c.0 += 1;
         c.1 =
             c.1.saturating_add(i64::try_from(f.len_wire).unwrap_or(i64::MAX));
-        out.frames.entry(f.session).or_default().push(summary);
+        out.last_seq.insert(f.session, seq);
+        if let Some(summary) = summary {
+            out.frames.entry(f.session).or_default().push(summary);
+        }
     }
     Ok(())
 }
@@ -702,7 +729,8 @@ fn insert_frame(
     insert: &mut rusqlite::CachedStatement<'_>,
     f: &FrameRecord,
     seqs: &mut HashMap<SessionId, i64>,
-) -> Result<Option<FrameSummary>, StoreError> {
+    summary: bool,
+) -> Result<Option<(i64, Option<FrameSummary>)>, StoreError> {
     // A frame for a session that no longer exists (deleted meanwhile) is dropped.
     let Some(seq) = next_seq(tx, seqs, f.session)? else {
         return Ok(None);
@@ -734,19 +762,25 @@ fn insert_frame(
         f.inflated.as_deref(),
         f.mask_key.map(|k| i64::from(u32::from_be_bytes(k))),
     ])?;
-    Ok(Some(summarize(
-        FrameHead {
-            seq,
-            connection: f.connection,
-            ts_us: f.ts_us,
-            dir: f.dir,
-            opcode: f.opcode,
-            flags,
-            len: f.len_wire,
-            note: f.issues.clone(),
-            inflated_len: f.inflated.as_ref().map(|b| b.len() as u64),
-        },
-        f.inflated.as_deref().unwrap_or(&f.payload),
+    if !summary {
+        return Ok(Some((seq, None)));
+    }
+    Ok(Some((
+        seq,
+        Some(summarize(
+            FrameHead {
+                seq,
+                connection: f.connection,
+                ts_us: f.ts_us,
+                dir: f.dir,
+                opcode: f.opcode,
+                flags,
+                len: f.len_wire,
+                note: f.issues.clone(),
+                inflated_len: f.inflated.as_ref().map(|b| b.len() as u64),
+            },
+            f.inflated.as_deref().unwrap_or(&f.payload),
+        )),
     )))
 }
 
@@ -822,7 +856,8 @@ fn update_connection(tx: &Transaction<'_>, event: &ConnectionEvent) -> Result<()
     Ok(())
 }
 
-fn broadcast_outcome(conn: &Connection, events: &broadcast::Sender<StoreEvent>, out: Outcome) {
+fn broadcast_outcome(conn: &Connection, events: &Events, out: Outcome) {
+    let events = &events.all;
     if events.receiver_count() == 0 {
         return;
     }

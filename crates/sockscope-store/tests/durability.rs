@@ -429,7 +429,8 @@ fn the_size_limit_pauses_capture_and_raising_it_resumes() {
         .expect("open");
         assert_eq!(store.storage_status().limit_bytes, Some(1 << 20));
         let (s, c) = session_with_connection(&store, "limit", SessionKind::Proxy).await;
-        let mut events = store.subscribe();
+        // Storage state only (what the headless CLI listens to): no frame summaries are built.
+        let mut events = store.subscribe_status();
         let producer = {
             let store = store.clone();
             tokio::spawn(async move {
@@ -452,6 +453,9 @@ fn the_size_limit_pauses_capture_and_raising_it_resumes() {
                 {
                     break st
                 }
+                Ok(Ok(
+                    StoreEvent::Frames(..) | StoreEvent::Session(_) | StoreEvent::Connection(_),
+                )) => panic!("a status subscriber got a frame, session or connection event"),
                 Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
                 other => panic!("no pause: {other:?}"),
             }
