@@ -17,6 +17,9 @@ use tokio::sync::broadcast;
 pub const BATCH_MAX: usize = 512;
 /// A batch is committed at the latest this long after its first operation arrived.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(50);
+/// While a batch fills, the writer looks for more operations this often (an operation
+/// someone waits for, such as a flush, waits at most this much longer).
+const BATCH_POLL: Duration = Duration::from_millis(1);
 
 type Reply<T> = flume::Sender<Result<T, StoreError>>;
 
@@ -303,13 +306,23 @@ pub(crate) fn run(
             && bytes < BATCH_BYTES_MAX
             && !batch.last().is_some_and(WriteOp::is_urgent)
         {
-            match rx.recv_deadline(deadline) {
+            // Polls rather than waits on the queue while a batch fills: a waiting receiver
+            // makes every sender (a relay, on the path of the frame it just forwarded) pay
+            // a futex wake, and the writer a context switch, per operation.
+            match rx.try_recv() {
                 Ok(op) => {
                     frames += frames_in(&op);
                     bytes += bytes_in(&op);
                     batch.push(op);
                 }
-                Err(_) => break,
+                Err(flume::TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    std::thread::sleep(BATCH_POLL.min(deadline - now));
+                }
+                Err(flume::TryRecvError::Disconnected) => break,
             }
         }
         if batch.iter().any(|op| matches!(op, WriteOp::Shutdown)) {
