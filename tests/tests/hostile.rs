@@ -937,7 +937,9 @@ impl Drop for Stoppable {
 }
 
 fn echo_server_child() -> (Stoppable, String) {
-    let bin = sockscope_bin().with_file_name("sockscope-echo-server");
+    let bin = sockscope_e2e::target_dir()
+        .join("debug")
+        .join("sockscope-echo-server");
     assert!(
         bin.is_file(),
         "{} is missing: cargo build -p sockscope-testkit",

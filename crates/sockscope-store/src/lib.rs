@@ -19,6 +19,7 @@ mod migrations;
 mod model;
 mod organize;
 mod paths;
+mod purge;
 mod query;
 mod read;
 mod recover;

@@ -138,6 +138,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (session_id, connection_id)
     ) WITHOUT ROWID;
     "#,
+    // 9 -> 10: sessions being deleted (`purge.rs`): hidden at once, their frames deleted in
+    // steps between capture batches, the row removed with the session.
+    r#"
+    CREATE TABLE IF NOT EXISTS purge (
+        session_id INTEGER PRIMARY KEY
+    );
+    "#,
 ];
 
 /// The schema version after every migration has run.

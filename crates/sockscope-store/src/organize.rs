@@ -129,10 +129,12 @@ pub(crate) fn apply_isolated(
 }
 
 pub(crate) fn session_exists(tx: &Connection, session: SessionId) -> Result<(), StoreError> {
-    tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?
-        .query_row(params![session.0], |_| Ok(()))
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(format!("session {session}")))
+    tx.prepare_cached(
+        "SELECT 1 FROM sessions WHERE id = ?1 AND id NOT IN (SELECT session_id FROM purge)",
+    )?
+    .query_row(params![session.0], |_| Ok(()))
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("session {session}")))
 }
 
 fn apply(
@@ -169,34 +171,11 @@ fn apply(
     Ok(())
 }
 
+/// Hides the session at once and queues it for the writer's purge (`purge.rs`), which
+/// deletes its frames, connections and row in steps and then gives the space back.
 fn delete(tx: &Connection, session: SessionId) -> Result<(), StoreError> {
-    let id = session.0;
-    // Frames above the watermark were never indexed.
-    tx.prepare_cached(
-        "DELETE FROM frames_fts WHERE rowid IN (SELECT id FROM frames WHERE session_id = ?1 \
-         AND id <= (SELECT indexed_upto FROM fts_progress WHERE id = 1))",
-    )?
-    .execute(params![id])?;
-    tx.prepare_cached("DELETE FROM frames WHERE session_id = ?1")?
-        .execute(params![id])?;
-    // New frames may reuse the ids of deleted ones: the watermark must stay below them.
-    tx.prepare_cached(
-        "UPDATE fts_progress SET indexed_upto = \
-         MIN(indexed_upto, (SELECT COALESCE(MAX(id), 0) FROM frames)) WHERE id = 1",
-    )?
-    .execute([])?;
-    tx.prepare_cached("DELETE FROM connections WHERE session_id = ?1")?
-        .execute(params![id])?;
-    tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
-        .execute(params![id])?;
-    let mode: i64 = tx.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
-    if mode == 2 {
-        // Returns every free page to the file system (commits with the delete). The pragma
-        // frees one page per step (one result row each): step it to the end.
-        let mut stmt = tx.prepare("PRAGMA incremental_vacuum")?;
-        let mut rows = stmt.query([])?;
-        while rows.next()?.is_some() {}
-    }
+    tx.prepare_cached("INSERT OR IGNORE INTO purge (session_id) VALUES (?1)")?
+        .execute(params![session.0])?;
     Ok(())
 }
 
@@ -294,7 +273,7 @@ pub(crate) fn sessions_sorted(
         SessionSort::Size => "s.pinned DESC, s.bytes DESC, s.frame_count DESC, s.id DESC",
     };
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {} FROM sessions s ORDER BY {order}",
+        "SELECT {} FROM sessions s WHERE s.id NOT IN (SELECT session_id FROM purge) ORDER BY {order}",
         read::SESSION_COLS
     ))?;
     let rows = stmt.query_map([], read::session_row)?;

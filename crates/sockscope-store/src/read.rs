@@ -85,7 +85,8 @@ pub(crate) fn to_session(
 
 pub fn sessions(c: &Connection) -> Result<Vec<SessionSummary>, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {SESSION_COLS} FROM sessions s ORDER BY s.created_at_us DESC, s.id DESC"
+        "SELECT {SESSION_COLS} FROM sessions s WHERE s.id NOT IN (SELECT session_id FROM purge) \
+         ORDER BY s.created_at_us DESC, s.id DESC"
     ))?;
     let rows = stmt.query_map([], session_row)?;
     rows.map(|r| to_session(r?)).collect()
@@ -93,7 +94,8 @@ pub fn sessions(c: &Connection) -> Result<Vec<SessionSummary>, StoreError> {
 
 pub fn session(c: &Connection, id: SessionId) -> Result<SessionSummary, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {SESSION_COLS} FROM sessions s WHERE s.id = ?1"
+        "SELECT {SESSION_COLS} FROM sessions s WHERE s.id = ?1 \
+         AND s.id NOT IN (SELECT session_id FROM purge)"
     ))?;
     let row = stmt
         .query_row(params![id.0], session_row)

@@ -159,7 +159,8 @@ pub(crate) fn search(
         "SELECT f.session_id, f.seq, f.connection_id, f.ts_us, \
                 substr(COALESCE(f.inflated, f.payload), 1, ?3) \
          FROM frames_fts JOIN frames f ON f.id = frames_fts.rowid \
-         WHERE frames_fts MATCH ?1 ORDER BY frames_fts.rowid DESC LIMIT ?2",
+         WHERE frames_fts MATCH ?1 AND f.session_id NOT IN (SELECT session_id FROM purge) \
+         ORDER BY frames_fts.rowid DESC LIMIT ?2",
     )?;
     let mut rows = stmt
         .query(params![query, limit, SNIPPET_SOURCE_BYTES])

@@ -126,6 +126,8 @@ struct Outcome {
     connections: Vec<ConnectionId>,
     replies: Vec<Answer>,
     vacuums: Vec<Reply<()>>,
+    /// Deletes committed (sessions now hidden): answered once the purge is done.
+    purges: Vec<(SessionId, Reply<()>)>,
 }
 
 /// How the writer reports what it committed and reacts to a full disk.
@@ -268,11 +270,12 @@ pub(crate) fn run(
     let mut seqs: HashMap<SessionId, i64> = HashMap::new();
     let mut stopping = false;
     let mut applied_pages = 0u64;
-    // A previous run may have left frames unindexed.
+    // A previous run may have left frames unindexed, or a session half deleted.
     let mut index_pending = true;
+    let mut purge = crate::purge::Purge::resume(&conn);
     let mut idle = false;
     while !stopping {
-        let first = if index_pending {
+        let first = if index_pending || purge.busy() {
             let next = if idle {
                 rx.try_recv()
                     .map_err(|e| matches!(e, flume::TryRecvError::Empty))
@@ -286,9 +289,15 @@ pub(crate) fn run(
                     op
                 }
                 Err(true) => {
-                    // Nothing to capture: make a slice of the recent frames searchable.
+                    // Nothing to capture: go on deleting, else make a slice of the recent
+                    // frames searchable.
                     idle = true;
-                    index_pending = index_idle(&mut conn);
+                    if purge.busy() {
+                        purge.step(&mut conn);
+                        keep_wal_bounded(&conn, &config);
+                    } else {
+                        index_pending = index_idle(&mut conn);
+                    }
                     continue;
                 }
                 Err(false) => break,
@@ -367,6 +376,9 @@ pub(crate) fn run(
                     if let Some(log) = config.commit_log.as_mut() {
                         log_commit(log, &outcome);
                     }
+                    for (session, reply) in std::mem::take(&mut outcome.purges) {
+                        purge.wait(session, reply);
+                    }
                     // Broadcast first: whoever waited (flush) then sees the events already sent.
                     let replies = std::mem::take(&mut outcome.replies);
                     let vacuums = std::mem::take(&mut outcome.vacuums);
@@ -415,6 +427,9 @@ pub(crate) fn run(
                     for reply in outcome.vacuums.drain(..) {
                         let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
                     }
+                    for (_, reply) in outcome.purges.drain(..) {
+                        let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
+                    }
                     events.status(StoreEvent::WriteError(e.to_string()));
                     break;
                 }
@@ -423,21 +438,32 @@ pub(crate) fn run(
         config.status.done(frames_of(&batch));
         // Gives the batch's room in the queue back (the frame operations' tickets).
         drop(batch);
-        let wal_bytes = u64::from(config.wal_frames.load(Ordering::Relaxed))
-            .saturating_mul(config.wal_frame_bytes);
-        if wal_bytes >= WAL_CHECKPOINT_BYTES {
-            // Wait for the checkpointer's run (it did most of the copying), copy the rest.
-            // While a reader holds an old snapshot nothing can be copied and this is cheap.
-            let _guard = config.checkpointer.as_ref().map(|c| c.running.lock());
-            checkpoint_passive(&conn);
-        } else if wal_bytes >= CHECKPOINT_AFTER_BYTES {
-            if let Some(c) = &config.checkpointer {
-                c.wake();
-            }
+        keep_wal_bounded(&conn, &config);
+        if purge.busy() && !stopping {
+            // A slice of a session being deleted, between two capture batches.
+            purge.step(&mut conn);
+            keep_wal_bounded(&conn, &config);
         }
     }
     if let Some(c) = config.checkpointer.take() {
         c.stop();
+    }
+}
+
+/// After a commit: wakes the checkpointer once the WAL passes [`CHECKPOINT_AFTER_BYTES`];
+/// from [`WAL_CHECKPOINT_BYTES`] waits for its run and copies the rest itself.
+fn keep_wal_bounded(conn: &Connection, config: &WriterConfig) {
+    let wal_bytes =
+        u64::from(config.wal_frames.load(Ordering::Relaxed)).saturating_mul(config.wal_frame_bytes);
+    if wal_bytes >= WAL_CHECKPOINT_BYTES {
+        // Wait for the checkpointer's run (it did most of the copying), copy the rest.
+        // While a reader holds an old snapshot nothing can be copied and this is cheap.
+        let _guard = config.checkpointer.as_ref().map(|c| c.running.lock());
+        checkpoint_passive(conn);
+    } else if wal_bytes >= CHECKPOINT_AFTER_BYTES {
+        if let Some(c) = &config.checkpointer {
+            c.wake();
+        }
     }
 }
 
@@ -642,7 +668,12 @@ fn apply_batch(
                 match crate::organize::apply_isolated(tx, edit, seqs)? {
                     Ok(()) => {
                         out.sessions.push(edit.session());
-                        push_reply(out, reply.clone(), ());
+                        if let crate::organize::SessionEdit::Delete { session } = edit {
+                            // Answered once the purge has removed it (`purge.rs`).
+                            out.purges.push((*session, reply.clone()));
+                        } else {
+                            push_reply(out, reply.clone(), ());
+                        }
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -725,7 +756,10 @@ fn next_seq(
         return Ok(Some(*s));
     }
     let exists: bool = tx
-        .prepare_cached("SELECT EXISTS(SELECT 1 FROM sessions WHERE id = ?1)")?
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM sessions WHERE id = ?1 \
+             AND id NOT IN (SELECT session_id FROM purge))",
+        )?
         .query_row(params![session.0], |r| r.get(0))?;
     if !exists {
         return Ok(None);

@@ -607,3 +607,168 @@ fn damage_seen_at_read_time_is_checked_at_the_next_start() {
     let (_, again) = Store::open_or_recover(&path, StoreOptions::default()).unwrap();
     assert!(again.is_none());
 }
+
+/// Deleting a big session goes in steps (`purge.rs`): capture commits in between, the WAL
+/// stays bounded, the session is hidden at once, and the space is given back at the end.
+/// Before, one transaction deleted everything and vacuumed: the WAL grew by every page the
+/// vacuum moved (here the 60 MB session kept after the deleted one) and capture waited.
+#[test]
+fn deleting_a_big_session_goes_in_steps_beside_capture() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("purge.db");
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    rt().block_on(async {
+        let store = Store::open(&path).expect("open");
+        // 80 MB to delete, then 60 MB that stays (the vacuum moves it into the freed space).
+        let (gone, gc) = session_with_connection(&store, "to delete", SessionKind::Proxy).await;
+        for i in 0..4000 {
+            store
+                .record_frame(frame(gone, gc, i, 20_000))
+                .await
+                .unwrap();
+        }
+        let (kept, kc) = session_with_connection(&store, "kept", SessionKind::Proxy).await;
+        for i in 0..3000 {
+            store
+                .record_frame(frame(kept, kc, i, 20_000))
+                .await
+                .unwrap();
+        }
+        store.flush().await.unwrap();
+        let before = store.storage_info().unwrap();
+        let (live, lc) = session_with_connection(&store, "capturing", SessionKind::Proxy).await;
+
+        // Sample the WAL while deleting.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let (stop, wal) = (stop.clone(), wal.clone());
+            std::thread::spawn(move || {
+                let mut peak = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    peak = peak.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                peak
+            })
+        };
+        let delete = {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_session(gone).await })
+        };
+        // Hidden at once (once the delete's first transaction committed).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.sessions().unwrap().iter().any(|s| s.id == gone) {
+            assert!(
+                Instant::now() < deadline,
+                "the deleted session is still listed"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(matches!(store.session(gone), Err(StoreError::NotFound(_))));
+        // Capture goes on while the delete works.
+        let mut committed_meanwhile = 0;
+        let mut i = 0;
+        while !delete.is_finished() {
+            store.record_frame(frame(live, lc, i, 500)).await.unwrap();
+            store.flush().await.unwrap();
+            i += 1;
+            if !delete.is_finished() {
+                committed_meanwhile += 1;
+            }
+        }
+        delete.await.unwrap().expect("delete");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let peak_wal = sampler.join().unwrap();
+        println!(
+            "{committed_meanwhile} capture commits during the delete; WAL peak {peak_wal} bytes"
+        );
+        assert!(
+            committed_meanwhile >= 3,
+            "capture waited for the delete: {committed_meanwhile} commits meanwhile"
+        );
+        assert!(peak_wal < 40 << 20, "WAL peaked at {peak_wal} bytes");
+
+        let after = store.storage_info().unwrap();
+        assert_eq!(after.free_pages, 0, "{after:?}");
+        assert!(
+            after.page_count * 10 < before.page_count * 6,
+            "{before:?} -> {after:?}"
+        );
+        let c = rusqlite::Connection::open(&path).unwrap();
+        let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(
+            count(&format!(
+                "SELECT COUNT(*) FROM frames WHERE session_id = {}",
+                gone.0
+            )),
+            0
+        );
+        assert_eq!(
+            count(&format!(
+                "SELECT COUNT(*) FROM connections WHERE session_id = {}",
+                gone.0
+            )),
+            0
+        );
+        assert_eq!(count("SELECT COUNT(*) FROM purge"), 0);
+        assert_eq!(
+            count(&format!(
+                "SELECT COUNT(*) FROM frames WHERE session_id = {}",
+                kept.0
+            )),
+            3000
+        );
+        assert_eq!(
+            count(&format!(
+                "SELECT COUNT(*) FROM frames WHERE session_id = {}",
+                live.0
+            )),
+            i as i64
+        );
+        let check: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(check, "ok");
+    });
+}
+
+/// A delete left half done (the app quit or was killed while purging) goes on at the next
+/// start: the session stays hidden meanwhile and its rows go.
+#[test]
+fn an_unfinished_delete_goes_on_at_the_next_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("resume.db");
+    let (gone, kept) = rt().block_on(async {
+        let store = Store::open(&path).expect("open");
+        let (gone, gc) = session_with_connection(&store, "half deleted", SessionKind::Proxy).await;
+        for i in 0..5000 {
+            store.record_frame(frame(gone, gc, i, 300)).await.unwrap();
+        }
+        let (kept, kc) = session_with_connection(&store, "kept", SessionKind::Proxy).await;
+        store.record_frame(frame(kept, kc, 0, 300)).await.unwrap();
+        store.flush().await.unwrap();
+        (gone, kept)
+    });
+    // What a delete's first transaction commits, and nothing more (as if stopped there).
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("INSERT INTO purge (session_id) VALUES (?1)", [gone.0])
+        .unwrap();
+    let store = Store::open(&path).expect("reopen");
+    let ids: Vec<_> = store.sessions().unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![kept], "the half-deleted session is hidden");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: i64 = c
+            .query_row("SELECT (SELECT COUNT(*) FROM frames WHERE session_id = ?1) + (SELECT COUNT(*) FROM purge)", [gone.0], |r| r.get(0))
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{left} rows left");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sessions: i64 = c
+        .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sessions, 1);
+}
