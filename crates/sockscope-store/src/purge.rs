@@ -2,17 +2,18 @@
 //! grows the WAL without bound.
 //!
 //! [`crate::Store::delete_session`] commits at once only a row in `purge` (schema v10): from
-//! then on the session is hidden (listings, edits and new frames skip it). The writer then
-//! works through it between capture batches, and on its own when idle, one bounded
+//! then on the session is hidden (listings, edits, search and new frames skip it). The writer
+//! then works through it between capture batches, and back to back when idle, one bounded
 //! transaction at a time:
 //! 1. up to [`PURGE_FRAMES`] of its frames (and their full-text entries);
-//! 2. once none is left, its connections, the session row and the `purge` row;
-//! 3. then, on a file with incremental auto-vacuum, up to [`VACUUM_PAGES`] free pages given
-//!    back to the file system per step, until none is free.
+//! 2. once none is left, its connections, the session row and the `purge` row — whoever waits
+//!    for the delete is answered then;
+//! 3. on a file with incremental auto-vacuum, free pages are given back to the file system,
+//!    [`VACUUM_PAGES`] per step when idle and [`VACUUM_PAGES_BUSY`] between capture batches,
+//!    taking turns with step 1 while other sessions wait, until none is free.
 //!
-//! Whoever waits for the delete is answered after step 3. Free pages are reused by new
-//! frames at once, so a capture running meanwhile does not grow the file. A purge left
-//! unfinished by a crash or a quit goes on at the next start.
+//! Free pages are reused by new frames at once, so a capture running meanwhile does not grow
+//! the file. A purge left unfinished by a crash or a quit goes on at the next start.
 //!
 //! Before this, one transaction deleted every frame and vacuumed the whole file: deleting a
 //! 22 GB session during the full-load soak held the writer (and so capture) for minutes while
@@ -25,8 +26,12 @@ use std::collections::HashMap;
 
 /// Frames deleted per step (with their index and full-text entries).
 pub const PURGE_FRAMES: usize = 2_000;
-/// Pages given back to the file system per step (8 MiB at 16 KiB pages).
+/// Pages given back to the file system per step when the writer is idle (8 MiB at 16 KiB
+/// pages).
 pub const VACUUM_PAGES: u32 = 512;
+/// Pages given back per step between capture batches (2 MiB at 16 KiB pages): each moved page
+/// is read and written again, so this bounds what giving space back takes from capture.
+pub const VACUUM_PAGES_BUSY: u32 = 128;
 
 type Reply = flume::Sender<Result<(), StoreError>>;
 
@@ -39,8 +44,8 @@ pub(crate) struct Purge {
     pub vacuum: bool,
     /// Who waits for which session's delete to be done.
     waiters: HashMap<SessionId, Vec<Reply>>,
-    /// Sessions whose rows are gone and whose waiters wait for the vacuum.
-    vacuum_waiters: Vec<Reply>,
+    /// The last step was a purge step (with both to do, they take turns).
+    purged_last: bool,
 }
 
 /// What one step did.
@@ -78,59 +83,59 @@ impl Purge {
         self.pending || self.vacuum
     }
 
-    /// One bounded step, in its own transaction. An error stops purging until the next
-    /// delete or start (the rows stay hidden; nothing is lost).
-    pub(crate) fn step(&mut self, conn: &mut Connection) -> Step {
-        if self.pending {
+    /// One bounded step, in its own transaction; `busy`: capture is running (smaller vacuum
+    /// steps). An error stops purging until the next delete or start (the rows stay hidden;
+    /// nothing is lost).
+    pub(crate) fn step(&mut self, conn: &mut Connection, busy: bool) -> Step {
+        let vacuum_turn = self.vacuum && (!self.pending || self.purged_last);
+        if self.pending && !vacuum_turn {
+            self.purged_last = true;
             match purge_step(conn) {
                 Ok(Some((session, n))) => {
                     if n == 0 {
-                        // The session is gone: its waiters now wait for the vacuum.
-                        let done = self.waiters.remove(&session).unwrap_or_default();
-                        self.vacuum_waiters.extend(done);
+                        // The session is gone.
+                        for reply in self.waiters.remove(&session).unwrap_or_default() {
+                            let _ = reply.send(Ok(()));
+                        }
                     }
                     return Step::Purged(n);
                 }
-                Ok(None) => self.pending = false,
+                Ok(None) => {
+                    self.pending = false;
+                    // Waiters for sessions no longer in `purge` (deleted twice) are done too.
+                    for (_, replies) in self.waiters.drain() {
+                        for reply in replies {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
                 Err(e) => {
                     self.pending = false;
-                    self.fail(&e);
+                    for (_, replies) in self.waiters.drain() {
+                        for reply in replies {
+                            let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
+                        }
+                    }
                     return Step::Done;
                 }
             }
         }
+        self.purged_last = false;
         if self.vacuum {
-            match vacuum_step(conn) {
-                Ok(0) => self.vacuum = false,
+            let pages = if busy {
+                VACUUM_PAGES_BUSY
+            } else {
+                VACUUM_PAGES
+            };
+            match vacuum_step(conn, pages) {
+                Ok(0) | Err(_) => self.vacuum = false,
                 Ok(n) => return Step::Vacuumed(n),
-                Err(e) => {
-                    self.vacuum = false;
-                    self.fail(&e);
-                    return Step::Done;
-                }
             }
         }
-        for reply in self.vacuum_waiters.drain(..) {
-            let _ = reply.send(Ok(()));
-        }
-        // Waiters for sessions no longer in `purge` (e.g. deleted twice) are done too.
-        for (_, replies) in self.waiters.drain() {
-            for reply in replies {
-                let _ = reply.send(Ok(()));
-            }
+        if self.pending {
+            return self.step(conn, busy);
         }
         Step::Done
-    }
-
-    fn fail(&mut self, e: &StoreError) {
-        for reply in self.vacuum_waiters.drain(..) {
-            let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
-        }
-        for (_, replies) in self.waiters.drain() {
-            for reply in replies {
-                let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
-            }
-        }
     }
 }
 
@@ -193,8 +198,8 @@ fn purge_step(conn: &mut Connection) -> Result<Option<(SessionId, usize)>, Store
     Ok(Some((SessionId(session), ids.len())))
 }
 
-/// Gives up to [`VACUUM_PAGES`] free pages back (incremental auto-vacuum only); how many.
-fn vacuum_step(conn: &mut Connection) -> Result<i64, StoreError> {
+/// Gives up to `pages` free pages back (incremental auto-vacuum only); how many.
+fn vacuum_step(conn: &mut Connection, pages: u32) -> Result<i64, StoreError> {
     let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
     if mode != 2 {
         return Ok(0);
@@ -206,7 +211,7 @@ fn vacuum_step(conn: &mut Connection) -> Result<i64, StoreError> {
     let tx = conn.transaction()?;
     {
         // The pragma frees one page per step (one result row each): step it to the end.
-        let mut stmt = tx.prepare(&format!("PRAGMA incremental_vacuum({VACUUM_PAGES})"))?;
+        let mut stmt = tx.prepare(&format!("PRAGMA incremental_vacuum({pages})"))?;
         let mut rows = stmt.query([])?;
         while rows.next()?.is_some() {}
     }

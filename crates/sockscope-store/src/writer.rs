@@ -293,7 +293,7 @@ pub(crate) fn run(
                     // frames searchable.
                     idle = true;
                     if purge.busy() {
-                        purge.step(&mut conn);
+                        purge.step(&mut conn, false);
                         keep_wal_bounded(&conn, &config);
                     } else {
                         index_pending = index_idle(&mut conn);
@@ -441,7 +441,7 @@ pub(crate) fn run(
         keep_wal_bounded(&conn, &config);
         if purge.busy() && !stopping {
             // A slice of a session being deleted, between two capture batches.
-            purge.step(&mut conn);
+            purge.step(&mut conn, true);
             keep_wal_bounded(&conn, &config);
         }
     }
@@ -669,7 +669,7 @@ fn apply_batch(
                     Ok(()) => {
                         out.sessions.push(edit.session());
                         if let crate::organize::SessionEdit::Delete { session } = edit {
-                            // Answered once the purge has removed it (`purge.rs`).
+                            // Answered once the purge has removed its rows (`purge.rs`).
                             out.purges.push((*session, reply.clone()));
                         } else {
                             push_reply(out, reply.clone(), ());
