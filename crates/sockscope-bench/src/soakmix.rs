@@ -132,31 +132,57 @@ impl Digest {
 }
 
 /// The data frames (text and binary) of one session, one digest per direction (the `dir`
-/// column), read with a connection of its own (read-only).
+/// column), read with a connection of its own (read-only), [`CHECK_ROWS`] rows per read
+/// transaction: one transaction over a whole generation (gigabytes) held a snapshot for
+/// minutes, so the WAL could not start over and grew by everything captured meanwhile
+/// (8.5 GB at the full-load soak).
 pub fn session_digests(db: &Path, session: i64) -> Result<BTreeMap<i64, Digest>, String> {
+    session_digests_by(db, session, CHECK_ROWS)
+}
+
+fn session_digests_by(
+    db: &Path,
+    session: i64,
+    rows_per_read: i64,
+) -> Result<BTreeMap<i64, Digest>, String> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("{}: {e}", db.display()))?;
     c.busy_timeout(Duration::from_secs(30))
         .map_err(|e| e.to_string())?;
     let mut stmt = c
         .prepare(
-            "SELECT dir, opcode, payload FROM frames WHERE session_id = ?1 AND opcode IN (1, 2)",
+            "SELECT seq, dir, opcode, payload FROM frames \
+             WHERE session_id = ?1 AND seq > ?2 AND opcode IN (1, 2) ORDER BY seq LIMIT ?3",
         )
         .map_err(|e| e.to_string())?;
-    let mut rows = stmt.query([session]).map_err(|e| e.to_string())?;
     let mut out: BTreeMap<i64, Digest> = BTreeMap::new();
-    while let Some(r) = rows.next().map_err(|e| e.to_string())? {
-        let dir: i64 = r.get(0).map_err(|e| e.to_string())?;
-        let opcode: i64 = r.get(1).map_err(|e| e.to_string())?;
-        let payload = r.get_ref(2).map_err(|e| e.to_string())?;
-        let bytes = payload
-            .as_blob()
-            .or_else(|_| payload.as_bytes())
+    let mut after = 0i64;
+    loop {
+        // Each query is its own read transaction (autocommit), ended when its rows are read.
+        let mut rows = stmt
+            .query(rusqlite::params![session, after, rows_per_read])
             .map_err(|e| e.to_string())?;
-        out.entry(dir).or_default().add(opcode == 2, bytes);
+        let mut n = 0;
+        while let Some(r) = rows.next().map_err(|e| e.to_string())? {
+            after = r.get(0).map_err(|e| e.to_string())?;
+            let dir: i64 = r.get(1).map_err(|e| e.to_string())?;
+            let opcode: i64 = r.get(2).map_err(|e| e.to_string())?;
+            let payload = r.get_ref(3).map_err(|e| e.to_string())?;
+            let bytes = payload
+                .as_blob()
+                .or_else(|_| payload.as_bytes())
+                .map_err(|e| e.to_string())?;
+            out.entry(dir).or_default().add(opcode == 2, bytes);
+            n += 1;
+        }
+        if n < rows_per_read {
+            return Ok(out);
+        }
     }
-    Ok(out)
 }
+
+/// Rows read per read transaction when checking a session.
+const CHECK_ROWS: i64 = 20_000;
 
 /// Checks a session's recorded data frames against the digest of what was sent: each of the
 /// two directions must hold exactly the messages sent (the peer is an echo server).
@@ -934,6 +960,70 @@ mod tests {
         let v = judge_growth(&flat, 1.0, 0.25).unwrap_or_else(|| panic!("no verdict"));
         assert!(!v.grows, "{v:?}");
         assert_eq!(judge_growth(&flat[..5], 1.0, 0.25), None);
+    }
+
+    #[test]
+    fn a_session_read_in_slices_gives_the_same_digests() {
+        use sockscope_proto::{Direction, FrameRecord, Opcode};
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let db = dir.path().join("s.db");
+        let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = Rng::new(11);
+        let msgs: Vec<(bool, Vec<u8>)> = (0..53).map(|_| message(&mut rng)).collect();
+        let session = rt.block_on(async {
+            let store = sockscope_store::Store::open(&db).unwrap_or_else(|e| panic!("{e}"));
+            let s = store
+                .create_session("slices", sockscope_store::SessionKind::Proxy)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let c = store
+                .create_connection(sockscope_store::NewConnection {
+                    session: s,
+                    url: "ws://127.0.0.1:1/".into(),
+                    request_headers: vec![],
+                    insecure: false,
+                    created_at_us: sockscope_proto::now_us(),
+                })
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            for (i, (bin, p)) in msgs.iter().enumerate() {
+                let op = if *bin { Opcode::Binary } else { Opcode::Text };
+                for d in [Direction::Client, Direction::Server] {
+                    let f = FrameRecord::message(s, c, d, op, p.clone().into(), i as i64);
+                    store
+                        .record_frame(f)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+                if i % 10 == 0 {
+                    // Control frames are not data: left out of the digests.
+                    let ping = FrameRecord::message(
+                        s,
+                        c,
+                        Direction::Client,
+                        Opcode::Ping,
+                        Vec::new().into(),
+                        0,
+                    );
+                    store
+                        .record_frame(ping)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"));
+                }
+            }
+            store.flush().await.unwrap_or_else(|e| panic!("{e}"));
+            s.0
+        });
+        let mut sent = Digest::default();
+        for (b, p) in &msgs {
+            sent.add(*b, p);
+        }
+        let whole = session_digests_by(&db, session, 1_000).unwrap_or_else(|e| panic!("{e}"));
+        for rows in [1, 7, 53, 106] {
+            let sliced = session_digests_by(&db, session, rows).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(sliced, whole, "{rows} rows per read");
+        }
+        assert_eq!(check_echo_session(&whole, &sent), Ok(106));
     }
 
     #[test]
