@@ -35,6 +35,46 @@ fn frame(s: SessionId, c: ConnectionId, i: usize, size: usize) -> FrameRecord {
     )
 }
 
+/// The first "paused" storage state on a status subscription (30 s at most). A status
+/// subscriber must see no frame, session or connection event.
+async fn wait_for_pause(
+    events: &mut tokio::sync::broadcast::Receiver<StoreEvent>,
+) -> std::sync::Arc<sockscope_store::StorageStatus> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(StoreEvent::Storage(st))) if matches!(st.state, StorageState::Paused { .. }) => {
+                return st
+            }
+            Ok(Ok(StoreEvent::Frames(..) | StoreEvent::Session(_) | StoreEvent::Connection(_))) => {
+                panic!("a status subscriber got a frame, session or connection event")
+            }
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("no pause: {other:?}"),
+        }
+    }
+}
+
+/// Records `n` frames of `size` bytes, one at a time, in a task of its own.
+fn produce(
+    store: &Store,
+    s: SessionId,
+    c: ConnectionId,
+    n: usize,
+    size: usize,
+) -> tokio::task::JoinHandle<()> {
+    let store = store.clone();
+    tokio::spawn(async move {
+        for i in 0..n {
+            store
+                .record_frame(frame(s, c, i, size))
+                .await
+                .expect("record");
+        }
+    })
+}
+
 /// A database of `n` frames of `size` bytes, closed.
 fn filled_db(path: &Path, n: usize, size: usize) {
     rt().block_on(async {
@@ -192,17 +232,7 @@ fn a_full_disk_pauses_capture_and_loses_nothing() {
         store.set_max_page_count(Some(pages as u64 + 20));
         // ~2.5 MB of frames into a file allowed ~80 KB more.
         let n = 1200usize;
-        let producer = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for i in 0..n {
-                    store
-                        .record_frame(frame(s, c, i, 2000))
-                        .await
-                        .expect("record");
-                }
-            })
-        };
+        let producer = produce(&store, s, c, n, 2000);
         let deadline = Instant::now() + Duration::from_secs(20);
         let error = loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -444,22 +474,7 @@ fn the_size_limit_pauses_capture_and_raising_it_resumes() {
         };
         // ~12 MB of frames (more than the writer's 8 MiB queue) into 1 MB: the writer
         // pauses, naming the limit, and the producer waits.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let paused = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, events.recv()).await {
-                Ok(Ok(StoreEvent::Storage(st)))
-                    if matches!(st.state, StorageState::Paused { .. }) =>
-                {
-                    break st
-                }
-                Ok(Ok(
-                    StoreEvent::Frames(..) | StoreEvent::Session(_) | StoreEvent::Connection(_),
-                )) => panic!("a status subscriber got a frame, session or connection event"),
-                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-                other => panic!("no pause: {other:?}"),
-            }
-        };
+        let paused = wait_for_pause(&mut events).await;
         match &paused.state {
             StorageState::Paused { cause, .. } => assert_eq!(*cause, PauseCause::SizeLimit),
             _ => unreachable!(),
@@ -835,30 +850,8 @@ fn a_real_full_file_system_pauses_capture_and_loses_nothing() {
         let (s, c) = session_with_connection(&store, "enospc", SessionKind::Proxy).await;
         let mut events = store.subscribe_status();
         // 800 × 16 KB = 13 MB into 6 MB.
-        let producer = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for i in 0..n {
-                    store
-                        .record_frame(frame(s, c, i, 16_000))
-                        .await
-                        .expect("record");
-                }
-            })
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let paused = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, events.recv()).await {
-                Ok(Ok(StoreEvent::Storage(st)))
-                    if matches!(st.state, StorageState::Paused { .. }) =>
-                {
-                    break st
-                }
-                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-                other => panic!("no pause: {other:?}"),
-            }
-        };
+        let producer = produce(&store, s, c, n, 16_000);
+        let paused = wait_for_pause(&mut events).await;
         match &paused.state {
             StorageState::Paused { cause, error, .. } => {
                 assert_eq!(*cause, PauseCause::DiskFull, "{error}");
