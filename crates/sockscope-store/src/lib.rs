@@ -777,13 +777,13 @@ pub fn size_limit_from_env() -> Result<Option<u64>, String> {
     }
 }
 
-/// Counts frames queued to the writer from before the send until the writer is done with
-/// them; a send that fails or is abandoned half-way takes them back.
 /// What a queued frame costs the queue's byte budget.
 fn queued_bytes(f: &FrameRecord) -> usize {
-    f.payload.len() + f.inflated.as_ref().map_or(0, |b| b.len()) + FRAME_OVERHEAD
+    writer::payload_bytes(f) + FRAME_OVERHEAD
 }
 
+/// Counts frames queued to the writer from before the send until the writer is done with
+/// them; a send that fails or is abandoned half-way takes them back.
 struct Queued<'a> {
     status: &'a writer_status::StatusCell,
     n: usize,

@@ -1,15 +1,16 @@
 //! Organising sessions: rename, notes, tags, pin, delete (through the writer thread), sorted
 //! lists, and reclaiming space.
 //!
-//! Deleting removes the session's FTS rows, frames, connections and the session in one
-//! transaction, each by an indexed range (`frames(session_id, seq)`, `connections(session_id,
-//! id)`). Databases created by this version use `auto_vacuum = INCREMENTAL`, so the delete is
-//! followed by `PRAGMA incremental_vacuum`, which returns the freed pages to the file system.
+//! Deleting hides the session at once; the writer then removes its FTS rows, frames,
+//! connections and row in steps between capture batches (`purge.rs`). Databases created by
+//! this version use `auto_vacuum = INCREMENTAL`, so the purge then gives the freed pages back
+//! to the file system, in steps too.
 //! Older files keep their free pages for reuse by later writes until [`Store::vacuum`] (a full
 //! `VACUUM`, which also switches them to incremental auto-vacuum) is run; the app decides when
 //! (e.g. when [`StorageInfo::free_fraction`] is large and nothing is recording).
 
 use crate::model::SessionSummary;
+use crate::purge::not_purging;
 use crate::read;
 use crate::writer::WriteOp;
 use crate::{Store, StoreError};
@@ -129,9 +130,10 @@ pub(crate) fn apply_isolated(
 }
 
 pub(crate) fn session_exists(tx: &Connection, session: SessionId) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "SELECT 1 FROM sessions WHERE id = ?1 AND id NOT IN (SELECT session_id FROM purge)",
-    )?
+    tx.prepare_cached(concat!(
+        "SELECT 1 FROM sessions WHERE id = ?1 AND id",
+        not_purging!()
+    ))?
     .query_row(params![session.0], |_| Ok(()))
     .optional()?
     .ok_or_else(|| StoreError::NotFound(format!("session {session}")))
@@ -273,8 +275,13 @@ pub(crate) fn sessions_sorted(
         SessionSort::Size => "s.pinned DESC, s.bytes DESC, s.frame_count DESC, s.id DESC",
     };
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {} FROM sessions s WHERE s.id NOT IN (SELECT session_id FROM purge) ORDER BY {order}",
-        read::SESSION_COLS
+        concat!(
+            "SELECT {} FROM sessions s WHERE s.id",
+            not_purging!(),
+            " ORDER BY {}"
+        ),
+        read::SESSION_COLS,
+        order
     ))?;
     let rows = stmt.query_map([], read::session_row)?;
     rows.map(|r| read::to_session(r?)).collect()

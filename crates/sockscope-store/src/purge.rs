@@ -35,28 +35,26 @@ pub const VACUUM_PAGES_BUSY: u32 = 128;
 
 type Reply = flume::Sender<Result<(), StoreError>>;
 
+/// SQL, after a session id column: the session is not being deleted. Every read of sessions
+/// (and the writer's check before adding a frame) hides the ones in `purge`.
+macro_rules! not_purging {
+    () => {
+        " NOT IN (SELECT session_id FROM purge)"
+    };
+}
+pub(crate) use not_purging;
+
 /// The writer's purge state.
 #[derive(Default)]
 pub(crate) struct Purge {
-    /// Sessions waiting in `purge` (or maybe: checked at start).
-    pub pending: bool,
+    /// Sessions may wait in `purge` (a delete committed, or one left by a previous run).
+    pending: bool,
     /// Free pages may remain to give back.
-    pub vacuum: bool,
+    vacuum: bool,
     /// Who waits for which session's delete to be done.
     waiters: HashMap<SessionId, Vec<Reply>>,
     /// The last step was a purge step (with both to do, they take turns).
     purged_last: bool,
-}
-
-/// What one step did.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Nothing left to do.
-    Done,
-    /// Frames deleted (`n`), or a session finished.
-    Purged(usize),
-    /// Pages given back.
-    Vacuumed(i64),
 }
 
 impl Purge {
@@ -72,7 +70,7 @@ impl Purge {
         }
     }
 
-    /// `reply` is answered once `session` is gone and its space given back.
+    /// `reply` is answered once the rows of `session` are gone.
     pub(crate) fn wait(&mut self, session: SessionId, reply: Reply) {
         self.pending = true;
         self.vacuum = true;
@@ -86,37 +84,27 @@ impl Purge {
     /// One bounded step, in its own transaction; `busy`: capture is running (smaller vacuum
     /// steps). An error stops purging until the next delete or start (the rows stay hidden;
     /// nothing is lost).
-    pub(crate) fn step(&mut self, conn: &mut Connection, busy: bool) -> Step {
+    pub(crate) fn step(&mut self, conn: &mut Connection, busy: bool) {
         let vacuum_turn = self.vacuum && (!self.pending || self.purged_last);
         if self.pending && !vacuum_turn {
             self.purged_last = true;
             match purge_step(conn) {
-                Ok(Some((session, n))) => {
-                    if n == 0 {
-                        // The session is gone.
-                        for reply in self.waiters.remove(&session).unwrap_or_default() {
-                            let _ = reply.send(Ok(()));
-                        }
+                Ok(Some(Purged::Frames)) => return,
+                Ok(Some(Purged::Session(session))) => {
+                    for reply in self.waiters.remove(&session).unwrap_or_default() {
+                        let _ = reply.send(Ok(()));
                     }
-                    return Step::Purged(n);
+                    return;
                 }
                 Ok(None) => {
                     self.pending = false;
                     // Waiters for sessions no longer in `purge` (deleted twice) are done too.
-                    for (_, replies) in self.waiters.drain() {
-                        for reply in replies {
-                            let _ = reply.send(Ok(()));
-                        }
-                    }
+                    self.answer_all(|| Ok(()));
                 }
                 Err(e) => {
                     self.pending = false;
-                    for (_, replies) in self.waiters.drain() {
-                        for reply in replies {
-                            let _ = reply.send(Err(StoreError::Pragma(e.to_string())));
-                        }
-                    }
-                    return Step::Done;
+                    self.answer_all(|| Err(StoreError::Pragma(e.to_string())));
+                    return;
                 }
             }
         }
@@ -128,21 +116,36 @@ impl Purge {
                 VACUUM_PAGES
             };
             match vacuum_step(conn, pages) {
-                Ok(0) | Err(_) => self.vacuum = false,
-                Ok(n) => return Step::Vacuumed(n),
+                Ok(true) => return,
+                Ok(false) | Err(_) => self.vacuum = false,
             }
         }
         if self.pending {
-            return self.step(conn, busy);
+            // The vacuum's turn, with nothing left to give back.
+            self.step(conn, busy);
         }
-        Step::Done
+    }
+
+    fn answer_all(&mut self, result: impl Fn() -> Result<(), StoreError>) {
+        for (_, replies) in self.waiters.drain() {
+            for reply in replies {
+                let _ = reply.send(result());
+            }
+        }
     }
 }
 
+/// What a purge step removed.
+enum Purged {
+    /// Some frames of the first session waiting.
+    Frames,
+    /// That session itself: it had no frames left.
+    Session(SessionId),
+}
+
 /// Deletes up to [`PURGE_FRAMES`] frames of the first session waiting, or, when it has none
-/// left, the session itself. `None` when no session waits; `Some((session, 0))` when one
-/// was finished.
-fn purge_step(conn: &mut Connection) -> Result<Option<(SessionId, usize)>, StoreError> {
+/// left, the session itself. `None` when no session waits.
+fn purge_step(conn: &mut Connection) -> Result<Option<Purged>, StoreError> {
     let tx = conn.transaction()?;
     let Some(session) = tx
         .query_row(
@@ -167,7 +170,7 @@ fn purge_step(conn: &mut Connection) -> Result<Option<(SessionId, usize)>, Store
         tx.prepare_cached("DELETE FROM purge WHERE session_id = ?1")?
             .execute(params![session])?;
         tx.commit()?;
-        return Ok(Some((SessionId(session), 0)));
+        return Ok(Some(Purged::Session(SessionId(session))));
     }
     let watermark: i64 = tx
         .query_row(
@@ -195,18 +198,16 @@ fn purge_step(conn: &mut Connection) -> Result<Option<(SessionId, usize)>, Store
     )?
     .execute([])?;
     tx.commit()?;
-    Ok(Some((SessionId(session), ids.len())))
+    Ok(Some(Purged::Frames))
 }
 
-/// Gives up to `pages` free pages back (incremental auto-vacuum only); how many.
-fn vacuum_step(conn: &mut Connection, pages: u32) -> Result<i64, StoreError> {
+/// Gives up to `pages` free pages back (incremental auto-vacuum only); `false` when there
+/// was nothing to give back.
+fn vacuum_step(conn: &mut Connection, pages: u32) -> Result<bool, StoreError> {
     let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
-    if mode != 2 {
-        return Ok(0);
-    }
     let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    if free == 0 {
-        return Ok(0);
+    if mode != 2 || free == 0 {
+        return Ok(false);
     }
     let tx = conn.transaction()?;
     {
@@ -216,6 +217,5 @@ fn vacuum_step(conn: &mut Connection, pages: u32) -> Result<i64, StoreError> {
         while rows.next()?.is_some() {}
     }
     tx.commit()?;
-    let left: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
-    Ok((free - left).max(1))
+    Ok(true)
 }

@@ -2,6 +2,7 @@
 //! reported as [`StoreError::Corrupt`], never a panic.
 
 use crate::model::*;
+use crate::purge::not_purging;
 use crate::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sockscope_proto::{ConnectionId, Opcode, SessionId};
@@ -85,8 +86,12 @@ pub(crate) fn to_session(
 
 pub fn sessions(c: &Connection) -> Result<Vec<SessionSummary>, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {SESSION_COLS} FROM sessions s WHERE s.id NOT IN (SELECT session_id FROM purge) \
-         ORDER BY s.created_at_us DESC, s.id DESC"
+        concat!(
+            "SELECT {} FROM sessions s WHERE s.id",
+            not_purging!(),
+            " ORDER BY s.created_at_us DESC, s.id DESC"
+        ),
+        SESSION_COLS
     ))?;
     let rows = stmt.query_map([], session_row)?;
     rows.map(|r| to_session(r?)).collect()
@@ -94,8 +99,11 @@ pub fn sessions(c: &Connection) -> Result<Vec<SessionSummary>, StoreError> {
 
 pub fn session(c: &Connection, id: SessionId) -> Result<SessionSummary, StoreError> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {SESSION_COLS} FROM sessions s WHERE s.id = ?1 \
-         AND s.id NOT IN (SELECT session_id FROM purge)"
+        concat!(
+            "SELECT {} FROM sessions s WHERE s.id = ?1 AND s.id",
+            not_purging!()
+        ),
+        SESSION_COLS
     ))?;
     let row = stmt
         .query_row(params![id.0], session_row)

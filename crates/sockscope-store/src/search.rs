@@ -8,6 +8,7 @@
 //! Deleting a session deletes its indexed rows by rowid. Snippets are cut from the stored
 //! payload, since a contentless table keeps no text.
 
+use crate::purge::not_purging;
 use crate::{Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -155,13 +156,14 @@ pub(crate) fn search(
 ) -> Result<Vec<SearchHit>, StoreError> {
     let (query, words) = fts_query(input)?;
     let limit = i64::try_from(limit.min(MAX_SEARCH_RESULTS)).unwrap_or(0);
-    let mut stmt = c.prepare_cached(
+    let mut stmt = c.prepare_cached(concat!(
         "SELECT f.session_id, f.seq, f.connection_id, f.ts_us, \
                 substr(COALESCE(f.inflated, f.payload), 1, ?3) \
          FROM frames_fts JOIN frames f ON f.id = frames_fts.rowid \
-         WHERE frames_fts MATCH ?1 AND f.session_id NOT IN (SELECT session_id FROM purge) \
-         ORDER BY frames_fts.rowid DESC LIMIT ?2",
-    )?;
+         WHERE frames_fts MATCH ?1 AND f.session_id",
+        not_purging!(),
+        " ORDER BY frames_fts.rowid DESC LIMIT ?2"
+    ))?;
     let mut rows = stmt
         .query(params![query, limit, SNIPPET_SOURCE_BYTES])
         .map_err(|e| StoreError::Invalid(format!("search failed: {e}")))?;

@@ -2,6 +2,7 @@
 //! and broadcasts what it committed.
 
 use crate::model::*;
+use crate::purge::not_purging;
 use crate::read;
 use crate::writer_status::{PauseCause, StatusCell};
 use crate::{StoreError, StoreEvent};
@@ -222,7 +223,8 @@ fn bytes_in(op: &WriteOp) -> usize {
     }
 }
 
-fn payload_bytes(f: &FrameRecord) -> usize {
+/// A frame's payload bytes, inflated form included (what the store writes of it).
+pub(crate) fn payload_bytes(f: &FrameRecord) -> usize {
     f.payload.len() + f.inflated.as_ref().map_or(0, |b| b.len())
 }
 
@@ -756,10 +758,11 @@ fn next_seq(
         return Ok(Some(*s));
     }
     let exists: bool = tx
-        .prepare_cached(
-            "SELECT EXISTS(SELECT 1 FROM sessions WHERE id = ?1 \
-             AND id NOT IN (SELECT session_id FROM purge))",
-        )?
+        .prepare_cached(concat!(
+            "SELECT EXISTS(SELECT 1 FROM sessions WHERE id = ?1 AND id",
+            not_purging!(),
+            ")"
+        ))?
         .query_row(params![session.0], |r| r.get(0))?;
     if !exists {
         return Ok(None);
