@@ -114,15 +114,8 @@ def driver_url(db_path):
 @pytest.fixture()
 def app(driver_url):
     """A fresh app process (the same database every time), closed after the test."""
-    opts = ArgOptions()
-    opts.set_capability("browserName", "wry")
-    opts.set_capability("tauri:options", {"application": str(APP)})
-    driver = webdriver.Remote(command_executor=driver_url, options=opts)
-    driver.implicitly_wait(0)
-    try:
+    with app_session(driver_url) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def by_testid(testid: str):

@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.options import ArgOptions
 from selenium.webdriver.remote.file_detector import UselessFileDetector
 from selenium.webdriver.support.ui import Select
 
-from conftest import APP, SHOTS, by_testid, settle, wait
+from conftest import SHOTS, app_session, by_testid, settle, wait
 from test_app import click_row, rows_containing
 from test_proxy import CLI, open_panel
 
@@ -251,16 +249,6 @@ def decoders_file(folder: Path) -> Path:
     return path
 
 
-def launch_app(driver_url: str):
-    """Another app process on the same database (what the `app` fixture starts)."""
-    opts = ArgOptions()
-    opts.set_capability("browserName", "wry")
-    opts.set_capability("tauri:options", {"application": str(APP)})
-    driver = webdriver.Remote(command_executor=driver_url, options=opts)
-    driver.implicitly_wait(0)
-    return driver
-
-
 def open_session(app, name: str) -> None:
     def attempt(d):
         for item in d.find_elements(*by_testid("session-item")):
@@ -320,8 +308,7 @@ def test_socketio_attachment_stomp_over_sockjs_and_a_saved_decoder_choice(app, d
     app.quit = lambda: None  # the fixture's teardown: this process has ended already
 
     # A restart: the choice is read back from the database.
-    again = launch_app(driver_url)
-    try:
+    with app_session(driver_url) as again:
         open_session(again, DECODERS_SESSION)
         wait(again).until(lambda d: len(rows_containing(d, "451-")) == 1)
         select(again, stomp)
@@ -332,8 +319,6 @@ def test_socketio_attachment_stomp_over_sockjs_and_a_saved_decoder_choice(app, d
         wait(again).until(lambda d: text_of(d, "detail-decoded-summary")
                           == 'Socket.IO BINARY_EVENT "upload" + 1 binary attachment (1 of 1 stitched)')
         shot(again, "detail-decoder-choice-after-restart.png")
-    finally:
-        again.quit()
 
 
 PEERS = Path(__file__).resolve().parents[1] / "peers"
