@@ -132,18 +132,19 @@ impl Digest {
 }
 
 /// The data frames (text and binary) of one session, one digest per direction (the `dir`
-/// column), read with a connection of its own (read-only), [`CHECK_ROWS`] rows per read
-/// transaction: one transaction over a whole generation (gigabytes) held a snapshot for
+/// column), read with a connection of its own (read-only), [`CHECK_ROWS`] rows or
+/// [`CHECK_BYTES`] per read transaction: one transaction over a whole generation (gigabytes) held a snapshot for
 /// minutes, so the WAL could not start over and grew by everything captured meanwhile
 /// (8.5 GB at the full-load soak).
 pub fn session_digests(db: &Path, session: i64) -> Result<BTreeMap<i64, Digest>, String> {
-    session_digests_by(db, session, CHECK_ROWS)
+    session_digests_by(db, session, CHECK_ROWS, CHECK_BYTES)
 }
 
 fn session_digests_by(
     db: &Path,
     session: i64,
     rows_per_read: i64,
+    bytes_per_read: usize,
 ) -> Result<BTreeMap<i64, Digest>, String> {
     let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("{}: {e}", db.display()))?;
@@ -162,7 +163,7 @@ fn session_digests_by(
         let mut rows = stmt
             .query(rusqlite::params![session, after, rows_per_read])
             .map_err(|e| e.to_string())?;
-        let mut n = 0;
+        let (mut n, mut bytes_read) = (0, 0usize);
         while let Some(r) = rows.next().map_err(|e| e.to_string())? {
             after = r.get(0).map_err(|e| e.to_string())?;
             let dir: i64 = r.get(1).map_err(|e| e.to_string())?;
@@ -174,15 +175,22 @@ fn session_digests_by(
                 .map_err(|e| e.to_string())?;
             out.entry(dir).or_default().add(opcode == 2, bytes);
             n += 1;
+            bytes_read += bytes.len();
+            if bytes_read >= bytes_per_read {
+                break;
+            }
         }
-        if n < rows_per_read {
+        if n < rows_per_read && bytes_read < bytes_per_read {
             return Ok(out);
         }
     }
 }
 
-/// Rows read per read transaction when checking a session.
+/// Rows read per read transaction when checking a session…
 const CHECK_ROWS: i64 = 20_000;
+/// …and payload bytes: a read transaction ends after this much (so it lasts a few ms and the
+/// writer's wait for old readers, which lets the WAL start over, is short).
+const CHECK_BYTES: usize = 8 << 20;
 
 /// Checks a session's recorded data frames against the digest of what was sent: each of the
 /// two directions must hold exactly the messages sent (the peer is an echo server).
@@ -1018,10 +1026,14 @@ mod tests {
         for (b, p) in &msgs {
             sent.add(*b, p);
         }
-        let whole = session_digests_by(&db, session, 1_000).unwrap_or_else(|e| panic!("{e}"));
+        let whole =
+            session_digests_by(&db, session, 1_000, usize::MAX).unwrap_or_else(|e| panic!("{e}"));
         for rows in [1, 7, 53, 106] {
-            let sliced = session_digests_by(&db, session, rows).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(sliced, whole, "{rows} rows per read");
+            for bytes in [1, 50_000, 300_000, usize::MAX] {
+                let sliced =
+                    session_digests_by(&db, session, rows, bytes).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(sliced, whole, "{rows} rows or {bytes} bytes per read");
+            }
         }
         assert_eq!(check_echo_session(&whole, &sent), Ok(106));
     }

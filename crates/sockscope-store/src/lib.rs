@@ -61,7 +61,7 @@ pub use workbench::{
 };
 pub use writer::{
     BATCH_MAX, BATCH_WINDOW, CHECKPOINT_AFTER_BYTES, CHECKPOINT_THREAD, RETRY_INTERVAL,
-    WAL_CHECKPOINT_BYTES,
+    WAL_CHECKPOINT_BYTES, WAL_RESTART_BYTES,
 };
 pub use writer_status::{PauseCause, Resumed, StorageState, StorageStatus};
 

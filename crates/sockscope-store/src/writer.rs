@@ -275,6 +275,7 @@ pub(crate) fn run(
     // A previous run may have left frames unindexed, or a session half deleted.
     let mut index_pending = true;
     let mut purge = crate::purge::Purge::resume(&conn);
+    let mut wal = WalBound::default();
     let mut idle = false;
     while !stopping {
         let first = if index_pending || purge.busy() {
@@ -296,7 +297,7 @@ pub(crate) fn run(
                     idle = true;
                     if purge.busy() {
                         purge.step(&mut conn, false);
-                        keep_wal_bounded(&conn, &config);
+                        wal.keep_bounded(&conn, &config);
                     } else {
                         index_pending = index_idle(&mut conn);
                     }
@@ -440,11 +441,11 @@ pub(crate) fn run(
         config.status.done(frames_of(&batch));
         // Gives the batch's room in the queue back (the frame operations' tickets).
         drop(batch);
-        keep_wal_bounded(&conn, &config);
+        wal.keep_bounded(&conn, &config);
         if purge.busy() && !stopping {
             // A slice of a session being deleted, between two capture batches.
             purge.step(&mut conn, true);
-            keep_wal_bounded(&conn, &config);
+            wal.keep_bounded(&conn, &config);
         }
     }
     if let Some(c) = config.checkpointer.take() {
@@ -452,19 +453,73 @@ pub(crate) fn run(
     }
 }
 
-/// After a commit: wakes the checkpointer once the WAL passes [`CHECKPOINT_AFTER_BYTES`];
-/// from [`WAL_CHECKPOINT_BYTES`] waits for its run and copies the rest itself.
-fn keep_wal_bounded(conn: &Connection, config: &WriterConfig) {
-    let wal_bytes =
-        u64::from(config.wal_frames.load(Ordering::Relaxed)).saturating_mul(config.wal_frame_bytes);
-    if wal_bytes >= WAL_CHECKPOINT_BYTES {
-        // Wait for the checkpointer's run (it did most of the copying), copy the rest.
-        // While a reader holds an old snapshot nothing can be copied and this is cheap.
-        let _guard = config.checkpointer.as_ref().map(|c| c.running.lock());
-        checkpoint_passive(conn);
-    } else if wal_bytes >= CHECKPOINT_AFTER_BYTES {
-        if let Some(c) = &config.checkpointer {
-            c.wake();
+/// Keeps the WAL bounded after each commit: see [`WalBound::keep_bounded`].
+struct WalBound {
+    /// When the writer may next wait for readers of old snapshots.
+    next_restart: Instant,
+    /// How long after a failed wait the next is tried (doubles up to [`RESTART_BACKOFF_MAX`]).
+    backoff: Duration,
+}
+
+impl Default for WalBound {
+    fn default() -> Self {
+        WalBound {
+            next_restart: Instant::now(),
+            backoff: RESTART_BACKOFF_MIN,
+        }
+    }
+}
+
+/// Once the WAL holds this much after a commit, readers keep it from starting over: a
+/// passive checkpoint copies only what every open snapshot may see, and the WAL starts
+/// over only at a commit with no reader in it. Readers back to back (an export, another
+/// process checking a session) keep one open at nearly every commit, so without this the
+/// WAL grows by everything captured meanwhile ("checkpoint starvation"; 8.5 GB in the
+/// full-load soak). Past this size the writer runs `wal_checkpoint(RESTART)`: it waits up
+/// to [`RESTART_WAIT`] for the readers of old snapshots to finish (readers starting
+/// meanwhile read the database file, not the WAL), so the next commit starts the WAL over
+/// and `journal_size_limit` cuts the file back.
+pub const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+/// How long the writer waits for old readers at [`WAL_RESTART_BYTES`] (capture waits as
+/// long, in the queue). The wait grows with the WAL (twice the bound: twice as long) up to
+/// [`RESTART_WAIT_MAX`]: a reader whose read transactions each last longer than the wait
+/// would otherwise keep the WAL growing for ever.
+const RESTART_WAIT: Duration = Duration::from_millis(100);
+const RESTART_WAIT_MAX: Duration = Duration::from_secs(1);
+/// After a wait that did not end with the WAL starting over (a reader holds one snapshot
+/// for long), the next is tried this much later, then twice as late, up to the maximum:
+/// a long export does not cost capture 100 ms in every batch.
+const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+impl WalBound {
+    /// After a commit: wakes the checkpointer once the WAL passes [`CHECKPOINT_AFTER_BYTES`];
+    /// from [`WAL_CHECKPOINT_BYTES`] waits for its run and copies the rest itself; from
+    /// [`WAL_RESTART_BYTES`] waits a little for old readers so the WAL can start over.
+    fn keep_bounded(&mut self, conn: &Connection, config: &WriterConfig) {
+        let wal_bytes = u64::from(config.wal_frames.load(Ordering::Relaxed))
+            .saturating_mul(config.wal_frame_bytes);
+        if wal_bytes >= WAL_RESTART_BYTES && Instant::now() >= self.next_restart {
+            let _guard = config.checkpointer.as_ref().map(|c| c.running.lock());
+            let wait = RESTART_WAIT
+                .saturating_mul(u32::try_from(wal_bytes / WAL_RESTART_BYTES).unwrap_or(u32::MAX))
+                .min(RESTART_WAIT_MAX);
+            if checkpoint_restart(conn, wait) {
+                self.backoff = RESTART_BACKOFF_MIN;
+                self.next_restart = Instant::now();
+            } else {
+                self.next_restart = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(RESTART_BACKOFF_MAX);
+            }
+        } else if wal_bytes >= WAL_CHECKPOINT_BYTES {
+            // Wait for the checkpointer's run (it did most of the copying), copy the rest.
+            // While a reader holds an old snapshot nothing can be copied and this is cheap.
+            let _guard = config.checkpointer.as_ref().map(|c| c.running.lock());
+            checkpoint_passive(conn);
+        } else if wal_bytes >= CHECKPOINT_AFTER_BYTES {
+            if let Some(c) = &config.checkpointer {
+                c.wake();
+            }
         }
     }
 }
@@ -556,6 +611,18 @@ fn checkpoint_passive(conn: &Connection) {
     let _ = conn.busy_timeout(Duration::ZERO);
     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     let _ = conn.busy_timeout(Duration::from_secs(5));
+}
+
+/// Copies the whole WAL back and waits up to `wait` for readers of old snapshots, so the
+/// next commit starts the WAL over; returns whether it got that far.
+fn checkpoint_restart(conn: &Connection, wait: Duration) -> bool {
+    let _ = conn.busy_timeout(wait);
+    // (busy, frames in the WAL, frames copied): busy is 1 when a reader outlasted the wait.
+    let done = conn
+        .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
+        .is_ok_and(|busy| busy == 0);
+    let _ = conn.busy_timeout(Duration::from_secs(5));
+    done
 }
 
 fn apply_batch(

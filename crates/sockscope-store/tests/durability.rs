@@ -365,6 +365,85 @@ fn the_wal_stays_bounded_during_a_long_capture() {
     assert!(max_wal < 48 * 1024 * 1024, "-wal reached {max_wal} bytes");
 }
 
+/// Another process reads the session without a pause, one short read transaction after the
+/// other (as an export or a checker does), while 480 MB are captured. At almost every commit a
+/// reader holds a snapshot, so a passive checkpoint can never let the WAL start over
+/// ("checkpoint starvation": the WAL grew to 8.5 GB in the full-load soak). Past 64 MiB the
+/// writer waits briefly for the readers of old snapshots (`wal_checkpoint(RESTART)`), which
+/// bounds the -wal.
+#[test]
+fn the_wal_stays_bounded_beside_back_to_back_readers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("starve.db");
+    let wal = sibling(&path, "-wal");
+    let (max_wal, reads) = rt().block_on(async {
+        let store = Store::open(&path).expect("open");
+        let (s, c) = session_with_connection(&store, "starve", SessionKind::Proxy).await;
+        store
+            .record_frame(frame(s, c, 0, 16_000))
+            .await
+            .expect("record");
+        store.flush().await.expect("flush");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (stop, path) = (stop.clone(), path.clone());
+            std::thread::spawn(move || {
+                let c = rusqlite::Connection::open_with_flags(
+                    &path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .unwrap();
+                c.busy_timeout(Duration::from_secs(10)).unwrap();
+                let mut stmt = c
+                    .prepare(
+                        "SELECT seq, payload FROM frames WHERE session_id = ?1 \
+                         AND seq > ?2 ORDER BY seq LIMIT 2000",
+                    )
+                    .unwrap();
+                let (mut after, mut reads) = (0i64, 0u64);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // One read transaction: up to 2,000 rows (32 MB) read whole, then at once
+                    // the next (from the start again at the end).
+                    let last: Option<i64> = stmt
+                        .query_map(rusqlite::params![s.0, after], |r| {
+                            let payload: Vec<u8> = r.get(1)?;
+                            std::hint::black_box(payload);
+                            r.get(0)
+                        })
+                        .unwrap()
+                        .filter_map(Result::ok)
+                        .last();
+                    after = last.unwrap_or(0);
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        let mut max_wal = 0u64;
+        for i in 1..30_000usize {
+            store
+                .record_frame(frame(s, c, i, 16_000))
+                .await
+                .expect("record");
+            if i % 100 == 0 {
+                max_wal = max_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+            }
+        }
+        store.flush().await.expect("flush");
+        max_wal = max_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let reads = reader.join().unwrap();
+        assert_eq!(store.session(s).unwrap().frames, 30_000);
+        (max_wal, reads)
+    });
+    println!(
+        "max -wal size: {} KiB beside {reads} read transactions",
+        max_wal / 1024
+    );
+    assert!(reads > 100, "the reader hardly ran: {reads} reads");
+    assert!(max_wal < 192 * 1024 * 1024, "-wal reached {max_wal} bytes");
+}
+
 /// The checkpointer thread copies the WAL into the database while the store stays open and
 /// the writer is idle: 8 MiB of frames (past the 4 MiB that wake it, below the 16 MiB at which
 /// the writer would checkpoint itself) end up in the database file within a few seconds.
