@@ -13,8 +13,24 @@ use std::io::Write;
 pub const FORMAT: &str = "sockscope-session";
 pub const VERSION: i64 = 1;
 
+/// Writes the session in capture order: the session, its connections and the last frame are
+/// read in one read transaction; the frames up to that one in slices (see
+/// [`read::in_slices`]), so a long export holds no snapshot throughout, and frames captured
+/// meanwhile are left out. A session deleted meanwhile ends the export with an error.
 pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<(), StoreError> {
-    let s = read::session(c, session)?;
+    let (s, conns, last_seq, upto) = read::in_one_transaction(c, |c| {
+        let s = read::session(c, session)?;
+        let conns = read::connections(c, session)?;
+        let mut last_seq: HashMap<ConnectionId, i64> = HashMap::new();
+        let mut stmt = c.prepare_cached(
+            "SELECT connection_id, MAX(seq) FROM frames WHERE session_id = ?1 GROUP BY connection_id",
+        )?;
+        let mut rows = stmt.query(params![session.0])?;
+        while let Some(r) = rows.next()? {
+            last_seq.insert(ConnectionId(r.get(0)?), r.get(1)?);
+        }
+        Ok((s, conns, last_seq, read::last_seq(c, session)?))
+    })?;
     let mut header = json!({
         "format": FORMAT,
         "version": VERSION,
@@ -37,55 +53,48 @@ pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<
     }
     line(out, &header)?;
 
-    let conns = read::connections(c, session)?;
-    let mut last_seq: HashMap<ConnectionId, i64> = HashMap::new();
-    {
-        let mut stmt = c.prepare_cached(
-            "SELECT connection_id, MAX(seq) FROM frames WHERE session_id = ?1 GROUP BY connection_id",
-        )?;
-        let mut rows = stmt.query(params![session.0])?;
-        while let Some(r) = rows.next()? {
-            last_seq.insert(ConnectionId(r.get(0)?), r.get(1)?);
-        }
-    }
     let mut opened = vec![false; conns.len()];
     let mut closed = vec![false; conns.len()];
     let index: HashMap<ConnectionId, usize> =
         conns.iter().enumerate().map(|(i, c)| (c.id, i)).collect();
 
-    let mut stmt = c.prepare_cached(
+    read::in_slices(
+        c,
         "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, seq, \
-         mask_key FROM frames WHERE session_id = ?1 ORDER BY seq",
+         mask_key FROM frames WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq \
+         LIMIT ?4",
+        session.0,
+        upto,
+        |r| {
+            let seq: i64 = r.get(9)?;
+            let f = read::stored_frame(session, seq, r)?;
+            // Connections (and frameless connections' closes) made before this frame come first.
+            for (i, conn) in conns.iter().enumerate() {
+                if !opened[i] && (conn.id == f.connection || conn.created_at_us <= f.ts_us) {
+                    line(out, &connection_line(conn))?;
+                    opened[i] = true;
+                    if !last_seq.contains_key(&conn.id) && !closed[i] {
+                        if let Some(v) = close_line(conn) {
+                            line(out, &v)?;
+                        }
+                        closed[i] = true;
+                    }
+                }
+            }
+            line(out, &frame_line(&f))?;
+            if last_seq.get(&f.connection) == Some(&seq) {
+                if let Some(&i) = index.get(&f.connection) {
+                    if !closed[i] {
+                        if let Some(v) = close_line(&conns[i]) {
+                            line(out, &v)?;
+                        }
+                        closed[i] = true;
+                    }
+                }
+            }
+            Ok(f.payload.len() + f.inflated.as_ref().map_or(0, Vec::len))
+        },
     )?;
-    let mut rows = stmt.query(params![session.0])?;
-    while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(9)?;
-        let f = read::stored_frame(session, seq, r)?;
-        // Connections (and frameless connections' closes) made before this frame come first.
-        for (i, conn) in conns.iter().enumerate() {
-            if !opened[i] && (conn.id == f.connection || conn.created_at_us <= f.ts_us) {
-                line(out, &connection_line(conn))?;
-                opened[i] = true;
-                if !last_seq.contains_key(&conn.id) && !closed[i] {
-                    if let Some(v) = close_line(conn) {
-                        line(out, &v)?;
-                    }
-                    closed[i] = true;
-                }
-            }
-        }
-        line(out, &frame_line(&f))?;
-        if last_seq.get(&f.connection) == Some(&seq) {
-            if let Some(&i) = index.get(&f.connection) {
-                if !closed[i] {
-                    if let Some(v) = close_line(&conns[i]) {
-                        line(out, &v)?;
-                    }
-                    closed[i] = true;
-                }
-            }
-        }
-    }
     for (i, conn) in conns.iter().enumerate() {
         if !opened[i] {
             line(out, &connection_line(conn))?;
@@ -96,6 +105,8 @@ pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<
             }
         }
     }
+    // Deleted meanwhile: what was written is not the session.
+    read::session(c, session)?;
     out.flush().map_err(StoreError::Write)
 }
 

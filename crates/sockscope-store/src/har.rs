@@ -91,9 +91,17 @@ fn write_json(out: &mut dyn Write, v: &Value) -> Result<(), StoreError> {
     serde_json::to_writer(&mut *out, v).map_err(|e| StoreError::Write(e.into()))
 }
 
+/// Writes the session as HAR: the session, its connections and its last frame are read in
+/// one read transaction, each connection's messages up to that frame in slices (see
+/// [`crate::read::in_slices`]); a session deleted meanwhile ends the export with an error.
 pub fn export(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<(), StoreError> {
-    let s = read::session(c, session)?;
-    let conns = read::connections(c, session)?;
+    let (s, conns, upto) = read::in_one_transaction(c, |c| {
+        Ok((
+            read::session(c, session)?,
+            read::connections(c, session)?,
+            read::last_seq(c, session)?,
+        ))
+    })?;
     write_all(out, b"{\"log\":")?;
     let log = json!({
         "version": "1.2",
@@ -107,18 +115,26 @@ pub fn export(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result
     write_all(out, b",\"entries\":[")?;
     for (i, conn) in conns.iter().enumerate() {
         write_all(out, if i == 0 { b"\n" } else { b",\n" })?;
-        entry(c, conn, out)?;
+        entry(c, conn, upto, out)?;
     }
     write_all(out, b"\n]}}\n")?;
+    // Deleted meanwhile: what was written is not the session.
+    read::session(c, session)?;
     out.flush().map_err(StoreError::Write)
 }
 
-fn entry(c: &Connection, conn: &ConnectionInfo, out: &mut dyn Write) -> Result<(), StoreError> {
+fn entry(
+    c: &Connection,
+    conn: &ConnectionInfo,
+    upto: i64,
+    out: &mut dyn Write,
+) -> Result<(), StoreError> {
     let last_ts: Option<i64> = c
         .prepare_cached(
-            "SELECT ts_us FROM frames WHERE connection_id = ?1 ORDER BY seq DESC LIMIT 1",
+            "SELECT ts_us FROM frames WHERE connection_id = ?1 AND seq <= ?2 \
+             ORDER BY seq DESC LIMIT 1",
         )?
-        .query_row(params![conn.id.0], |r| r.get(0))
+        .query_row(params![conn.id.0, upto], |r| r.get(0))
         .optional()?;
     let start = conn.created_at_us;
     let end = conn
@@ -180,7 +196,7 @@ fn entry(c: &Connection, conn: &ConnectionInfo, out: &mut dyn Write) -> Result<(
     let head = serde_json::to_string(&Value::Object(e)).map_err(|e| StoreError::Write(e.into()))?;
     write_all(out, head.strip_suffix('}').unwrap_or(&head).as_bytes())?;
     write_all(out, b",\"_webSocketMessages\":[")?;
-    messages(c, conn.id, out)?;
+    messages(c, conn.id, upto, out)?;
     write_all(out, b"]}")
 }
 
@@ -206,7 +222,12 @@ fn close_value(conn: &ConnectionInfo) -> Option<Value> {
 
 /// Streams a connection's data messages: fragments joined per direction, the inflated
 /// message when compressed.
-fn messages(c: &Connection, conn: ConnectionId, out: &mut dyn Write) -> Result<(), StoreError> {
+fn messages(
+    c: &Connection,
+    conn: ConnectionId,
+    upto: i64,
+    out: &mut dyn Write,
+) -> Result<(), StoreError> {
     struct Partial {
         binary: bool,
         compressed: bool,
@@ -243,48 +264,52 @@ fn messages(c: &Connection, conn: ConnectionId, out: &mut dyn Write) -> Result<(
             }),
         )
     };
-    let mut stmt = c.prepare_cached(
-        "SELECT ts_us, dir, opcode, flags, payload, inflated FROM frames \
-         WHERE connection_id = ?1 ORDER BY seq",
-    )?;
-    let mut rows = stmt.query(params![conn.0])?;
-    while let Some(r) = rows.next()? {
-        let ts_us: i64 = r.get(0)?;
-        let dir = dir_from_i64(r.get(1)?);
-        let opcode: i64 = r.get(2)?;
-        let flags: i64 = r.get(3)?;
-        let payload: Vec<u8> = r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default();
-        let inflated: Option<Vec<u8>> = r.get(5)?;
-        // Like Chrome, HAR lists what was delivered: not intercepted messages that never were.
-        if flags & (FLAG_DROPPED | FLAG_REPLACED) != 0 {
-            continue;
-        }
-        let slot = usize::from(dir == Direction::Server);
-        let fin = flags & FLAG_FIN != 0;
-        let started = match u8::try_from(opcode).map(Opcode::from_u8) {
-            Ok(op @ (Opcode::Text | Opcode::Binary)) => Partial {
-                binary: op == Opcode::Binary,
-                compressed: flags & FLAG_RSV1 != 0,
-                data: payload,
-            },
-            Ok(Opcode::Continuation) => match partial[slot].take() {
-                Some(mut p) => {
-                    p.data.extend_from_slice(&payload);
-                    p
-                }
-                // A continuation with no message started carries no type: skipped.
-                None => continue,
-            },
-            // Control frames and reserved opcodes are not messages.
-            _ => continue,
-        };
-        if fin {
-            emit(dir, ts_us, started, inflated, out)?;
-        } else {
-            partial[slot] = Some(started);
-        }
-    }
-    Ok(())
+    crate::read::in_slices(
+        c,
+        "SELECT ts_us, dir, opcode, flags, payload, inflated, seq FROM frames \
+         WHERE connection_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
+        conn.0,
+        upto,
+        |r| {
+            let ts_us: i64 = r.get(0)?;
+            let dir = dir_from_i64(r.get(1)?);
+            let opcode: i64 = r.get(2)?;
+            let flags: i64 = r.get(3)?;
+            let payload: Vec<u8> = r.get::<_, Option<Vec<u8>>>(4)?.unwrap_or_default();
+            let inflated: Option<Vec<u8>> = r.get(5)?;
+            let bytes = payload.len() + inflated.as_ref().map_or(0, Vec::len);
+            // Like Chrome, HAR lists what was delivered: not intercepted messages that never
+            // were.
+            if flags & (FLAG_DROPPED | FLAG_REPLACED) != 0 {
+                return Ok(bytes);
+            }
+            let slot = usize::from(dir == Direction::Server);
+            let fin = flags & FLAG_FIN != 0;
+            let started = match u8::try_from(opcode).map(Opcode::from_u8) {
+                Ok(op @ (Opcode::Text | Opcode::Binary)) => Partial {
+                    binary: op == Opcode::Binary,
+                    compressed: flags & FLAG_RSV1 != 0,
+                    data: payload,
+                },
+                Ok(Opcode::Continuation) => match partial[slot].take() {
+                    Some(mut p) => {
+                        p.data.extend_from_slice(&payload);
+                        p
+                    }
+                    // A continuation with no message started carries no type: skipped.
+                    None => return Ok(bytes),
+                },
+                // Control frames and reserved opcodes are not messages.
+                _ => return Ok(bytes),
+            };
+            if fin {
+                emit(dir, ts_us, started, inflated, out)?;
+            } else {
+                partial[slot] = Some(started);
+            }
+            Ok(bytes)
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -736,6 +761,6 @@ pub(crate) fn parse(
 impl Store {
     /// Writes the session as a HAR 1.2 file in Chrome DevTools' shape (see the module doc).
     pub fn export_har(&self, session: SessionId, out: &mut dyn Write) -> Result<(), StoreError> {
-        self.with_reader(|c| export(c, session, out))
+        self.with_export_reader(|c| export(c, session, out))
     }
 }

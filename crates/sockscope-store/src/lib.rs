@@ -555,6 +555,16 @@ impl Store {
         self.note_damage(r)
     }
 
+    /// Runs an export on a connection of its own, opened for it: an export of a big session
+    /// takes long, and the timeline's queries on the shared reader must not wait behind it.
+    pub(crate) fn with_export_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let r = open_connection(&self.inner.path).and_then(|c| f(&c));
+        self.note_damage(r)
+    }
+
     /// A read that SQLite answered with `SQLITE_CORRUPT` / `SQLITE_NOTADB`: the status says
     /// so, and a marker makes the next start check the whole file (and move it aside if it
     /// is damaged).
@@ -742,7 +752,7 @@ impl Store {
         session: SessionId,
         out: &mut dyn std::io::Write,
     ) -> Result<(), StoreError> {
-        self.with_reader(|c| export::jsonl(c, session, out))
+        self.with_export_reader(|c| export::jsonl(c, session, out))
     }
 }
 

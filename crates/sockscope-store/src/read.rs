@@ -441,3 +441,68 @@ pub fn connection_messages(
     }
     Ok(out)
 }
+
+/// An export reads at most this many frames per read transaction…
+const SLICE_ROWS: i64 = 2_000;
+/// …and stops a slice once it has read this many payload bytes.
+const SLICE_BYTES: usize = 8 << 20;
+
+/// The last `seq` of a session (0 when it has no frames): an export's end, read in the same
+/// transaction as the session's connections, so frames captured while it runs are left out.
+pub(crate) fn last_seq(c: &Connection, session: SessionId) -> Result<i64, StoreError> {
+    Ok(c.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM frames WHERE session_id = ?1",
+        params![session.0],
+        |r| r.get(0),
+    )?)
+}
+
+/// Reads the frames an export walks through in slices, each its own read transaction (on
+/// the export's own connection): one transaction over a session of gigabytes held a snapshot
+/// for as long as the whole export, so the WAL could not start over while capture went on.
+///
+/// `sql` selects a `seq` column and ends `seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4`,
+/// with `?1` = `key`; rows up to seq `upto` are passed to `each`, which returns the payload
+/// bytes it read.
+pub(crate) fn in_slices(
+    c: &Connection,
+    sql: &str,
+    key: i64,
+    upto: i64,
+    mut each: impl FnMut(&Row<'_>) -> Result<usize, StoreError>,
+) -> Result<(), StoreError> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut after = i64::MIN;
+    loop {
+        // Autocommit: the read transaction ends when `rows` is dropped.
+        let mut rows = stmt.query(params![key, after, upto, SLICE_ROWS])?;
+        let (mut n, mut bytes) = (0i64, 0usize);
+        let mut full = false;
+        while let Some(r) = rows.next()? {
+            after = r.get("seq")?;
+            bytes = bytes.saturating_add(each(r)?);
+            n += 1;
+            if bytes >= SLICE_BYTES {
+                full = true;
+                break;
+            }
+        }
+        if !full && n < SLICE_ROWS {
+            return Ok(());
+        }
+    }
+}
+
+/// Runs `f` in one read transaction (its queries see one snapshot).
+pub(crate) fn in_one_transaction<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    c.execute_batch("BEGIN")?;
+    let r = f(c);
+    // A read transaction: ending it cannot lose anything.
+    let end = c.execute_batch("COMMIT");
+    let v = r?;
+    end?;
+    Ok(v)
+}

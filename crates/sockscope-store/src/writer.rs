@@ -487,10 +487,11 @@ pub const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
 const RESTART_WAIT: Duration = Duration::from_millis(100);
 const RESTART_WAIT_MAX: Duration = Duration::from_secs(1);
 /// After a wait that did not end with the WAL starting over (a reader holds one snapshot
-/// for long), the next is tried this much later, then twice as late, up to the maximum:
-/// a long export does not cost capture 100 ms in every batch.
+/// for long), the next is tried this much later, then twice as late, up to the maximum: a
+/// reader that holds one snapshot for minutes (another process's long transaction) costs
+/// capture at most 1 s in 30, not a wait after every batch.
 const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
-const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 impl WalBound {
     /// After a commit: wakes the checkpointer once the WAL passes [`CHECKPOINT_AFTER_BYTES`];
