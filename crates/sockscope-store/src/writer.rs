@@ -457,8 +457,12 @@ pub(crate) fn run(
 struct WalBound {
     /// When the writer may next wait for readers of old snapshots.
     next_restart: Instant,
-    /// How long after a failed wait the next is tried (doubles up to [`RESTART_BACKOFF_MAX`]).
+    /// How long after a failed wait the next is tried (doubles up to [`RESTART_BACKOFF_MAX`]
+    /// once the wait is at its longest).
     backoff: Duration,
+    /// Waits in a row that ended with a reader still on an old snapshot: each doubles the
+    /// next wait.
+    failures: u32,
 }
 
 impl Default for WalBound {
@@ -466,6 +470,7 @@ impl Default for WalBound {
         WalBound {
             next_restart: Instant::now(),
             backoff: RESTART_BACKOFF_MIN,
+            failures: 0,
         }
     }
 }
@@ -481,13 +486,15 @@ impl Default for WalBound {
 /// and `journal_size_limit` cuts the file back.
 pub const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
 /// How long the writer waits for old readers at [`WAL_RESTART_BYTES`] (capture waits as
-/// long, in the queue). The wait grows with the WAL (twice the bound: twice as long) up to
-/// [`RESTART_WAIT_MAX`]: a reader whose read transactions each last longer than the wait
-/// would otherwise keep the WAL growing for ever.
+/// long, in the queue). The wait grows with the WAL (twice the bound: twice as long) and
+/// doubles after each wait in a row that was too short, up to [`RESTART_WAIT_MAX`]: a reader
+/// whose read transactions each last longer than the wait would otherwise keep the WAL
+/// growing for ever.
 const RESTART_WAIT: Duration = Duration::from_millis(100);
 const RESTART_WAIT_MAX: Duration = Duration::from_secs(1);
-/// After a wait that did not end with the WAL starting over (a reader holds one snapshot
-/// for long), the next is tried this much later, then twice as late, up to the maximum: a
+/// After a wait that did not end with the WAL starting over, the next is tried this much
+/// later; once even the longest wait fails (a reader holds one snapshot for long), twice as
+/// late each time, up to the maximum: a
 /// reader that holds one snapshot for minutes (another process's long transaction) costs
 /// capture at most 1 s in 30, not a wait after every batch.
 const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -502,15 +509,21 @@ impl WalBound {
             .saturating_mul(config.wal_frame_bytes);
         if wal_bytes >= WAL_RESTART_BYTES && Instant::now() >= self.next_restart {
             let _guard = config.checkpointer.as_ref().map(|c| c.running.lock());
-            let wait = RESTART_WAIT
-                .saturating_mul(u32::try_from(wal_bytes / WAL_RESTART_BYTES).unwrap_or(u32::MAX))
-                .min(RESTART_WAIT_MAX);
+            let times = u32::try_from(wal_bytes / WAL_RESTART_BYTES)
+                .unwrap_or(u32::MAX)
+                .saturating_mul(1 << self.failures.min(4));
+            let wait = RESTART_WAIT.saturating_mul(times).min(RESTART_WAIT_MAX);
             if checkpoint_restart(conn, wait) {
+                self.failures = 0;
                 self.backoff = RESTART_BACKOFF_MIN;
                 self.next_restart = Instant::now();
             } else {
+                self.failures = self.failures.saturating_add(1);
                 self.next_restart = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(RESTART_BACKOFF_MAX);
+                if wait >= RESTART_WAIT_MAX {
+                    // Even the longest wait was too short: try less often.
+                    self.backoff = (self.backoff * 2).min(RESTART_BACKOFF_MAX);
+                }
             }
         } else if wal_bytes >= WAL_CHECKPOINT_BYTES {
             // Wait for the checkpointer's run (it did most of the copying), copy the rest.

@@ -321,6 +321,30 @@ fn a_full_disk_pauses_capture_and_loses_nothing() {
     assert_eq!(quick_check(&path), "ok");
 }
 
+/// Records frames `range` of 16 KB into the session and flushes; the largest size of the
+/// `-wal` seen meanwhile (every 100 frames, and at the end).
+async fn capture_watching_wal(
+    store: &Store,
+    s: SessionId,
+    c: ConnectionId,
+    range: std::ops::Range<usize>,
+    wal: &Path,
+) -> u64 {
+    let size = || std::fs::metadata(wal).map_or(0, |m| m.len());
+    let mut max_wal = 0u64;
+    for i in range {
+        store
+            .record_frame(frame(s, c, i, 16_000))
+            .await
+            .expect("record");
+        if i % 100 == 0 {
+            max_wal = max_wal.max(size());
+        }
+    }
+    store.flush().await.expect("flush");
+    max_wal.max(size())
+}
+
 /// 160 MB of frames while a reader keeps paging through them: the -wal never grows past
 /// 48 MiB (the checkpointer thread, the writer's own checkpoint past 16 MiB, journal_size_limit).
 #[test]
@@ -344,18 +368,7 @@ fn the_wal_stays_bounded_during_a_long_capture() {
                 }
             })
         };
-        let mut max_wal = 0u64;
-        for i in 0..10_000usize {
-            store
-                .record_frame(frame(s, c, i, 16_000))
-                .await
-                .expect("record");
-            if i % 100 == 0 {
-                max_wal = max_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
-            }
-        }
-        store.flush().await.expect("flush");
-        max_wal = max_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        let max_wal = capture_watching_wal(&store, s, c, 0..10_000, &wal).await;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         reader.join().unwrap();
         assert_eq!(store.session(s).unwrap().frames, 10_000);
@@ -419,18 +432,7 @@ fn the_wal_stays_bounded_beside_back_to_back_readers() {
                 reads
             })
         };
-        let mut max_wal = 0u64;
-        for i in 1..30_000usize {
-            store
-                .record_frame(frame(s, c, i, 16_000))
-                .await
-                .expect("record");
-            if i % 100 == 0 {
-                max_wal = max_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
-            }
-        }
-        store.flush().await.expect("flush");
-        max_wal = max_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        let max_wal = capture_watching_wal(&store, s, c, 1..30_000, &wal).await;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let reads = reader.join().unwrap();
         assert_eq!(store.session(s).unwrap().frames, 30_000);
