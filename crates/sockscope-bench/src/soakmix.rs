@@ -133,9 +133,9 @@ impl Digest {
 
 /// The data frames (text and binary) of one session, one digest per direction (the `dir`
 /// column), read with a connection of its own (read-only), [`CHECK_ROWS`] rows or
-/// [`CHECK_BYTES`] per read transaction: one transaction over a whole generation (gigabytes) held a snapshot for
-/// minutes, so the WAL could not start over and grew by everything captured meanwhile
-/// (8.5 GB at the full-load soak).
+/// [`CHECK_BYTES`] per read transaction: one transaction over a whole generation (gigabytes)
+/// held a snapshot for minutes, so the WAL could not start over and grew by everything
+/// captured meanwhile (8.5 GB at the full-load soak).
 pub fn session_digests(db: &Path, session: i64) -> Result<BTreeMap<i64, Digest>, String> {
     session_digests_by(db, session, CHECK_ROWS, CHECK_BYTES)
 }

@@ -18,7 +18,7 @@ pub const VERSION: i64 = 1;
 /// [`read::in_slices`]), so a long export holds no snapshot throughout, and frames captured
 /// meanwhile are left out. A session deleted meanwhile ends the export with an error.
 pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<(), StoreError> {
-    let (s, conns, last_seq, upto) = read::in_one_transaction(c, |c| {
+    let (s, conns, last_seq) = read::in_one_transaction(c, |c| {
         let s = read::session(c, session)?;
         let conns = read::connections(c, session)?;
         let mut last_seq: HashMap<ConnectionId, i64> = HashMap::new();
@@ -29,8 +29,10 @@ pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<
         while let Some(r) = rows.next()? {
             last_seq.insert(ConnectionId(r.get(0)?), r.get(1)?);
         }
-        Ok((s, conns, last_seq, read::last_seq(c, session)?))
+        Ok((s, conns, last_seq))
     })?;
+    // The export's end: frames captured while it runs are left out.
+    let upto = last_seq.values().copied().max().unwrap_or(0);
     let mut header = json!({
         "format": FORMAT,
         "version": VERSION,

@@ -477,17 +477,16 @@ pub(crate) fn in_slices(
         // Autocommit: the read transaction ends when `rows` is dropped.
         let mut rows = stmt.query(params![key, after, upto, SLICE_ROWS])?;
         let (mut n, mut bytes) = (0i64, 0usize);
-        let mut full = false;
         while let Some(r) = rows.next()? {
             after = r.get("seq")?;
             bytes = bytes.saturating_add(each(r)?);
             n += 1;
             if bytes >= SLICE_BYTES {
-                full = true;
                 break;
             }
         }
-        if !full && n < SLICE_ROWS {
+        // A slice cut short by neither bound was the last.
+        if n < SLICE_ROWS && bytes < SLICE_BYTES {
             return Ok(());
         }
     }

@@ -494,9 +494,8 @@ const RESTART_WAIT: Duration = Duration::from_millis(100);
 const RESTART_WAIT_MAX: Duration = Duration::from_secs(1);
 /// After a wait that did not end with the WAL starting over, the next is tried this much
 /// later; once even the longest wait fails (a reader holds one snapshot for long), twice as
-/// late each time, up to the maximum: a
-/// reader that holds one snapshot for minutes (another process's long transaction) costs
-/// capture at most 1 s in 30, not a wait after every batch.
+/// late each time, up to the maximum: a reader that holds one snapshot for minutes (another
+/// process's long transaction) costs capture at most 1 s in 30, not a wait after every batch.
 const RESTART_BACKOFF_MIN: Duration = Duration::from_millis(100);
 const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
