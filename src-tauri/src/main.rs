@@ -19,6 +19,10 @@ fn is_app_url(url: &tauri::Url) -> bool {
 }
 
 fn main() {
+    // Hands the heap pages glibc keeps after frees back every 10 s (see `sockscope_heap`).
+    let _trimmer = sockscope_heap::Trimmer::start(sockscope_heap::DEFAULT_INTERVAL)
+        .map_err(|e| eprintln!("sockscope-app: warning: no heap trimmer: {e}"))
+        .ok();
     let db = state::db_path_from_args(std::env::args_os().skip(1));
     let app_state = state::AppState::open(db);
     if let Err(e) = &app_state.services {

@@ -245,11 +245,19 @@ impl Drop for Child {
     }
 }
 
+/// As every long-running Sockscope process does (`sockscope`, the app): hand the heap pages
+/// glibc keeps after frees back to the system every 10 s (see `sockscope_heap`).
+fn heap_trimmer() -> Result<sockscope_heap::Trimmer, String> {
+    sockscope_heap::Trimmer::start(sockscope_heap::DEFAULT_INTERVAL)
+        .map_err(|e| format!("heap trimmer: {e}"))
+}
+
 /// The proxy host: see the module documentation.
 pub fn proxy_host(a: ProxyHostArgs) -> Result<ExitCode, String> {
     use sockscope_proxy::{Intercept, Proxy, ProxyConfig, ProxyLimits};
     use std::collections::HashMap;
     use tokio::io::AsyncBufReadExt;
+    let trimmer = heap_trimmer()?;
     let rt = runtime()?;
     rt.block_on(async {
         let store =
@@ -318,6 +326,7 @@ pub fn proxy_host(a: ProxyHostArgs) -> Result<ExitCode, String> {
             p.stop().await;
         }
         store.flush().await.map_err(|e| e.to_string())?;
+        eprintln!("trim: {}", trimmer.stats());
         println!("bye");
         Ok(ExitCode::SUCCESS)
     })
@@ -327,6 +336,7 @@ pub fn proxy_host(a: ProxyHostArgs) -> Result<ExitCode, String> {
 /// VERIFIED_ROWS` every 5 s, and at the end (after the store has written everything)
 /// `totals SENT RECEIVED CONNECTIONS ERRORS VERIFIED_ROWS VERIFIED_SESSIONS BEHIND OPEN_MS BYTES`.
 pub fn client(a: ClientArgs) -> Result<ExitCode, String> {
+    let trimmer = heap_trimmer()?;
     let rt = runtime()?;
     rt.block_on(async {
         let store =
@@ -375,6 +385,7 @@ pub fn client(a: ClientArgs) -> Result<ExitCode, String> {
         for e in counts.error_list() {
             eprintln!("error: {e}");
         }
+        eprintln!("trim: {}", trimmer.stats());
         let l = |v: &AtomicU64| v.load(Ordering::Relaxed);
         println!(
             "totals {} {} {} {} {} {} {} {} {}",
@@ -786,6 +797,11 @@ pub fn mix(a: MixArgs) -> Result<ExitCode, String> {
         mib(max_of(&|s| s.client_wal)),
         mib(max_db.1),
     );
+    for (who, log) in [("proxy", host.log()), ("client", client.log())] {
+        for l in log.lines().filter_map(|l| l.strip_prefix("trim: ")) {
+            println!("{who} heap trims: {l}");
+        }
+    }
     let judged = window_min >= a.slope_min_window;
     for (who, v) in &verdicts {
         match v {
