@@ -19,10 +19,8 @@ fn is_app_url(url: &tauri::Url) -> bool {
 }
 
 fn main() {
-    // Hands the heap pages glibc keeps after frees back every 10 s (see `sockscope_heap`).
-    let _trimmer = sockscope_heap::Trimmer::start(sockscope_heap::DEFAULT_INTERVAL)
-        .map_err(|e| eprintln!("sockscope-app: warning: no heap trimmer: {e}"))
-        .ok();
+    // Hands the heap pages glibc keeps after frees back every 10 s (`SOCKSCOPE_TRIM_SECS`).
+    let _trimmer = sockscope_heap::start_from_env("sockscope-app");
     let db = state::db_path_from_args(std::env::args_os().skip(1));
     let app_state = state::AppState::open(db);
     if let Err(e) = &app_state.services {

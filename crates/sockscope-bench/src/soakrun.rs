@@ -246,10 +246,23 @@ impl Drop for Child {
 }
 
 /// As every long-running Sockscope process does (`sockscope`, the app): hand the heap pages
-/// glibc keeps after frees back to the system every 10 s (see `sockscope_heap`).
-fn heap_trimmer() -> Result<sockscope_heap::Trimmer, String> {
-    sockscope_heap::Trimmer::start(sockscope_heap::DEFAULT_INTERVAL)
-        .map_err(|e| format!("heap trimmer: {e}"))
+/// glibc keeps after frees back every 10 s, or as `SOCKSCOPE_TRIM_SECS` says (`0`: off, to
+/// compare; see `sockscope_heap`).
+fn heap_trimmer() -> Result<Option<sockscope_heap::Trimmer>, String> {
+    match sockscope_heap::interval_from_env()? {
+        Some(every) => sockscope_heap::Trimmer::start(every)
+            .map(Some)
+            .map_err(|e| format!("heap trimmer: {e}")),
+        None => Ok(None),
+    }
+}
+
+/// What the host prints (to stderr) about its trims at the end.
+fn trim_report(trimmer: Option<&sockscope_heap::Trimmer>) -> String {
+    match trimmer {
+        Some(t) => t.stats().to_string(),
+        None => format!("off ({}=0)", sockscope_heap::INTERVAL_ENV),
+    }
 }
 
 /// The proxy host: see the module documentation.
@@ -326,7 +339,7 @@ pub fn proxy_host(a: ProxyHostArgs) -> Result<ExitCode, String> {
             p.stop().await;
         }
         store.flush().await.map_err(|e| e.to_string())?;
-        eprintln!("trim: {}", trimmer.stats());
+        eprintln!("trim: {}", trim_report(trimmer.as_ref()));
         println!("bye");
         Ok(ExitCode::SUCCESS)
     })
@@ -385,7 +398,7 @@ pub fn client(a: ClientArgs) -> Result<ExitCode, String> {
         for e in counts.error_list() {
             eprintln!("error: {e}");
         }
-        eprintln!("trim: {}", trimmer.stats());
+        eprintln!("trim: {}", trim_report(trimmer.as_ref()));
         let l = |v: &AtomicU64| v.load(Ordering::Relaxed);
         println!(
             "totals {} {} {} {} {} {} {} {} {}",

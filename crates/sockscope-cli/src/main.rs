@@ -303,10 +303,8 @@ fn main() -> ExitCode {
     if let Some(DbMax(limit)) = cli.db_max_mb {
         let _ = DB_MAX.set(limit);
     }
-    // Upkeep, not a feature: without it the process still works, only its RSS drifts.
-    let _trimmer = sockscope_heap::Trimmer::start(sockscope_heap::DEFAULT_INTERVAL)
-        .map_err(|e| eprintln!("sockscope: warning: no heap trimmer: {e}"))
-        .ok();
+    // Hands the heap pages glibc keeps after frees back every 10 s (`SOCKSCOPE_TRIM_SECS`).
+    let _trimmer = sockscope_heap::start_from_env("sockscope");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
