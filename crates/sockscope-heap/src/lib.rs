@@ -18,8 +18,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often a [`Trimmer`] trims by default. A trim locks each arena in turn while it walks
-/// it: 6–7 ms per trim on average, 37 ms at most, with ≈ 50 MiB resident on two fully loaded
-/// cores (the 60-minute soak in docs/reliability.md), i.e. ≈ 0.07 % of one core.
+/// it: 6–7 ms per trim on average with ≈ 50 MiB resident on two fully loaded cores (≈ 0.07 %
+/// of one core), up to 165 ms of wall time when the thread is preempted mid-walk (the soaks
+/// in docs/reliability.md).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The environment variable that sets the interval in seconds (`0`: no trimmer), read by
