@@ -6,35 +6,13 @@
 
 mod common;
 
-use bytes::Bytes;
-use common::{newer_version_db, session_with_connection};
-use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
+use common::{newer_version_db, rt_mt as rt, session_with_connection, sized_frame as frame};
+use sockscope_proto::{ConnectionId, SessionId};
 use sockscope_store::{
     PauseCause, SessionKind, StorageState, Store, StoreError, StoreEvent, StoreOptions,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn frame(s: SessionId, c: ConnectionId, i: usize, size: usize) -> FrameRecord {
-    let mut body = format!("frame {i} ").into_bytes();
-    body.resize(size.max(body.len()), b'x');
-    FrameRecord::message(
-        s,
-        c,
-        Direction::Client,
-        Opcode::Text,
-        Bytes::from(body),
-        i as i64,
-    )
-}
 
 /// The first "paused" storage state on a status subscription (30 s at most). A status
 /// subscriber must see no frame, session or connection event.

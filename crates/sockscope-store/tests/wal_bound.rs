@@ -7,33 +7,11 @@
 
 mod common;
 
-use bytes::Bytes;
-use common::session_with_connection;
-use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
+use common::{rt_mt as rt, session_with_connection, sized_frame as frame};
+use sockscope_proto::{ConnectionId, SessionId};
 use sockscope_store::{SessionKind, Store};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn frame(s: SessionId, c: ConnectionId, i: usize, size: usize) -> FrameRecord {
-    let mut body = format!("frame {i} ").into_bytes();
-    body.resize(size.max(body.len()), b'x');
-    FrameRecord::message(
-        s,
-        c,
-        Direction::Client,
-        Opcode::Text,
-        Bytes::from(body),
-        i as i64,
-    )
-}
 
 fn sibling(p: &Path, suffix: &str) -> PathBuf {
     let mut s = p.as_os_str().to_owned();

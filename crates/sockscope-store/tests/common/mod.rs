@@ -20,6 +20,29 @@ pub fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// A multi-threaded runtime (2 workers), for tests whose threads read while the store writes.
+pub fn rt_mt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Text frame `i` from the client: "frame i " padded with `x` to `size` bytes, timestamp `i`.
+pub fn sized_frame(s: SessionId, c: ConnectionId, i: usize, size: usize) -> FrameRecord {
+    let mut body = format!("frame {i} ").into_bytes();
+    body.resize(size.max(body.len()), b'x');
+    FrameRecord::message(
+        s,
+        c,
+        Direction::Client,
+        Opcode::Text,
+        Bytes::from(body),
+        i as i64,
+    )
+}
+
 pub fn frame(
     s: SessionId,
     c: ConnectionId,
