@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{newer_version_db, rt_mt as rt, session_with_connection, sized_frame as frame};
+use common::{
+    newer_version_db, rt_mt as rt, session_with_connection, sibling, sized_frame as frame,
+};
 use sockscope_proto::{ConnectionId, SessionId};
 use sockscope_store::{
     PauseCause, SessionKind, StorageState, Store, StoreError, StoreEvent, StoreOptions,
@@ -71,12 +73,6 @@ fn filled_db(path: &Path, n: usize, size: usize) {
     let c = rusqlite::Connection::open(path).expect("open");
     c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .expect("checkpoint");
-}
-
-fn sibling(p: &Path, suffix: &str) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
 }
 
 fn quick_check(path: &Path) -> String {
@@ -566,7 +562,7 @@ fn damage_seen_at_read_time_is_checked_at_the_next_start() {
 fn deleting_a_big_session_goes_in_steps_beside_capture() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("purge.db");
-    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    let wal = sibling(&path, "-wal");
     rt().block_on(async {
         let store = Store::open(&path).expect("open");
         // 80 MB to delete, then 60 MB that stays (the vacuum moves it into the freed space).

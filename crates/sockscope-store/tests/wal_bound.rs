@@ -7,17 +7,11 @@
 
 mod common;
 
-use common::{rt_mt as rt, session_with_connection, sized_frame as frame};
+use common::{rt_mt as rt, session_with_connection, sibling, sized_frame as frame};
 use sockscope_proto::{ConnectionId, SessionId};
 use sockscope_store::{SessionKind, Store};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-fn sibling(p: &Path, suffix: &str) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
 
 /// Records frames `range` of 16 KB into the session and flushes; the largest size of the
 /// `-wal` seen meanwhile (every 100 frames, and at the end).

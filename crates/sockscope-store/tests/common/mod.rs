@@ -20,6 +20,14 @@ pub fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// `p` with `suffix` appended to its file name (`x.db` → `x.db-wal`), as the store names a
+/// database's companions.
+pub fn sibling(p: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(suffix);
+    std::path::PathBuf::from(s)
+}
+
 /// A multi-threaded runtime (2 workers), for tests whose threads read while the store writes.
 pub fn rt_mt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
