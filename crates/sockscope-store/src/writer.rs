@@ -121,6 +121,8 @@ struct Outcome {
     /// Whether to build [`FrameSummary`]s (someone subscribed to frames).
     summaries: bool,
     frames: HashMap<SessionId, Vec<FrameSummary>>,
+    /// The first seq written per session in this batch (seqs within a batch are consecutive).
+    first_seq: HashMap<SessionId, i64>,
     /// The last seq written per session (for the commit log).
     last_seq: HashMap<SessionId, i64>,
     sessions: Vec<SessionId>,
@@ -801,6 +803,7 @@ fn add_frame(
         c.0 += 1;
         c.1 =
             c.1.saturating_add(i64::try_from(f.len_wire).unwrap_or(i64::MAX));
+        out.first_seq.entry(f.session).or_insert(seq);
         out.last_seq.insert(f.session, seq);
         if let Some(summary) = summary {
             out.frames.entry(f.session).or_default().push(summary);
@@ -1006,5 +1009,24 @@ fn broadcast_outcome(conn: &Connection, events: &Events, out: Outcome) {
     }
     for (session, frames) in out.frames {
         let _ = events.send(StoreEvent::Frames(Arc::new(frames), session));
+    }
+    if out.summaries {
+        return;
+    }
+    // Nobody listened when the batch began, so no summaries were built; someone subscribed
+    // before the commit, and their first read may have come before it too. Read the batch's
+    // frames back so that every frame committed after a subscription is announced.
+    for (session, first) in out.first_seq {
+        let Some(&last) = out.last_seq.get(&session) else {
+            continue;
+        };
+        let count = usize::try_from(last - first + 1).unwrap_or(0);
+        // Should this read fail, the next batch's frames show subscribers the gap, and they
+        // read it from the database (as `Frames` promises nothing about earlier seqs).
+        if let Ok(frames) = read::frames_after(conn, session, first - 1, count) {
+            if !frames.is_empty() {
+                let _ = events.send(StoreEvent::Frames(Arc::new(frames), session));
+            }
+        }
     }
 }

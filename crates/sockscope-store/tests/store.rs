@@ -168,6 +168,54 @@ async fn batch_writer_round_trip() {
     assert!(batches >= N / BATCH_MAX, "{batches} batches");
 }
 
+/// The window a live view could fall into: nobody listened when a batch began (so the writer
+/// built no summaries for it), then a view subscribed and read the database before the batch
+/// was committed. The batch must still be announced, or the view misses it until the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_arriving_while_a_batch_is_written_hears_of_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("late.db");
+    let store = Store::open(&path).expect("open");
+    let (s, c) = session_with_connection(&store, "late", SessionKind::Client).await;
+    store.flush().await.expect("flush");
+
+    // Another connection holds the write lock: the writer's batch waits inside its transaction
+    // (its busy timeout is 5 s) with its summaries already decided.
+    let lock = rusqlite::Connection::open(&path).expect("open lock");
+    lock.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let writing = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for i in 0..3 {
+                store.record_frame(frame(s, c, i)).await?;
+            }
+            store.flush().await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut events = store.subscribe();
+    assert!(
+        store.frames_after(s, 0, 10).expect("read").is_empty(),
+        "the batch is not committed yet"
+    );
+    lock.execute_batch("COMMIT").expect("unlock");
+    writing.await.expect("join").expect("written");
+
+    let mut seen = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        match ev {
+            StoreEvent::Frames(batch, sid) if sid == s => seen.extend(batch.iter().map(|f| f.seq)),
+            StoreEvent::WriteError(e) => panic!("the writer paused instead of waiting: {e}"),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![1, 2, 3],
+        "the late subscriber hears of every frame"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_a_file_keeps_its_data_and_continues_seq() {
     let dir = tempfile::tempdir().expect("tempdir");
