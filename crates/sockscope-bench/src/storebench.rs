@@ -209,8 +209,16 @@ pub fn through_store_with(
 }
 
 /// Bare SQLite: one row per frame (id, 3 integers, blob), 10,000 rows per transaction, with or
-/// without one secondary index — the figures the issue quotes for this machine.
-pub fn bare_sqlite(size: usize, frames: u64, index: bool) -> Result<StoreRow, String> {
+/// without one secondary index — the figures the issue quotes for this machine. With
+/// `side_file`, the payload is appended to a file beside the database (written out before
+/// each commit) and the row holds its offset instead.
+pub fn bare_sqlite(
+    size: usize,
+    frames: u64,
+    index: bool,
+    side_file: bool,
+) -> Result<StoreRow, String> {
+    use std::io::Write;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut c =
         rusqlite::Connection::open(dir.path().join("bare.db")).map_err(|e| e.to_string())?;
@@ -223,6 +231,12 @@ pub fn bare_sqlite(size: usize, frames: u64, index: bool) -> Result<StoreRow, St
         c.execute_batch("CREATE INDEX f_conn_seq ON f(conn, seq);")
             .map_err(|e| e.to_string())?;
     }
+    let side_path = dir.path().join("bare.payloads");
+    let mut side = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&side_path).map_err(|e| e.to_string())?,
+    );
+    let mut side_len = 0i64;
     let payload = vec![b'x'; size];
     let cpu0 = crate::procstat::cpu_time(std::process::id());
     let start = Instant::now();
@@ -234,16 +248,20 @@ pub fn bare_sqlite(size: usize, frames: u64, index: bool) -> Result<StoreRow, St
                 .prepare_cached("INSERT INTO f (conn, seq, ts, payload) VALUES (?1, ?2, ?3, ?4)")
                 .map_err(|e| e.to_string())?;
             for _ in 0..10_000.min(frames - i) {
-                st.execute(rusqlite::params![
-                    (i % 7) as i64,
-                    i as i64,
-                    i as i64,
-                    &payload[..]
-                ])
-                .map_err(|e| e.to_string())?;
+                let (conn, seq) = ((i % 7) as i64, i as i64);
+                if side_file {
+                    side.write_all(&payload).map_err(|e| e.to_string())?;
+                    st.execute(rusqlite::params![conn, seq, seq, side_len])
+                        .map_err(|e| e.to_string())?;
+                    side_len += size as i64;
+                } else {
+                    st.execute(rusqlite::params![conn, seq, seq, &payload[..]])
+                        .map_err(|e| e.to_string())?;
+                }
                 i += 1;
             }
         }
+        side.flush().map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -256,8 +274,13 @@ pub fn bare_sqlite(size: usize, frames: u64, index: bool) -> Result<StoreRow, St
         writer_cpu_us,
         checkpoint_cpu_us: None,
         what: format!(
-            "bare SQLite, {} (ceiling)",
-            if index { "one index" } else { "no index" }
+            "bare SQLite, {}{} (ceiling)",
+            if index { "one index" } else { "no index" },
+            if side_file {
+                ", payloads in a side file"
+            } else {
+                ""
+            }
         ),
         size,
         per_op: 1,
@@ -274,11 +297,20 @@ pub fn bare_sqlite(size: usize, frames: u64, index: bool) -> Result<StoreRow, St
 /// length, kind) and is appended to its connection's buffer; a buffer of `per_segment` frames
 /// becomes one row `(id, conn, first_seq, last_seq, body)` with one index on
 /// `(conn, first_seq)`. Frames are spread over 7 connections and committed every 10,000, as in
-/// [`bare_sqlite`]. The ceiling of that design on this machine, packing included; no reader
-/// of the app uses it.
-pub fn bare_segments(size: usize, frames: u64, per_segment: usize) -> Result<StoreRow, String> {
+/// [`bare_sqlite`]. With `side_file`, payloads are appended to a file beside the database
+/// (written out before each commit) and the header carries their 8-byte offset instead, so
+/// payload bytes skip the WAL and the checkpoint. The ceiling of that design on this machine,
+/// packing included; no reader of the app uses it.
+pub fn bare_segments(
+    size: usize,
+    frames: u64,
+    per_segment: usize,
+    side_file: bool,
+) -> Result<StoreRow, String> {
+    use std::io::Write;
     const CONNS: usize = 7;
-    const HEADER: usize = 24;
+    let header: usize = if side_file { 32 } else { 24 };
+    let in_row = if side_file { 0 } else { size };
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let mut c =
         rusqlite::Connection::open(dir.path().join("segments.db")).map_err(|e| e.to_string())?;
@@ -291,8 +323,14 @@ pub fn bare_segments(size: usize, frames: u64, per_segment: usize) -> Result<Sto
     let per_segment = per_segment.max(1);
     let payload = vec![b'x'; size];
     let mut open: Vec<(Vec<u8>, i64, usize)> = (0..CONNS)
-        .map(|_| (Vec::with_capacity(per_segment * (size + HEADER)), 0, 0))
+        .map(|_| (Vec::with_capacity(per_segment * (in_row + header)), 0, 0))
         .collect();
+    let side_path = dir.path().join("segments.payloads");
+    let mut side = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(&side_path).map_err(|e| e.to_string())?,
+    );
+    let mut side_len = 0u64;
     let insert = |tx: &rusqlite::Transaction<'_>,
                   conn: usize,
                   seg: &mut (Vec<u8>, i64, usize),
@@ -324,7 +362,13 @@ pub fn bare_segments(size: usize, frames: u64, per_segment: usize) -> Result<Sto
             seg.0.extend_from_slice(&seq.to_le_bytes());
             seg.0.extend_from_slice(&(size as u32).to_le_bytes());
             seg.0.extend_from_slice(&[1, 0, 0, 0]);
-            seg.0.extend_from_slice(&payload);
+            if side_file {
+                seg.0.extend_from_slice(&side_len.to_le_bytes());
+                side.write_all(&payload).map_err(|e| e.to_string())?;
+                side_len += size as u64;
+            } else {
+                seg.0.extend_from_slice(&payload);
+            }
             seg.2 += 1;
             if seg.2 == per_segment {
                 insert(&tx, conn, seg, seq)?;
@@ -338,6 +382,8 @@ pub fn bare_segments(size: usize, frames: u64, per_segment: usize) -> Result<Sto
                 insert(&tx, conn, seg, i as i64 - 1)?;
             }
         }
+        // The payloads a transaction points at reach the file before it commits.
+        side.flush().map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -352,14 +398,27 @@ pub fn bare_segments(size: usize, frames: u64, per_segment: usize) -> Result<Sto
             r.get(0)
         })
         .map_err(|e| e.to_string())?;
-    let expected = frames as i64 * (size + HEADER) as i64;
+    let expected = frames as i64 * (in_row + header) as i64;
     if stored != expected {
         return Err(format!("segments hold {stored} bytes, expected {expected}"));
+    }
+    let side_bytes = std::fs::metadata(&side_path)
+        .map_err(|e| e.to_string())?
+        .len();
+    if side_bytes != frames * (size - in_row) as u64 {
+        return Err(format!("the payload file holds {side_bytes} bytes"));
     }
     Ok(StoreRow {
         writer_cpu_us,
         checkpoint_cpu_us: None,
-        what: format!("bare SQLite, segments of {per_segment} frames, one index (ceiling)"),
+        what: format!(
+            "bare SQLite, segments of {per_segment} frames, one index{} (ceiling)",
+            if side_file {
+                ", payloads in a side file"
+            } else {
+                ""
+            }
+        ),
         size,
         per_op: 1,
         batch: 10_000,
@@ -454,14 +513,20 @@ pub fn run(o: &StoreBenchOptions) -> Vec<Result<StoreRow, String>> {
             rows.push(through_store(256, per_op, batch, frames, true));
         }
         rows.push(through_store(256, per_op, default, frames, false));
-        rows.push(bare_sqlite(256, frames, false));
-        rows.push(bare_sqlite(256, frames, true));
-        rows.push(bare_segments(256, frames, 64));
+        rows.push(bare_sqlite(256, frames, false, false));
     }
-    if o.sizes.contains(&1024) {
-        let frames = frames_for(1024, o.max_frames, o.budget_mb);
-        rows.push(bare_sqlite(1024, frames, true));
-        rows.push(bare_segments(1024, frames, 64));
+    // One row per frame against the segment design, with payloads in the row or beside it.
+    for size in o
+        .sizes
+        .iter()
+        .copied()
+        .filter(|s| [256, 1024, 16384].contains(s))
+    {
+        let frames = frames_for(size, o.max_frames, o.budget_mb);
+        rows.push(bare_sqlite(size, frames, true, false));
+        rows.push(bare_sqlite(size, frames, true, true));
+        rows.push(bare_segments(size, frames, 64, false));
+        rows.push(bare_segments(size, frames, 64, true));
     }
     rows
 }
@@ -518,8 +583,10 @@ mod tests {
     #[test]
     fn segments_hold_every_frame_once() {
         // 10,001 frames: one full transaction plus one frame, partial segments included.
-        let row = bare_segments(100, 10_001, 64).expect("segments");
-        assert_eq!(row.frames, 10_001);
-        assert!(row.frames_per_sec > 0.0);
+        for side_file in [false, true] {
+            let row = bare_segments(100, 10_001, 64, side_file).expect("segments");
+            assert_eq!(row.frames, 10_001);
+            assert!(row.frames_per_sec > 0.0);
+        }
     }
 }
