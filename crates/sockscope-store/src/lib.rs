@@ -160,6 +160,8 @@ struct Inner {
     open_check: OpenCheck,
     /// Room for frames in the writer's queue (bytes, per connection and shared).
     admission: Arc<admission::Admission>,
+    /// Counts payload files the writer removed (for the export readers' payload function).
+    payload_removals: payloads::Removals,
 }
 
 impl Drop for Inner {
@@ -251,7 +253,8 @@ impl Store {
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
         // The full-text indexing on the writer reads payloads too.
-        payloads::register(&write_conn, &path)?;
+        let removals = payloads::Removals::default();
+        payloads::register_with(&write_conn, &path, removals.clone())?;
         payloads::remove_orphans(&write_conn, &path);
         // After a checkpoint resets it, the -wal is cut back to this size. The writer's page
         // cache holds a batch (8 MiB instead of SQLite's 2 MiB): smaller, a big batch
@@ -289,9 +292,9 @@ impl Store {
         };
         let reader = open_connection(&path)?;
         query::register(&reader)?;
-        payloads::register(&reader, &path)?;
+        payloads::register_with(&reader, &path, removals.clone())?;
         let stats_reader = open_connection(&path)?;
-        payloads::register(&stats_reader, &path)?;
+        payloads::register_with(&stats_reader, &path, removals.clone())?;
         let commit_log = match &options.commit_log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -324,6 +327,7 @@ impl Store {
             checkpointer,
             batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
             payload_file_min: options.payload_file_min.unwrap_or(PAYLOAD_FILE_MIN),
+            payload_removals: removals.clone(),
         };
         let (tx, rx) = flume::unbounded();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -351,6 +355,7 @@ impl Store {
                 status,
                 open_check,
                 admission: admission::Admission::new(),
+                payload_removals: removals,
             }),
         })
     }
@@ -576,7 +581,7 @@ impl Store {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let r = open_connection(&self.inner.path).and_then(|c| {
-            payloads::register(&c, &self.inner.path)?;
+            payloads::register_with(&c, &self.inner.path, self.inner.payload_removals.clone())?;
             f(&c)
         });
         self.note_damage(r)

@@ -25,9 +25,12 @@ use rusqlite::types::{Value, ValueRef};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Write};
+#[cfg(not(unix))]
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Payloads of at least this many stored bytes go to the session's payload file.
 pub const SIDE_MIN: usize = 512;
@@ -64,6 +67,8 @@ pub(crate) struct PayloadWriter {
     /// Payloads of at least this many bytes are appended here ([`SIDE_MIN`] unless the store
     /// was opened otherwise).
     min: usize,
+    /// Told of every file removed (readers then reopen theirs).
+    removals: Removals,
 }
 
 /// `SQLITE_FULL`, as SQLite reports a full disk: a payload file that meets a full disk or the
@@ -80,7 +85,7 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 }
 
 impl PayloadWriter {
-    pub(crate) fn new(db: &Path, min: usize) -> PayloadWriter {
+    pub(crate) fn new(db: &Path, min: usize, removals: Removals) -> PayloadWriter {
         let dir = dir_for(db);
         let total = std::fs::read_dir(&dir)
             .map(|entries| {
@@ -96,6 +101,7 @@ impl PayloadWriter {
             open: HashMap::new(),
             total,
             min,
+            removals,
         }
     }
 
@@ -207,6 +213,7 @@ impl PayloadWriter {
             if std::fs::remove_file(&path).is_ok() {
                 self.total = self.total.saturating_sub(m.len());
             }
+            self.removals.fetch_add(1, Ordering::Release);
         }
     }
 }
@@ -236,64 +243,82 @@ pub(crate) fn remove_orphans(conn: &Connection, db: &Path) {
     }
 }
 
-/// A reader's open payload files (a file is reopened when the path names another one now:
-/// a session id used again after a delete).
+/// Counts the payload files the writer removed: a reader that sees it change closes the files
+/// it holds (a session id may be used again after a delete, and its new file must not be
+/// read through the old one's handle).
+pub(crate) type Removals = Arc<AtomicU64>;
+
+/// A reader's open payload files.
 struct Readers {
     dir: PathBuf,
-    open: HashMap<i64, (File, FileId)>,
-}
-
-#[derive(PartialEq, Eq, Clone, Copy)]
-struct FileId(u64, u64);
-
-fn file_id(m: &std::fs::Metadata) -> FileId {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        FileId(m.dev(), m.ino())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = m;
-        FileId(0, 0)
-    }
+    open: HashMap<i64, File>,
+    removals: Removals,
+    seen: u64,
 }
 
 impl Readers {
     /// Up to `n` bytes at `off` of the session's file (fewer when the file is shorter).
     fn read(&mut self, session: i64, off: u64, n: usize) -> Vec<u8> {
-        let path = file_for(&self.dir, session);
-        let Ok(meta) = std::fs::metadata(&path) else {
-            self.open.remove(&session);
-            return Vec::new();
+        let removals = self.removals.load(Ordering::Acquire);
+        if removals != self.seen {
+            self.open.clear();
+            self.seen = removals;
+        }
+        let file = match self.open.entry(session) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                match File::open(file_for(&self.dir, session)) {
+                    Ok(f) => e.insert(f),
+                    Err(_) => return Vec::new(),
+                }
+            }
         };
-        let id = file_id(&meta);
-        let stale = !cfg!(unix) || self.open.get(&session).is_none_or(|(_, was)| *was != id);
-        if stale {
-            self.open.remove(&session);
-            if let Ok(f) = File::open(&path) {
-                self.open.insert(session, (f, id));
+        let mut out = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match read_at(file, &mut out[got..], off + got as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got += k,
             }
         }
-        let Some((file, _)) = self.open.get_mut(&session) else {
-            return Vec::new();
-        };
-        let mut out = Vec::with_capacity(n.min(meta.len().saturating_sub(off) as usize));
-        if file.seek(SeekFrom::Start(off)).is_ok() {
-            let _ = Read::by_ref(file).take(n as u64).read_to_end(&mut out);
-        }
+        out.truncate(got);
         out
     }
+}
+
+#[cfg(unix)]
+fn read_at(f: &mut File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(f, buf, off)
+}
+
+#[cfg(not(unix))]
+fn read_at(f: &mut File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    f.seek(SeekFrom::Start(off))?;
+    f.read(buf)
 }
 
 /// Registers `sockscope_payload(session_id, payload, poff, plen[, max])` on `c`, a connection
 /// to the database at `db`: the stored payload of a frame row (its first `max` bytes when
 /// given), from the row or from the session's payload file. Every connection of the store has
 /// it; a tool that reads frames with its own SQL registers it too.
+///
+/// A tool's connection holds its files open: use it for one pass, not across deletes made by a
+/// running Sockscope meanwhile.
 pub fn register(c: &Connection, db: &Path) -> Result<(), StoreError> {
+    register_with(c, db, Removals::default())
+}
+
+/// [`register`] for the store's own connections, told of the writer's removals.
+pub(crate) fn register_with(
+    c: &Connection,
+    db: &Path,
+    removals: Removals,
+) -> Result<(), StoreError> {
     let readers = Mutex::new(Readers {
         dir: dir_for(db),
         open: HashMap::new(),
+        seen: removals.load(Ordering::Acquire),
+        removals,
     });
     c.create_scalar_function(
         "sockscope_payload",

@@ -148,6 +148,8 @@ pub(crate) struct WriterConfig {
     pub batch_max: usize,
     /// Payloads of at least this many bytes go to payload files.
     pub payload_file_min: usize,
+    /// Counts payload files removed, for the readers.
+    pub payload_removals: crate::payloads::Removals,
     /// Frames in the `-wal` after the last commit (set by the connection's WAL hook, which
     /// replaces SQLite's auto-checkpoint on the writer).
     pub wal_frames: Arc<AtomicU32>,
@@ -280,7 +282,11 @@ pub(crate) fn run(
     // A previous run may have left frames unindexed, or a session half deleted.
     let mut index_pending = true;
     let mut purge = crate::purge::Purge::resume(&conn);
-    let mut payloads = PayloadWriter::new(&config.db_path, config.payload_file_min);
+    let mut payloads = PayloadWriter::new(
+        &config.db_path,
+        config.payload_file_min,
+        config.payload_removals.clone(),
+    );
     let mut wal = WalBound::default();
     let mut idle = false;
     while !stopping {
