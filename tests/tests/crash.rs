@@ -135,6 +135,7 @@ fn sigkill_during_capture_keeps_every_committed_frame() {
     let log = dir.path().join("commits.log");
     let mut with_frames = 0;
     let mut total_committed = 0i64;
+    let (mut total_checked, mut total_in_file) = (0u64, 0u64);
     let started = Instant::now();
     for i in 0..n {
         let mut child = Command::new(sockscope_bin())
@@ -204,6 +205,12 @@ fn sigkill_during_capture_keeps_every_committed_frame() {
             frame_count >= committed,
             "iteration {i}: frame_count {frame_count}"
         );
+        // And every committed message reads back whole, from its row or (512 bytes and
+        // more) from the session's payload file.
+        let (checked, in_file) = check_payloads(&c, &db, session, committed)
+            .unwrap_or_else(|e| panic!("iteration {i}: {e}"));
+        total_in_file += in_file;
+        total_checked += checked;
         if committed > 0 {
             with_frames += 1;
         }
@@ -212,13 +219,66 @@ fn sigkill_during_capture_keeps_every_committed_frame() {
     // Most kills happened with frames committed (otherwise the test proves little).
     println!(
         "capture: {n} SIGKILLs in {:.1} s, {with_frames} with committed frames, \
-         {total_committed} committed frames checked",
+         {total_committed} committed frames checked, {total_checked} messages read back \
+         ({total_in_file} from payload files)",
         started.elapsed().as_secs_f64()
+    );
+    assert!(
+        total_in_file > 0,
+        "no payload came from a payload file: the test proves nothing about them"
     );
     assert!(
         with_frames * 2 >= n,
         "only {with_frames}/{n} runs committed frames"
     );
+}
+
+/// Checks the text messages of `session` up to seq `committed` against what [`load`] sends
+/// (`conn C message I ` and `(I % 50) * 20` x's): the number checked, and how many of them
+/// were read from the payload file.
+fn check_payloads(
+    c: &rusqlite::Connection,
+    db: &Path,
+    session: i64,
+    committed: i64,
+) -> Result<(u64, u64), String> {
+    sockscope_store::register_payload_function(c, db).map_err(|e| e.to_string())?;
+    let mut stmt = c
+        .prepare(
+            "SELECT seq, sockscope_payload(session_id, payload, poff, plen), poff IS NOT NULL \
+             FROM frames WHERE session_id = ?1 AND seq <= ?2 AND opcode = 1 AND dir = 0",
+        )
+        .map_err(|e| e.to_string())?;
+    let mut rows = stmt
+        .query([session, committed])
+        .map_err(|e| e.to_string())?;
+    let (mut checked, mut in_file) = (0u64, 0u64);
+    while let Some(r) = rows.next().map_err(|e| e.to_string())? {
+        let seq: i64 = r.get(0).map_err(|e| e.to_string())?;
+        let payload: Vec<u8> = r.get(1).map_err(|e| e.to_string())?;
+        let from_file: bool = r.get(2).map_err(|e| e.to_string())?;
+        let text = String::from_utf8(payload).map_err(|_| format!("seq {seq}: not UTF-8"))?;
+        let i: u64 = text
+            .split(' ')
+            .nth(3)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| {
+                format!(
+                    "seq {seq}: unexpected payload {:?}",
+                    &text[..text.len().min(40)]
+                )
+            })?;
+        let xs = text.rsplit(' ').next().unwrap_or("");
+        if xs.len() != (i % 50) as usize * 20 || xs.bytes().any(|b| b != b'x') {
+            return Err(format!(
+                "seq {seq}: message {i} came back with {} x's",
+                xs.len()
+            ));
+        }
+        checked += 1;
+        in_file += u64::from(from_file);
+    }
+    Ok((checked, in_file))
 }
 
 /// A v3 database with many frames; `sockscope sessions` migrates it to the latest schema

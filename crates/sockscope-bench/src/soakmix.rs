@@ -150,9 +150,10 @@ fn session_digests_by(
         .map_err(|e| format!("{}: {e}", db.display()))?;
     c.busy_timeout(Duration::from_secs(30))
         .map_err(|e| e.to_string())?;
+    sockscope_store::register_payload_function(&c, db).map_err(|e| e.to_string())?;
     let mut stmt = c
         .prepare(
-            "SELECT seq, dir, opcode, payload FROM frames \
+            "SELECT seq, dir, opcode, sockscope_payload(session_id, payload, poff, plen) FROM frames \
              WHERE session_id = ?1 AND seq > ?2 AND opcode IN (1, 2) ORDER BY seq LIMIT ?3",
         )
         .map_err(|e| e.to_string())?;

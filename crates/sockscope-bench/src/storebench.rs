@@ -50,6 +50,9 @@ pub struct Variant {
     pub page_size: Option<u32>,
     /// The writer checkpoints itself (SQLite's auto-checkpoint), no checkpointer thread.
     pub writer_checkpoints: bool,
+    /// Payloads from this size go to payload files (`None`: as shipped; `Some(usize::MAX)`:
+    /// every payload in its row, as before schema v11).
+    pub payload_file_min: Option<usize>,
 }
 
 impl Variant {
@@ -88,6 +91,7 @@ pub fn through_store_with(
             batch_max: Some(batch),
             page_size: variant.page_size,
             writer_checkpoints: variant.writer_checkpoints,
+            payload_file_min: variant.payload_file_min,
             ..StoreOptions::default()
         },
     )
@@ -460,21 +464,25 @@ pub fn variants(frames: u64, repeat: usize) -> Vec<Result<StoreRow, String>> {
             label: "4 KiB pages, writer checkpoints (before)".into(),
             page_size: Some(4096),
             writer_checkpoints: true,
+            payload_file_min: None,
         },
         Variant {
             label: "4 KiB pages, checkpointer thread".into(),
             page_size: Some(4096),
             writer_checkpoints: false,
+            payload_file_min: None,
         },
         Variant {
             label: "16 KiB pages, checkpointer thread".into(),
             page_size: Some(16384),
             writer_checkpoints: false,
+            payload_file_min: None,
         },
         Variant {
             label: "64 KiB pages, checkpointer thread".into(),
             page_size: Some(65536),
             writer_checkpoints: false,
+            payload_file_min: None,
         },
         Variant {
             label: "shipped".into(),
@@ -500,10 +508,22 @@ pub fn variants(frames: u64, repeat: usize) -> Vec<Result<StoreRow, String>> {
 pub fn run(o: &StoreBenchOptions) -> Vec<Result<StoreRow, String>> {
     let mut rows = Vec::new();
     let default = sockscope_store::BATCH_MAX;
+    let in_rows = Variant {
+        label: "payloads in rows (before v11)".into(),
+        payload_file_min: Some(usize::MAX),
+        ..Variant::shipped()
+    };
     for &size in &o.sizes {
         let frames = frames_for(size, o.max_frames, o.budget_mb);
         for &per_op in &o.per_op {
             rows.push(through_store(size, per_op, default, frames, true));
+        }
+        // What payload files bought, at the sizes that use them.
+        if size >= sockscope_store::PAYLOAD_FILE_MIN {
+            let per_op = o.per_op.iter().copied().max().unwrap_or(1);
+            rows.push(through_store_with(
+                size, per_op, default, frames, true, &in_rows,
+            ));
         }
     }
     if o.sizes.contains(&256) {

@@ -34,6 +34,7 @@ pub fn check_session(
 ) -> Result<Verification, String> {
     let c = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("open {}: {e}", db.display()))?;
+    sockscope_store::register_payload_function(&c, db).map_err(|e| e.to_string())?;
     let pattern = Pattern::new(size);
     let mut errors = Vec::new();
     let connections: i64 = c
@@ -51,7 +52,8 @@ pub fn check_session(
     }
     let mut stmt = c
         .prepare(
-            "SELECT connection_id, dir, seq, payload FROM frames \
+            "SELECT connection_id, dir, seq, sockscope_payload(session_id, payload, poff, plen) \
+             FROM frames \
              WHERE session_id = ?1 AND opcode IN (1, 2) ORDER BY seq",
         )
         .map_err(|e| e.to_string())?;

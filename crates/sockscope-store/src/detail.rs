@@ -233,7 +233,8 @@ pub(crate) fn frame_facts(
     let head = head_row(c, session, seq)?;
     let extra: Extra = c
         .prepare_cached(
-            "SELECT mask_key, note, length(payload), length(inflated), substr(payload, 1, 16) \
+            "SELECT mask_key, note, COALESCE(plen, length(payload)), length(inflated), \
+             sockscope_payload(session_id, payload, poff, plen, 16) \
              FROM frames WHERE session_id = ?1 AND seq = ?2",
         )?
         .query_row(params![session.0, seq], |r| {
@@ -312,7 +313,10 @@ pub(crate) fn message_payload(
     let Some(rows) = span_rows(c, &head)? else {
         // A control frame is its own message.
         let (payload, flags): (Option<Vec<u8>>, i64) = c
-            .prepare_cached("SELECT payload, flags FROM frames WHERE session_id = ?1 AND seq = ?2")?
+            .prepare_cached(
+                "SELECT sockscope_payload(session_id, payload, poff, plen), flags FROM frames \
+                 WHERE session_id = ?1 AND seq = ?2",
+            )?
             .query_row(params![session.0, seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
         let mut bytes = payload.unwrap_or_default();
         let cut = bytes.len() > cap || flags & FLAG_TRUNCATED != 0;
@@ -326,7 +330,8 @@ pub(crate) fn message_payload(
     let compressed = rows.first().is_some_and(|r| r.flags & FLAG_RSV1 != 0);
     let span = span_of(&rows, compressed)?;
     let mut stmt = c.prepare_cached(
-        "SELECT payload, inflated, flags FROM frames WHERE session_id = ?1 AND seq = ?2",
+        "SELECT sockscope_payload(session_id, payload, poff, plen), inflated, flags FROM frames \
+         WHERE session_id = ?1 AND seq = ?2",
     )?;
     if compressed && span.complete {
         let (inflated, flags): (Option<Vec<u8>>, i64) = stmt

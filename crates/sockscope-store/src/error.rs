@@ -32,6 +32,12 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A payload file beside the database could not be written (`payloads.rs`).
+    #[error("payload file {path}: {source}")]
+    PayloadFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("write error: {0}")]

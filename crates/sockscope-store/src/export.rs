@@ -62,7 +62,8 @@ pub fn jsonl(c: &Connection, session: SessionId, out: &mut dyn Write) -> Result<
 
     read::in_slices(
         c,
-        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, seq, \
+        "SELECT connection_id, ts_us, dir, opcode, flags, len, \
+         sockscope_payload(session_id, payload, poff, plen), note, inflated, seq, \
          mask_key FROM frames WHERE session_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq \
          LIMIT ?4",
         session.0,

@@ -266,7 +266,8 @@ fn messages(
     };
     crate::read::in_slices(
         c,
-        "SELECT ts_us, dir, opcode, flags, payload, inflated, seq FROM frames \
+        "SELECT ts_us, dir, opcode, flags, sockscope_payload(session_id, payload, poff, plen), \
+         inflated, seq FROM frames \
          WHERE connection_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
         conn.0,
         upto,

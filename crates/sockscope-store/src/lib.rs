@@ -19,6 +19,7 @@ mod migrations;
 mod model;
 mod organize;
 mod paths;
+mod payloads;
 mod purge;
 mod query;
 mod read;
@@ -45,6 +46,9 @@ pub use organize::{
     SessionSort, StorageInfo, MAX_NAME_CHARS, MAX_NOTES_CHARS, MAX_TAGS, MAX_TAG_CHARS,
 };
 pub use paths::{default_db_path, resolve_db_path, DB_ENV};
+pub use payloads::{
+    dir_for as payload_dir, register as register_payload_function, SIDE_MIN as PAYLOAD_FILE_MIN,
+};
 pub use query::{
     payload_matches, FrameFilter, FrameQuery, JsonExpr, PayloadMatches, QueryCount, RowIndex,
     TextFilter, TimelineRow, MAX_PAGE, MAX_PAYLOAD_MATCHES,
@@ -109,6 +113,10 @@ pub struct StoreOptions {
     /// The page size of a new file (`None`: [`PAGE_SIZE`]); an existing file keeps its own.
     /// The capture-store micro-bench varies it.
     pub page_size: Option<u32>,
+    /// Payloads of at least this many bytes go to the session's payload file (`None`:
+    /// [`PAYLOAD_FILE_MIN`]; `Some(usize::MAX)`: every payload stays in its row, as before
+    /// schema v11). For the micro-bench's comparison and for tests of the WAL.
+    pub payload_file_min: Option<usize>,
     /// The writer checkpoints itself as SQLite does by default (auto-checkpoint every 1,000
     /// pages), with no checkpointer thread: what Sockscope did before, kept for the
     /// micro-bench's comparison.
@@ -152,6 +160,8 @@ struct Inner {
     open_check: OpenCheck,
     /// Room for frames in the writer's queue (bytes, per connection and shared).
     admission: Arc<admission::Admission>,
+    /// Counts payload files the writer removed (for the export readers' payload function).
+    payload_removals: payloads::Removals,
 }
 
 impl Drop for Inner {
@@ -242,6 +252,10 @@ impl Store {
         organize::prepare_new_file(&path, options.page_size.unwrap_or(PAGE_SIZE))?;
         let mut write_conn = open_connection(&path)?;
         migrations::apply(&mut write_conn, &path)?;
+        // The full-text indexing on the writer reads payloads too.
+        let removals = payloads::Removals::default();
+        payloads::register_with(&write_conn, &path, removals.clone())?;
+        payloads::remove_orphans(&write_conn, &path);
         // After a checkpoint resets it, the -wal is cut back to this size. The writer's page
         // cache holds a batch (8 MiB instead of SQLite's 2 MiB): smaller, a big batch
         // spills and pages are read back from the file (measured: see docs/benchmarks.md).
@@ -278,7 +292,9 @@ impl Store {
         };
         let reader = open_connection(&path)?;
         query::register(&reader)?;
+        payloads::register_with(&reader, &path, removals.clone())?;
         let stats_reader = open_connection(&path)?;
+        payloads::register_with(&stats_reader, &path, removals.clone())?;
         let commit_log = match &options.commit_log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -310,6 +326,8 @@ impl Store {
             wal_frame_bytes: page_size + 24,
             checkpointer,
             batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
+            payload_file_min: options.payload_file_min.unwrap_or(PAYLOAD_FILE_MIN),
+            payload_removals: removals.clone(),
         };
         let (tx, rx) = flume::unbounded();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
@@ -337,6 +355,7 @@ impl Store {
                 status,
                 open_check,
                 admission: admission::Admission::new(),
+                payload_removals: removals,
             }),
         })
     }
@@ -561,7 +580,10 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let r = open_connection(&self.inner.path).and_then(|c| f(&c));
+        let r = open_connection(&self.inner.path).and_then(|c| {
+            payloads::register_with(&c, &self.inner.path, self.inner.payload_removals.clone())?;
+            f(&c)
+        });
         self.note_damage(r)
     }
 

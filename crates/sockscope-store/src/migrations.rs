@@ -145,6 +145,12 @@ const MIGRATIONS: &[&str] = &[
         session_id INTEGER PRIMARY KEY
     );
     "#,
+    // 10 -> 11: payloads of larger frames in a file per session beside the database
+    // (`payloads.rs`): `poff` is where in it, `plen` how many bytes; NULL: in `payload`.
+    r#"
+    ALTER TABLE frames ADD COLUMN poff INTEGER;
+    ALTER TABLE frames ADD COLUMN plen INTEGER;
+    "#,
 ];
 
 /// The schema version after every migration has run.

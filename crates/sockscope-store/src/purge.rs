@@ -6,8 +6,8 @@
 //! then works through it between capture batches, and back to back when idle, one bounded
 //! transaction at a time:
 //! 1. up to [`PURGE_FRAMES`] of its frames (and their full-text entries);
-//! 2. once none is left, its connections, the session row and the `purge` row — whoever waits
-//!    for the delete is answered then;
+//! 2. once none is left, its connections, the session row and the `purge` row, then its payload
+//!    file (`payloads.rs`) — whoever waits for the delete is answered then;
 //! 3. on a file with incremental auto-vacuum, free pages are given back to the file system,
 //!    [`VACUUM_PAGES`] per step when idle and [`VACUUM_PAGES_BUSY`] between capture batches,
 //!    taking turns with step 1 while other sessions wait, until none is free.
@@ -19,6 +19,7 @@
 //! 22 GB session during the full-load soak held the writer (and so capture) for minutes while
 //! the WAL grew by 160 MB/s, past 7 GB.
 
+use crate::payloads::PayloadWriter;
 use crate::StoreError;
 use rusqlite::{params, Connection, OptionalExtension};
 use sockscope_proto::SessionId;
@@ -84,13 +85,15 @@ impl Purge {
     /// One bounded step, in its own transaction; `busy`: capture is running (smaller vacuum
     /// steps). An error stops purging until the next delete or start (the rows stay hidden;
     /// nothing is lost).
-    pub(crate) fn step(&mut self, conn: &mut Connection, busy: bool) {
+    pub(crate) fn step(&mut self, conn: &mut Connection, busy: bool, payloads: &mut PayloadWriter) {
         let vacuum_turn = self.vacuum && (!self.pending || self.purged_last);
         if self.pending && !vacuum_turn {
             self.purged_last = true;
             match purge_step(conn) {
                 Ok(Some(Purged::Frames)) => return,
                 Ok(Some(Purged::Session(session))) => {
+                    // Its payload file goes before whoever waits is told it is gone.
+                    payloads.remove(session.0);
                     for reply in self.waiters.remove(&session).unwrap_or_default() {
                         let _ = reply.send(Ok(()));
                     }
@@ -122,7 +125,7 @@ impl Purge {
         }
         if self.pending {
             // The vacuum's turn, with nothing left to give back.
-            self.step(conn, busy);
+            self.step(conn, busy, payloads);
         }
     }
 

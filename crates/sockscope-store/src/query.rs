@@ -328,7 +328,10 @@ impl Compiled {
         let mut own = String::new();
         let mut own_params: Vec<Value> = Vec::new();
         if let Some((_, arg)) = &text {
-            own.push_str(" AND sockscope_text(?, COALESCE(inflated, payload))");
+            own.push_str(&format!(
+                " AND sockscope_text(?, COALESCE(inflated, \
+                 sockscope_payload(session_id, payload, poff, plen, {MATCH_BYTES})))"
+            ));
             own_params.push(Value::Text(arg.clone()));
         }
         if let Some((query, _)) = &fts {
@@ -344,7 +347,11 @@ impl Compiled {
                 sql.push_str(" AND opcode = 1");
             }
             if let Some((_, j)) = &json {
-                own.push_str(" AND sockscope_json(?, COALESCE(inflated, payload))");
+                own.push_str(&format!(
+                    " AND sockscope_json(?, COALESCE(inflated, \
+                     sockscope_payload(session_id, payload, poff, plen, {})))",
+                    JSON_BYTES + 1
+                ));
                 own_params.push(Value::Text(j.clone()));
             }
             sql.push_str(&format!(
@@ -364,7 +371,9 @@ impl Compiled {
             if let Some((e, j)) = &json {
                 sql.push_str(&format!(
                     " AND opcode = 1 AND ((flags & {FLAG_FIN}) = 0 \
-                     OR sockscope_json(?, COALESCE(inflated, payload)))"
+                     OR sockscope_json(?, COALESCE(inflated, \
+                     sockscope_payload(session_id, payload, poff, plen, {}))))",
+                    JSON_BYTES + 1
                 ));
                 params.push(Value::Text(j.clone()));
                 message = Some(MessageCheck {
@@ -680,7 +689,8 @@ impl MessageCheck {
     /// ends it: illegal, but the file is input), payloads only up to the cap.
     fn read(c: &Connection, head: Head, cap: usize) -> Result<WholeMessage, StoreError> {
         let mut stmt = c.prepare_cached(
-            "SELECT seq, opcode, flags, payload, inflated FROM frames \
+            "SELECT seq, opcode, flags, sockscope_payload(session_id, payload, poff, plen), inflated \
+             FROM frames \
              WHERE connection_id = ?1 AND seq >= ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
              ORDER BY seq LIMIT ?4",
         )?;
@@ -955,7 +965,7 @@ fn frames_between(
 ) -> Result<Vec<FrameSummary>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT seq, connection_id, ts_us, dir, opcode, flags, len, note, length(inflated), \
-         substr(COALESCE(inflated, payload), 1, ?4) \
+         COALESCE(substr(inflated, 1, ?4), sockscope_payload(session_id, payload, poff, plen, ?4)) \
          FROM frames WHERE session_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq",
     )?;
     let mut rows = stmt.query(params![
@@ -990,7 +1000,7 @@ pub(crate) fn message_fragments(
     }
     let mut stmt = c.prepare_cached(
         "SELECT seq, connection_id, ts_us, dir, opcode, flags, len, note, length(inflated), \
-         substr(COALESCE(inflated, payload), 1, ?5) \
+         COALESCE(substr(inflated, 1, ?5), sockscope_payload(session_id, payload, poff, plen, ?5)) \
          FROM frames WHERE connection_id = ?1 AND seq > ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
          ORDER BY seq LIMIT ?4",
     )?;

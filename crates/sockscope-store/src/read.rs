@@ -237,7 +237,7 @@ pub fn frames_after(
 ) -> Result<Vec<FrameSummary>, StoreError> {
     let mut stmt = c.prepare_cached(
         "SELECT seq, connection_id, ts_us, dir, opcode, flags, len, note, length(inflated), \
-         substr(COALESCE(inflated, payload), 1, ?4) \
+         COALESCE(substr(inflated, 1, ?4), sockscope_payload(session_id, payload, poff, plen, ?4)) \
          FROM frames WHERE session_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     )?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -273,7 +273,8 @@ pub(crate) fn summary_row(r: &Row<'_>) -> Result<FrameSummary, StoreError> {
 
 pub fn frame(c: &Connection, session: SessionId, seq: i64) -> Result<StoredFrame, StoreError> {
     let mut stmt = c.prepare_cached(
-        "SELECT connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key \
+        "SELECT connection_id, ts_us, dir, opcode, flags, len, \
+         sockscope_payload(session_id, payload, poff, plen), note, inflated, mask_key \
          FROM frames WHERE session_id = ?1 AND seq = ?2",
     )?;
     let mut rows = stmt.query(params![session.0, seq])?;
@@ -340,7 +341,8 @@ pub fn connection_messages(
         truncated: bool,
     }
     let mut stmt = c.prepare_cached(
-        "SELECT seq, ts_us, dir, opcode, flags, payload, inflated \
+        "SELECT seq, ts_us, dir, opcode, flags, sockscope_payload(session_id, payload, poff, plen), \
+         inflated \
          FROM frames WHERE connection_id = ?1 ORDER BY seq",
     )?;
     let mut rows = stmt.query(params![conn.0])?;

@@ -272,7 +272,8 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Renames `path` (and its `-wal`, `-shm`, `-journal`) to `path.corrupt-UNIXTIME[-N]`.
+/// Renames `path` (and its `-wal`, `-shm`, `-journal` and payload directory `.payloads`) to
+/// `path.corrupt-UNIXTIME[-N]`.
 pub(crate) fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -288,7 +289,7 @@ pub(crate) fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
         source: e,
     };
     std::fs::rename(path, &target).map_err(|e| io(path, e))?;
-    for suffix in ["-wal", "-shm", "-journal"] {
+    for suffix in ["-wal", "-shm", "-journal", ".payloads"] {
         let from = sibling(path, suffix);
         if from.exists() {
             std::fs::rename(&from, sibling(&target, suffix)).map_err(|e| io(&from, e))?;

@@ -82,7 +82,8 @@ pub(crate) fn index_pending(
         .optional()?
         .unwrap_or(0);
     let mut select = tx.prepare_cached(
-        "SELECT id, opcode, flags, payload, inflated FROM frames WHERE id > ?1 ORDER BY id LIMIT ?2",
+        "SELECT id, opcode, flags, sockscope_payload(session_id, payload, poff, plen), inflated \
+         FROM frames WHERE id > ?1 ORDER BY id LIMIT ?2",
     )?;
     let mut insert = tx.prepare_cached("INSERT INTO frames_fts (rowid, body) VALUES (?1, ?2)")?;
     let mut last = start;
@@ -158,7 +159,8 @@ pub(crate) fn search(
     let limit = i64::try_from(limit.min(MAX_SEARCH_RESULTS)).unwrap_or(0);
     let mut stmt = c.prepare_cached(concat!(
         "SELECT f.session_id, f.seq, f.connection_id, f.ts_us, \
-                substr(COALESCE(f.inflated, f.payload), 1, ?3) \
+                COALESCE(substr(f.inflated, 1, ?3), \
+                sockscope_payload(f.session_id, f.payload, f.poff, f.plen, ?3)) \
          FROM frames_fts JOIN frames f ON f.id = frames_fts.rowid \
          WHERE frames_fts MATCH ?1 AND f.session_id",
         not_purging!(),

@@ -2,6 +2,7 @@
 //! and broadcasts what it committed.
 
 use crate::model::*;
+use crate::payloads::PayloadWriter;
 use crate::purge::not_purging;
 use crate::read;
 use crate::writer_status::{PauseCause, StatusCell};
@@ -145,6 +146,10 @@ pub(crate) struct WriterConfig {
     pub db_path: std::path::PathBuf,
     /// At most this many operations per transaction.
     pub batch_max: usize,
+    /// Payloads of at least this many bytes go to payload files.
+    pub payload_file_min: usize,
+    /// Counts payload files removed, for the readers.
+    pub payload_removals: crate::payloads::Removals,
     /// Frames in the `-wal` after the last commit (set by the connection's WAL hook, which
     /// replaces SQLite's auto-checkpoint on the writer).
     pub wal_frames: Arc<AtomicU32>,
@@ -277,6 +282,11 @@ pub(crate) fn run(
     // A previous run may have left frames unindexed, or a session half deleted.
     let mut index_pending = true;
     let mut purge = crate::purge::Purge::resume(&conn);
+    let mut payloads = PayloadWriter::new(
+        &config.db_path,
+        config.payload_file_min,
+        config.payload_removals.clone(),
+    );
     let mut wal = WalBound::default();
     let mut idle = false;
     while !stopping {
@@ -298,7 +308,7 @@ pub(crate) fn run(
                     // frames searchable.
                     idle = true;
                     if purge.busy() {
-                        purge.step(&mut conn, false);
+                        purge.step(&mut conn, false, &mut payloads);
                         wal.keep_bounded(&conn, &config);
                     } else {
                         index_pending = index_idle(&mut conn);
@@ -364,17 +374,24 @@ pub(crate) fn run(
                 ..Outcome::default()
             };
             let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
-                apply_batch(&tx, &mut batch, &mut seqs, &mut outcome)
+                apply_batch(&tx, &mut batch, &mut seqs, &mut payloads, &mut outcome)
+                    .and_then(|()| within_limit(&tx, pages, payloads.total()))
+                    // The payloads a row points at are written before the row commits.
+                    .and_then(|()| payloads.flush())
                     .and_then(|()| Ok(tx.commit()?))
             });
             match result {
                 Ok(()) => {
+                    payloads.committed();
                     if paused_since.is_some() {
                         config.status.resume();
                         events.status(StoreEvent::WriteResumed);
                         send_status(&events, &config.status);
                     }
-                    let file_bytes = (pages != 0).then(|| file_bytes(&conn)).flatten();
+                    let file_bytes = (pages != 0)
+                        .then(|| file_bytes(&conn))
+                        .flatten()
+                        .map(|b| b + payloads.total());
                     if config.status.committed(frames_of(&batch), file_bytes) {
                         send_status(&events, &config.status);
                     }
@@ -397,8 +414,10 @@ pub(crate) fn run(
                     break;
                 }
                 Err(e) => {
-                    // Sequence numbers handed out in the failed batch were not committed.
+                    // Sequence numbers handed out in the failed batch were not committed,
+                    // nor the payloads it appended.
                     seqs.clear();
+                    payloads.rolled_back();
                     let closing = stopping || config.status.closing.load(Ordering::Relaxed);
                     let gave_up =
                         closing && paused_since.is_some_and(|t| t.elapsed() >= SHUTDOWN_RETRY);
@@ -407,7 +426,7 @@ pub(crate) fn run(
                         // until the disk has room again.
                         if paused_since.is_none() {
                             paused_since = Some(Instant::now());
-                            let cause = pause_cause(&e, &conn, pages, &batch);
+                            let cause = pause_cause(&e, &conn, pages, payloads.total(), &batch);
                             config.status.pause(cause, e.to_string());
                             events.status(StoreEvent::WriteError(format!(
                                 "capture paused, nothing is lost yet: {e}; retrying every {} ms",
@@ -446,7 +465,7 @@ pub(crate) fn run(
         wal.keep_bounded(&conn, &config);
         if purge.busy() && !stopping {
             // A slice of a session being deleted, between two capture batches.
-            purge.step(&mut conn, true);
+            purge.step(&mut conn, true, &mut payloads);
             wal.keep_bounded(&conn, &config);
         }
     }
@@ -554,9 +573,35 @@ fn file_bytes(conn: &Connection) -> Option<u64> {
     u64::try_from(pages.saturating_mul(size)).ok()
 }
 
+/// With a size limit of `max_pages` (0: none), the database and its payload files together
+/// must fit under it; beyond, the batch fails as on a full disk.
+fn within_limit(conn: &Connection, max_pages: u64, payload_bytes: u64) -> Result<(), StoreError> {
+    if max_pages == 0 {
+        return Ok(());
+    }
+    let page_size: u64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+        .ok()
+        .and_then(|v| u64::try_from(v).ok())
+        .unwrap_or(4096);
+    let used = file_bytes(conn).unwrap_or(0) + payload_bytes;
+    if used > max_pages.saturating_mul(page_size) {
+        return Err(crate::payloads::full(
+            "database or disk is full (the size limit, payload files included)".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Why a batch could not be written: `SQLITE_FULL` is the size limit when one is set and the
 /// batch would not fit under it, else a full disk.
-fn pause_cause(e: &StoreError, conn: &Connection, max_pages: u64, batch: &[WriteOp]) -> PauseCause {
+fn pause_cause(
+    e: &StoreError,
+    conn: &Connection,
+    max_pages: u64,
+    payload_bytes: u64,
+    batch: &[WriteOp],
+) -> PauseCause {
     use rusqlite::ErrorCode as C;
     let code = match e {
         StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => f.code,
@@ -572,7 +617,7 @@ fn pause_cause(e: &StoreError, conn: &Connection, max_pages: u64, batch: &[Write
                 .ok()
                 .and_then(|v| u64::try_from(v).ok())
                 .unwrap_or(4096);
-            let used = file_bytes(conn).unwrap_or(0);
+            let used = file_bytes(conn).unwrap_or(0) + payload_bytes;
             let room = max_pages.saturating_mul(page_size).saturating_sub(used);
             let need: u64 = batch
                 .iter()
@@ -604,6 +649,8 @@ fn is_transient(e: &StoreError) -> bool {
             f.code,
             C::DiskFull | C::SystemIoFailure | C::DatabaseBusy | C::DatabaseLocked
         ),
+        // A payload file that cannot be written (a full disk): like the database's own.
+        StoreError::PayloadFile { .. } => true,
         _ => false,
     }
 }
@@ -644,6 +691,7 @@ fn apply_batch(
     tx: &Transaction<'_>,
     batch: &mut [WriteOp],
     seqs: &mut HashMap<SessionId, i64>,
+    payloads: &mut PayloadWriter,
     out: &mut Outcome,
 ) -> Result<(), StoreError> {
     // Per session: frames added, and the sum of their lengths.
@@ -653,11 +701,11 @@ fn apply_batch(
     for op in batch.iter_mut() {
         match op {
             WriteOp::Frame { frame: f, .. } => {
-                add_frame(tx, &mut insert, f, seqs, &mut counts, out)?
+                add_frame(tx, &mut insert, f, seqs, payloads, &mut counts, out)?
             }
             WriteOp::Frames { frames, .. } => {
                 for f in frames.iter() {
-                    add_frame(tx, &mut insert, f, seqs, &mut counts, out)?;
+                    add_frame(tx, &mut insert, f, seqs, payloads, &mut counts, out)?;
                 }
             }
             WriteOp::CatchUpIndex(reply) => {
@@ -795,10 +843,11 @@ fn add_frame(
     insert: &mut rusqlite::CachedStatement<'_>,
     f: &FrameRecord,
     seqs: &mut HashMap<SessionId, i64>,
+    payloads: &mut PayloadWriter,
     counts: &mut HashMap<SessionId, (i64, i64)>,
     out: &mut Outcome,
 ) -> Result<(), StoreError> {
-    if let Some((seq, summary)) = insert_frame(tx, insert, f, seqs, out.summaries)? {
+    if let Some((seq, summary)) = insert_frame(tx, insert, f, seqs, payloads, out.summaries)? {
         let c = counts.entry(f.session).or_default();
         c.0 += 1;
         c.1 =
@@ -812,8 +861,8 @@ fn add_frame(
     Ok(())
 }
 
-const INSERT_FRAME: &str = "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+const INSERT_FRAME: &str = "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key, poff, plen) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 fn push_reply<T: Clone + Send + 'static>(out: &mut Outcome, reply: Reply<T>, value: T) {
     out.replies
@@ -862,6 +911,7 @@ fn insert_frame(
     insert: &mut rusqlite::CachedStatement<'_>,
     f: &FrameRecord,
     seqs: &mut HashMap<SessionId, i64>,
+    payloads: &mut PayloadWriter,
     summary: bool,
 ) -> Result<Option<(i64, Option<FrameSummary>)>, StoreError> {
     // A frame for a session that no longer exists (deleted meanwhile) is dropped.
@@ -881,6 +931,18 @@ fn insert_frame(
     }
     .pack();
     let len = i64::try_from(f.len_wire).unwrap_or(i64::MAX);
+    // Larger payloads go to the session's payload file, the row says where (`payloads.rs`).
+    let (in_row, poff, plen): (&[u8], Option<i64>, Option<i64>) =
+        if f.payload.len() >= payloads.min() {
+            let at = payloads.append(f.session.0, &f.payload)?;
+            (
+                &[],
+                Some(i64::try_from(at).unwrap_or(i64::MAX)),
+                Some(f.payload.len() as i64),
+            )
+        } else {
+            (&f.payload[..], None, None)
+        };
     insert.execute(params![
         f.session.0,
         seq,
@@ -890,10 +952,12 @@ fn insert_frame(
         i64::from(f.opcode.to_u8()),
         flags,
         len,
-        &f.payload[..],
+        in_row,
         f.issues,
         f.inflated.as_deref(),
         f.mask_key.map(|k| i64::from(u32::from_be_bytes(k))),
+        poff,
+        plen,
     ])?;
     if !summary {
         return Ok(Some((seq, None)));

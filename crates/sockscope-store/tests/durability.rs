@@ -12,6 +12,7 @@ use common::{
 use sockscope_proto::{ConnectionId, SessionId};
 use sockscope_store::{
     PauseCause, SessionKind, StorageState, Store, StoreError, StoreEvent, StoreOptions,
+    PAYLOAD_FILE_MIN,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -148,6 +149,18 @@ fn damaged_files_are_moved_aside_never_overwritten() {
         assert!(
             sibling(&recovered.moved_to, "-wal").exists(),
             "{name}: -wal left"
+        );
+        // The payload files (2,000-byte frames) go with it: a fresh database must not read
+        // them as its own.
+        assert!(
+            sibling(&recovered.moved_to, ".payloads")
+                .join("1.bin")
+                .exists(),
+            "{name}: payload files left"
+        );
+        assert!(
+            !sockscope_store::payload_dir(&path).exists(),
+            "{name}: payload files left"
         );
         let msg = recovered.to_string();
         assert!(
@@ -298,7 +311,8 @@ fn a_full_disk_pauses_capture_and_loses_nothing() {
 
 /// The checkpointer thread copies the WAL into the database while the store stays open and
 /// the writer is idle: 8 MiB of frames (past the 4 MiB that wake it, below the 16 MiB at which
-/// the writer would checkpoint itself) end up in the database file within a few seconds.
+/// the writer would checkpoint itself) end up in the database file within a few seconds. The
+/// frames are small enough to stay in their rows (larger payloads go to payload files).
 #[test]
 fn the_checkpointer_thread_copies_the_wal_into_the_database() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -308,15 +322,18 @@ fn the_checkpointer_thread_copies_the_wal_into_the_database() {
         let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
         let before = std::fs::metadata(&path).unwrap().len();
         // 64 commits of 128 KiB (flushed one by one, so each is its own transaction).
-        for i in 0..512usize {
+        let size = PAYLOAD_FILE_MIN - 112;
+        let n = 64 * (128 << 10) / size;
+        for i in 0..n {
             store
-                .record_frame(frame(s, c, i, 16_384))
+                .record_frame(frame(s, c, i, size))
                 .await
                 .expect("record");
-            if i % 8 == 7 {
+            if i % (n / 64) == n / 64 - 1 {
                 store.flush().await.expect("flush");
             }
         }
+        store.flush().await.expect("flush");
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut size = before;
         while Instant::now() < deadline {
@@ -330,7 +347,7 @@ fn the_checkpointer_thread_copies_the_wal_into_the_database() {
             size >= before + 4 * 1024 * 1024,
             "the database file grew from {before} to {size} bytes only: no checkpoint ran"
         );
-        assert_eq!(store.session(s).unwrap().frames, 512);
+        assert_eq!(store.session(s).unwrap().frames, n as i64);
         drop(store);
     });
     assert_eq!(quick_check(&path), "ok");
@@ -510,7 +527,8 @@ fn open_checks_the_whole_file_only_when_there_is_a_reason() {
 fn damage_seen_at_read_time_is_checked_at_the_next_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("later.db");
-    filled_db(&path, 400, 2000);
+    // Payloads in the rows, so that the damage hits frames.
+    filled_db(&path, 2000, PAYLOAD_FILE_MIN - 112);
     let pages = std::fs::metadata(&path).unwrap().len() / 4096;
     {
         use std::io::{Seek, SeekFrom, Write};
@@ -522,7 +540,7 @@ fn damage_seen_at_read_time_is_checked_at_the_next_start() {
     assert_eq!(store.open_check().full_check, None);
     let s = store.sessions().unwrap()[0].id;
     let mut failed = None;
-    for seq in 1..=400 {
+    for seq in 1..=2000 {
         if let Err(e) = store.frame(s, seq) {
             failed = Some(e);
             break;
@@ -560,27 +578,31 @@ fn damage_seen_at_read_time_is_checked_at_the_next_start() {
 /// vacuum moved (here the 60 MB session kept after the deleted one) and capture waited.
 #[test]
 fn deleting_a_big_session_goes_in_steps_beside_capture() {
+    const GONE: usize = 100_000;
+    const KEPT: usize = 75_000;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("purge.db");
     let wal = sibling(&path, "-wal");
     rt().block_on(async {
         let store = Store::open(&path).expect("open");
-        // 80 MB to delete, then 60 MB that stays (the vacuum moves it into the freed space).
+        // 40 MB in rows to delete (and 2 MB in its payload file), then 30 MB in rows that
+        // stays (the vacuum moves it into the freed space), 2 MB in its payload file.
+        let small = PAYLOAD_FILE_MIN - 112;
         let (gone, gc) = session_with_connection(&store, "to delete", SessionKind::Proxy).await;
-        for i in 0..4000 {
-            store
-                .record_frame(frame(gone, gc, i, 20_000))
-                .await
-                .unwrap();
+        for i in 0..GONE {
+            let size = if i % 400 == 0 { 20_000 } else { small };
+            store.record_frame(frame(gone, gc, i, size)).await.unwrap();
         }
         let (kept, kc) = session_with_connection(&store, "kept", SessionKind::Proxy).await;
-        for i in 0..3000 {
-            store
-                .record_frame(frame(kept, kc, i, 20_000))
-                .await
-                .unwrap();
+        for i in 0..KEPT {
+            let size = if i % 300 == 0 { 20_000 } else { small };
+            store.record_frame(frame(kept, kc, i, size)).await.unwrap();
         }
         store.flush().await.unwrap();
+        let payloads = sockscope_store::payload_dir(&path);
+        let gone_file = payloads.join(format!("{}.bin", gone.0));
+        let kept_file = payloads.join(format!("{}.bin", kept.0));
+        assert!(gone_file.exists() && kept_file.exists());
         let before = store.storage_info().unwrap();
         let (live, lc) = session_with_connection(&store, "capturing", SessionKind::Proxy).await;
 
@@ -670,8 +692,15 @@ fn deleting_a_big_session_goes_in_steps_beside_capture() {
                 "SELECT COUNT(*) FROM frames WHERE session_id = {}",
                 kept.0
             )),
-            3000
+            KEPT as i64
         );
+        // The deleted session's payload file went with it; the kept one reads back.
+        assert!(
+            !gone_file.exists(),
+            "the deleted session's payload file stays"
+        );
+        let big = store.frame(kept, 301).unwrap();
+        assert_eq!(big.payload, &frame(kept, kc, 300, 20_000).payload[..]);
         assert_eq!(
             count(&format!(
                 "SELECT COUNT(*) FROM frames WHERE session_id = {}",

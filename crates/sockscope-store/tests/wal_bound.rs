@@ -9,9 +9,18 @@ mod common;
 
 use common::{rt_mt as rt, session_with_connection, sibling, sized_frame as frame};
 use sockscope_proto::{ConnectionId, SessionId};
-use sockscope_store::{SessionKind, Store};
+use sockscope_store::{SessionKind, Store, StoreOptions};
 use std::path::Path;
 use std::time::Duration;
+
+/// Every payload in its row, through the WAL (larger ones would go to payload files, which
+/// the WAL never sees): what these tests bound is the WAL.
+fn in_rows() -> StoreOptions {
+    StoreOptions {
+        payload_file_min: Some(usize::MAX),
+        ..StoreOptions::default()
+    }
+}
 
 /// Records frames `range` of 16 KB into the session and flushes; the largest size of the
 /// `-wal` seen meanwhile (every 100 frames, and at the end).
@@ -45,7 +54,7 @@ fn the_wal_stays_bounded_during_a_long_capture() {
     let path = dir.path().join("wal.db");
     let wal = sibling(&path, "-wal");
     let max_wal = rt().block_on(async {
-        let store = Store::open(&path).expect("open");
+        let store = Store::open_with(&path, in_rows()).expect("open");
         let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader = {
@@ -82,7 +91,7 @@ fn the_wal_stays_bounded_beside_back_to_back_readers() {
     let path = dir.path().join("starve.db");
     let wal = sibling(&path, "-wal");
     let (max_wal, reads) = rt().block_on(async {
-        let store = Store::open(&path).expect("open");
+        let store = Store::open_with(&path, in_rows()).expect("open");
         let (s, c) = session_with_connection(&store, "starve", SessionKind::Proxy).await;
         store
             .record_frame(frame(s, c, 0, 16_000))

@@ -1,0 +1,365 @@
+//! Payload bytes of larger frames live in one append-only file per session beside the database
+//! (schema v11), not in the `frames` row: SQLite copies every byte it stores into the record,
+//! the page, the WAL and, at the checkpoint, the database file; a payload file takes each byte
+//! once, in one `write` per transaction (issue 7: 1 KiB frames 6.1 → 1.6 µs, 16 KiB 75 → 5 µs
+//! of CPU each, `sockscope-bench store`).
+//!
+//! - The directory is the database path with `.payloads` appended; a session's file is
+//!   `<session id>.bin`.
+//! - A frame whose stored payload has at least [`SIDE_MIN`] bytes gets `payload = x''`,
+//!   `poff` (offset in its session's file) and `plen` (bytes there); smaller payloads and
+//!   every frame written before v11 stay in the row (`poff IS NULL`).
+//! - The writer appends a batch's payloads, writes them out before the batch commits, and on a
+//!   failed batch cuts each file back to where the batch began: a row never points past what
+//!   was written, and a batch that is retried (disk full) writes its payloads again.
+//! - Readers get the bytes through the SQL function `sockscope_payload(session_id, payload,
+//!   poff, plen[, max])` ([`register`]), so every query reads both kinds of rows alike. A file
+//!   that is missing or shorter than a row says (a database restored without its payload
+//!   directory, a crash of the machine) yields the bytes that are there, never an error.
+//! - Deleting a session removes its file once its rows are gone (`purge.rs`); files of
+//!   sessions that no longer exist are removed when the store opens.
+
+use crate::StoreError;
+use rusqlite::functions::{Context, FunctionFlags};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+#[cfg(not(unix))]
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Payloads of at least this many stored bytes go to the session's payload file.
+pub const SIDE_MIN: usize = 512;
+/// Files the writer keeps open between batches (sessions written to recently).
+const OPEN_FILES: usize = 64;
+/// Write buffer per open file.
+const BUFFER: usize = 256 << 10;
+
+/// The payload directory of the database at `db`.
+pub fn dir_for(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_owned();
+    s.push(".payloads");
+    PathBuf::from(s)
+}
+
+fn file_for(dir: &Path, session: i64) -> PathBuf {
+    dir.join(format!("{session}.bin"))
+}
+
+struct Appender {
+    file: BufWriter<File>,
+    /// Bytes in the file, buffered ones included.
+    len: u64,
+    /// `len` when the current batch began (where a failed batch cuts back to).
+    batch_start: u64,
+}
+
+/// The writer's side: appends payloads, session by session.
+pub(crate) struct PayloadWriter {
+    dir: PathBuf,
+    open: HashMap<i64, Appender>,
+    /// Bytes in all payload files (for the size limit and the storage status).
+    total: u64,
+    /// Payloads of at least this many bytes are appended here ([`SIDE_MIN`] unless the store
+    /// was opened otherwise).
+    min: usize,
+    /// Told of every file removed (readers then reopen theirs).
+    removals: Removals,
+}
+
+/// `SQLITE_FULL`, as SQLite reports a full disk: a payload file that meets a full disk or the
+/// size limit pauses capture exactly as the database would (`writer.rs`).
+pub(crate) fn full(what: String) -> StoreError {
+    StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+        Some(what),
+    ))
+}
+
+fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}
+
+impl PayloadWriter {
+    pub(crate) fn new(db: &Path, min: usize, removals: Removals) -> PayloadWriter {
+        let dir = dir_for(db);
+        let total = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        PayloadWriter {
+            dir,
+            open: HashMap::new(),
+            total,
+            min,
+            removals,
+        }
+    }
+
+    /// Payloads of at least this many bytes go to a payload file.
+    pub(crate) fn min(&self) -> usize {
+        self.min
+    }
+
+    /// Bytes in all payload files.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    fn err(&self, session: i64, source: std::io::Error) -> StoreError {
+        let path = file_for(&self.dir, session);
+        if is_disk_full(&source) {
+            return full(format!(
+                "database or disk is full (payload file {}: {source})",
+                path.display()
+            ));
+        }
+        StoreError::PayloadFile { path, source }
+    }
+
+    /// Appends `bytes` to the session's file; returns their offset.
+    pub(crate) fn append(&mut self, session: i64, bytes: &[u8]) -> Result<u64, StoreError> {
+        if !self.open.contains_key(&session) {
+            let path = file_for(&self.dir, session);
+            let opened = std::fs::create_dir_all(&self.dir).and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+            });
+            let file = opened.map_err(|e| self.err(session, e))?;
+            let len = file.metadata().map_err(|e| self.err(session, e))?.len();
+            self.open.insert(
+                session,
+                Appender {
+                    file: BufWriter::with_capacity(BUFFER, file),
+                    len,
+                    batch_start: len,
+                },
+            );
+        }
+        let result = match self.open.get_mut(&session) {
+            Some(a) => a.file.write_all(bytes).map(|()| {
+                let at = a.len;
+                a.len += bytes.len() as u64;
+                self.total += bytes.len() as u64;
+                at
+            }),
+            None => Err(std::io::Error::other("payload file not open")),
+        };
+        result.map_err(|e| self.err(session, e))
+    }
+
+    /// Writes out everything appended (before the batch commits).
+    pub(crate) fn flush(&mut self) -> Result<(), StoreError> {
+        let mut failed = None;
+        for (session, a) in &mut self.open {
+            if let Err(e) = a.file.flush() {
+                failed = Some((*session, e));
+                break;
+            }
+        }
+        match failed {
+            Some((session, e)) => Err(self.err(session, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The batch committed: what it appended stays. Closes files beyond [`OPEN_FILES`].
+    pub(crate) fn committed(&mut self) {
+        for a in self.open.values_mut() {
+            a.batch_start = a.len;
+        }
+        if self.open.len() > OPEN_FILES {
+            self.open.clear();
+        }
+    }
+
+    /// The batch failed: each file is cut back to where the batch began (what could not be
+    /// written is dropped from the buffers). Files that cannot be cut are closed and reopened
+    /// at their real length on the next append.
+    pub(crate) fn rolled_back(&mut self) {
+        let sessions: Vec<i64> = self.open.keys().copied().collect();
+        for session in sessions {
+            let Some(a) = self.open.remove(&session) else {
+                continue;
+            };
+            if a.len == a.batch_start {
+                self.open.insert(session, a);
+                continue;
+            }
+            let start = a.batch_start;
+            self.total = self.total.saturating_sub(a.len - start);
+            // The buffer's unwritten bytes go with it; only the file is cut.
+            let (file, _unwritten) = a.file.into_parts();
+            let _ = file.set_len(start);
+        }
+    }
+
+    /// The session is gone: its file is closed and removed.
+    pub(crate) fn remove(&mut self, session: i64) {
+        self.open.remove(&session);
+        let path = file_for(&self.dir, session);
+        if let Ok(m) = std::fs::metadata(&path) {
+            if std::fs::remove_file(&path).is_ok() {
+                self.total = self.total.saturating_sub(m.len());
+            }
+            self.removals.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// Removes payload files whose session is not in the database (a delete finished its rows
+/// but not its file, then the process stopped).
+pub(crate) fn remove_orphans(conn: &Connection, db: &Path) {
+    let dir = dir_for(db);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".bin"))
+            .and_then(|n| n.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let exists = conn
+            .query_row("SELECT 1 FROM sessions WHERE id = ?1", [id], |_| Ok(()))
+            .is_ok();
+        if !exists {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Counts the payload files the writer removed: a reader that sees it change closes the files
+/// it holds (a session id may be used again after a delete, and its new file must not be
+/// read through the old one's handle).
+pub(crate) type Removals = Arc<AtomicU64>;
+
+/// A reader's open payload files.
+struct Readers {
+    dir: PathBuf,
+    open: HashMap<i64, File>,
+    removals: Removals,
+    seen: u64,
+}
+
+impl Readers {
+    /// Up to `n` bytes at `off` of the session's file (fewer when the file is shorter).
+    fn read(&mut self, session: i64, off: u64, n: usize) -> Vec<u8> {
+        let removals = self.removals.load(Ordering::Acquire);
+        if removals != self.seen {
+            self.open.clear();
+            self.seen = removals;
+        }
+        let file = match self.open.entry(session) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                match File::open(file_for(&self.dir, session)) {
+                    Ok(f) => e.insert(f),
+                    Err(_) => return Vec::new(),
+                }
+            }
+        };
+        let mut out = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match read_at(file, &mut out[got..], off + got as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got += k,
+            }
+        }
+        out.truncate(got);
+        out
+    }
+}
+
+#[cfg(unix)]
+fn read_at(f: &mut File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(f, buf, off)
+}
+
+#[cfg(not(unix))]
+fn read_at(f: &mut File, buf: &mut [u8], off: u64) -> std::io::Result<usize> {
+    f.seek(SeekFrom::Start(off))?;
+    f.read(buf)
+}
+
+/// Registers `sockscope_payload(session_id, payload, poff, plen[, max])` on `c`, a connection
+/// to the database at `db`: the stored payload of a frame row (its first `max` bytes when
+/// given), from the row or from the session's payload file. Every connection of the store has
+/// it; a tool that reads frames with its own SQL registers it too.
+///
+/// A tool's connection holds its files open: use it for one pass, not across deletes made by a
+/// running Sockscope meanwhile.
+pub fn register(c: &Connection, db: &Path) -> Result<(), StoreError> {
+    register_with(c, db, Removals::default())
+}
+
+/// [`register`] for the store's own connections, told of the writer's removals.
+pub(crate) fn register_with(
+    c: &Connection,
+    db: &Path,
+    removals: Removals,
+) -> Result<(), StoreError> {
+    let readers = Mutex::new(Readers {
+        dir: dir_for(db),
+        open: HashMap::new(),
+        seen: removals.load(Ordering::Acquire),
+        removals,
+    });
+    c.create_scalar_function(
+        "sockscope_payload",
+        -1,
+        FunctionFlags::SQLITE_UTF8,
+        move |ctx: &mut Context<'_>| {
+            if !(4..=5).contains(&ctx.len()) {
+                return Err(rusqlite::Error::UserFunctionError(
+                    "sockscope_payload takes 4 or 5 arguments".into(),
+                ));
+            }
+            let max = if ctx.len() == 5 {
+                match ctx.get_raw(4) {
+                    ValueRef::Integer(m) => usize::try_from(m.max(0)).unwrap_or(usize::MAX),
+                    _ => usize::MAX,
+                }
+            } else {
+                usize::MAX
+            };
+            let (ValueRef::Integer(off), ValueRef::Integer(plen)) =
+                (ctx.get_raw(2), ctx.get_raw(3))
+            else {
+                // In the row.
+                return Ok(match ctx.get_raw(1) {
+                    ValueRef::Blob(b) => Value::Blob(b[..b.len().min(max)].to_vec()),
+                    ValueRef::Text(t) => Value::Blob(t[..t.len().min(max)].to_vec()),
+                    ValueRef::Null => Value::Null,
+                    _ => Value::Blob(Vec::new()),
+                });
+            };
+            let ValueRef::Integer(session) = ctx.get_raw(0) else {
+                return Ok(Value::Blob(Vec::new()));
+            };
+            let n = usize::try_from(plen.max(0)).unwrap_or(0).min(max);
+            let off = u64::try_from(off).unwrap_or(0);
+            let bytes = match readers.lock() {
+                Ok(mut r) => r.read(session, off, n),
+                Err(_) => Vec::new(),
+            };
+            Ok(Value::Blob(bytes))
+        },
+    )?;
+    Ok(())
+}
