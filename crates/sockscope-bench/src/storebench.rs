@@ -268,24 +268,51 @@ pub fn bare_sqlite(
         side.flush().map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
     }
+    let (secs, writer_cpu_us) = since(start, cpu0, frames);
+    Ok(bare_row(
+        format!(
+            "bare SQLite, {}{} (ceiling)",
+            if index { "one index" } else { "no index" },
+            side_label(side_file)
+        ),
+        size,
+        frames,
+        secs,
+        writer_cpu_us,
+    ))
+}
+
+/// Seconds since `start`, and the process's CPU µs per frame since `cpu0`.
+fn since(start: Instant, cpu0: Option<std::time::Duration>, frames: u64) -> (f64, Option<f64>) {
     let secs = start.elapsed().as_secs_f64();
     let cpu1 = crate::procstat::cpu_time(std::process::id());
-    let writer_cpu_us = match (cpu0, cpu1) {
+    let cpu_us = match (cpu0, cpu1) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() * 1e6 / frames as f64),
         _ => None,
     };
-    Ok(StoreRow {
+    (secs, cpu_us)
+}
+
+fn side_label(side_file: bool) -> &'static str {
+    if side_file {
+        ", payloads in a side file"
+    } else {
+        ""
+    }
+}
+
+/// A row of the bare-SQLite ceilings (one thread, 10,000 frames per transaction).
+fn bare_row(
+    what: String,
+    size: usize,
+    frames: u64,
+    secs: f64,
+    writer_cpu_us: Option<f64>,
+) -> StoreRow {
+    StoreRow {
         writer_cpu_us,
         checkpoint_cpu_us: None,
-        what: format!(
-            "bare SQLite, {}{} (ceiling)",
-            if index { "one index" } else { "no index" },
-            if side_file {
-                ", payloads in a side file"
-            } else {
-                ""
-            }
-        ),
+        what,
         size,
         per_op: 1,
         batch: 10_000,
@@ -293,7 +320,7 @@ pub fn bare_sqlite(
         secs,
         frames_per_sec: frames as f64 / secs,
         mb_per_sec: frames as f64 * size as f64 / 1e6 / secs,
-    })
+    }
 }
 
 /// Bare SQLite with frames packed into per-connection segments (the storage design issue 7
@@ -390,12 +417,7 @@ pub fn bare_segments(
         side.flush().map_err(|e| e.to_string())?;
         tx.commit().map_err(|e| e.to_string())?;
     }
-    let secs = start.elapsed().as_secs_f64();
-    let cpu1 = crate::procstat::cpu_time(std::process::id());
-    let writer_cpu_us = match (cpu0, cpu1) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() * 1e6 / frames as f64),
-        _ => None,
-    };
+    let (secs, writer_cpu_us) = since(start, cpu0, frames);
     // Every frame is in a segment, once.
     let stored: i64 = c
         .query_row("SELECT COALESCE(SUM(length(body)), 0) FROM seg", [], |r| {
@@ -412,25 +434,16 @@ pub fn bare_segments(
     if side_bytes != frames * (size - in_row) as u64 {
         return Err(format!("the payload file holds {side_bytes} bytes"));
     }
-    Ok(StoreRow {
-        writer_cpu_us,
-        checkpoint_cpu_us: None,
-        what: format!(
+    Ok(bare_row(
+        format!(
             "bare SQLite, segments of {per_segment} frames, one index{} (ceiling)",
-            if side_file {
-                ", payloads in a side file"
-            } else {
-                ""
-            }
+            side_label(side_file)
         ),
         size,
-        per_op: 1,
-        batch: 10_000,
         frames,
         secs,
-        frames_per_sec: frames as f64 / secs,
-        mb_per_sec: frames as f64 * size as f64 / 1e6 / secs,
-    })
+        writer_cpu_us,
+    ))
 }
 
 #[derive(Debug, Clone)]

@@ -573,19 +573,22 @@ fn file_bytes(conn: &Connection) -> Option<u64> {
     u64::try_from(pages.saturating_mul(size)).ok()
 }
 
+/// The database's page size (4096 if it cannot be read).
+fn page_size(conn: &Connection) -> u64 {
+    conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+        .ok()
+        .and_then(|v| u64::try_from(v).ok())
+        .unwrap_or(4096)
+}
+
 /// With a size limit of `max_pages` (0: none), the database and its payload files together
 /// must fit under it; beyond, the batch fails as on a full disk.
 fn within_limit(conn: &Connection, max_pages: u64, payload_bytes: u64) -> Result<(), StoreError> {
     if max_pages == 0 {
         return Ok(());
     }
-    let page_size: u64 = conn
-        .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
-        .ok()
-        .and_then(|v| u64::try_from(v).ok())
-        .unwrap_or(4096);
     let used = file_bytes(conn).unwrap_or(0) + payload_bytes;
-    if used > max_pages.saturating_mul(page_size) {
+    if used > max_pages.saturating_mul(page_size(conn)) {
         return Err(crate::payloads::full(
             "database or disk is full (the size limit, payload files included)".into(),
         ));
@@ -612,13 +615,10 @@ fn pause_cause(
             if max_pages == 0 {
                 return PauseCause::DiskFull;
             }
-            let page_size: u64 = conn
-                .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
-                .ok()
-                .and_then(|v| u64::try_from(v).ok())
-                .unwrap_or(4096);
             let used = file_bytes(conn).unwrap_or(0) + payload_bytes;
-            let room = max_pages.saturating_mul(page_size).saturating_sub(used);
+            let room = max_pages
+                .saturating_mul(page_size(conn))
+                .saturating_sub(used);
             let need: u64 = batch
                 .iter()
                 .map(|op| match op {
