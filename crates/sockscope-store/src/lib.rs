@@ -278,16 +278,18 @@ impl Store {
                 }))
                 .map_err(|e| StoreError::open(&path, e))?;
         }
+        // Payload files written since their last sync: synced before every checkpoint.
+        let unsynced = payloads::Unsynced::new(&path);
         let checkpointer = if options.writer_checkpoints {
             None
         } else {
             Some(
-                writer::Checkpointer::spawn(open_connection(&path)?).map_err(|e| {
-                    StoreError::Io {
+                writer::Checkpointer::spawn(open_connection(&path)?, unsynced.clone()).map_err(
+                    |e| StoreError::Io {
                         path: path.clone(),
                         source: e,
-                    }
-                })?,
+                    },
+                )?,
             )
         };
         let reader = open_connection(&path)?;
@@ -328,6 +330,7 @@ impl Store {
             batch_max: options.batch_max.unwrap_or(BATCH_MAX).max(1),
             payload_file_min: options.payload_file_min.unwrap_or(PAYLOAD_FILE_MIN),
             payload_removals: removals.clone(),
+            payload_unsynced: unsynced,
         };
         let (tx, rx) = flume::unbounded();
         let (events, _) = broadcast::channel(EVENT_CAPACITY);

@@ -23,7 +23,7 @@ use crate::StoreError;
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::Connection;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 #[cfg(not(unix))]
@@ -58,6 +58,44 @@ struct Appender {
     batch_start: u64,
 }
 
+/// Payload files written since they were last synced. The database's rows become durable when
+/// a checkpoint copies them from the WAL into the database file (`synchronous=NORMAL`); every
+/// checkpoint first syncs these files, so a row that survives a power cut finds its payload.
+#[derive(Clone)]
+pub(crate) struct Unsynced {
+    dir: PathBuf,
+    ids: Arc<Mutex<HashSet<i64>>>,
+}
+
+impl Unsynced {
+    pub(crate) fn new(db: &Path) -> Unsynced {
+        Unsynced {
+            dir: dir_for(db),
+            ids: Arc::default(),
+        }
+    }
+
+    fn mark(&self, id: i64) {
+        if let Ok(mut ids) = self.ids.lock() {
+            ids.insert(id);
+        }
+    }
+
+    /// Syncs (`fdatasync`) every payload file written since the last call. A file removed
+    /// meanwhile is skipped.
+    pub(crate) fn sync(&self) {
+        let ids = match self.ids.lock() {
+            Ok(mut ids) => std::mem::take(&mut *ids),
+            Err(_) => return,
+        };
+        for id in ids {
+            if let Ok(f) = File::open(file_for(&self.dir, id)) {
+                let _ = f.sync_data();
+            }
+        }
+    }
+}
+
 /// The writer's side: appends payloads, session by session.
 pub(crate) struct PayloadWriter {
     dir: PathBuf,
@@ -69,6 +107,8 @@ pub(crate) struct PayloadWriter {
     min: usize,
     /// Told of every file removed (readers then reopen theirs).
     removals: Removals,
+    /// Where committed appends are noted for the next checkpoint's sync.
+    unsynced: Unsynced,
 }
 
 /// `SQLITE_FULL`, as SQLite reports a full disk: a payload file that meets a full disk or the
@@ -85,7 +125,12 @@ fn is_disk_full(e: &std::io::Error) -> bool {
 }
 
 impl PayloadWriter {
-    pub(crate) fn new(db: &Path, min: usize, removals: Removals) -> PayloadWriter {
+    pub(crate) fn new(
+        db: &Path,
+        min: usize,
+        removals: Removals,
+        unsynced: Unsynced,
+    ) -> PayloadWriter {
         let dir = dir_for(db);
         let total = std::fs::read_dir(&dir)
             .map(|entries| {
@@ -102,6 +147,7 @@ impl PayloadWriter {
             total,
             min,
             removals,
+            unsynced,
         }
     }
 
@@ -176,7 +222,10 @@ impl PayloadWriter {
 
     /// The batch committed: what it appended stays. Closes files beyond [`OPEN_FILES`].
     pub(crate) fn committed(&mut self) {
-        for a in self.open.values_mut() {
+        for (id, a) in &mut self.open {
+            if a.len != a.batch_start {
+                self.unsynced.mark(*id);
+            }
             a.batch_start = a.len;
         }
         if self.open.len() > OPEN_FILES {
@@ -362,4 +411,51 @@ pub(crate) fn register_with(
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(u: &Unsynced) -> Vec<i64> {
+        let mut v: Vec<i64> = u
+            .ids
+            .lock()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn committed_appends_wait_for_the_next_sync_and_rolled_back_ones_do_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("s.db");
+        let unsynced = Unsynced::new(&db);
+        let mut w = PayloadWriter::new(&db, SIDE_MIN, Removals::default(), unsynced.clone());
+        assert_eq!(w.append(1, &[1; 600]).ok(), Some(0));
+        assert_eq!(w.append(2, &[2; 700]).ok(), Some(0));
+        assert!(w.flush().is_ok());
+        w.committed();
+        assert_eq!(pending(&unsynced), [1, 2]);
+        unsynced.sync();
+        assert!(pending(&unsynced).is_empty());
+        // A failed batch: cut back, nothing to sync, the next append starts where it began.
+        assert_eq!(w.append(1, &[3; 800]).ok(), Some(600));
+        w.rolled_back();
+        w.committed();
+        assert!(pending(&unsynced).is_empty());
+        assert_eq!(w.append(1, &[4; 900]).ok(), Some(600));
+        assert!(w.flush().is_ok());
+        w.committed();
+        assert_eq!(w.total(), 600 + 700 + 900);
+        // A file removed before its sync is skipped.
+        w.remove(1);
+        assert_eq!(pending(&unsynced), [1]);
+        unsynced.sync();
+        assert!(pending(&unsynced).is_empty());
+        assert_eq!(w.total(), 700);
+        let two = std::fs::read(dir_for(&db).join("2.bin")).expect("file 2");
+        assert_eq!(two, vec![2; 700]);
+    }
 }

@@ -150,6 +150,8 @@ pub(crate) struct WriterConfig {
     pub payload_file_min: usize,
     /// Counts payload files removed, for the readers.
     pub payload_removals: crate::payloads::Removals,
+    /// Payload files to sync before a checkpoint.
+    pub payload_unsynced: crate::payloads::Unsynced,
     /// Frames in the `-wal` after the last commit (set by the connection's WAL hook, which
     /// replaces SQLite's auto-checkpoint on the writer).
     pub wal_frames: Arc<AtomicU32>,
@@ -175,7 +177,10 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub(crate) fn spawn(conn: Connection) -> std::io::Result<Checkpointer> {
+    pub(crate) fn spawn(
+        conn: Connection,
+        unsynced: crate::payloads::Unsynced,
+    ) -> std::io::Result<Checkpointer> {
         let (wake, rx) = flume::bounded::<()>(1);
         let running = Arc::new(std::sync::Mutex::new(()));
         let lock = running.clone();
@@ -185,6 +190,8 @@ impl Checkpointer {
                 let _ = conn.busy_timeout(Duration::ZERO);
                 while rx.recv().is_ok() {
                     let _guard = lock.lock();
+                    // The payloads of the rows this makes durable first.
+                    unsynced.sync();
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 }
             })?;
@@ -286,6 +293,7 @@ pub(crate) fn run(
         &config.db_path,
         config.payload_file_min,
         config.payload_removals.clone(),
+        config.payload_unsynced.clone(),
     );
     let mut wal = WalBound::default();
     let mut idle = false;
@@ -472,6 +480,8 @@ pub(crate) fn run(
     if let Some(c) = config.checkpointer.take() {
         c.stop();
     }
+    // Closing the connection checkpoints what is left.
+    config.payload_unsynced.sync();
 }
 
 /// Keeps the WAL bounded after each commit: see [`WalBound::keep_bounded`].
@@ -533,6 +543,7 @@ impl WalBound {
                 .unwrap_or(u32::MAX)
                 .saturating_mul(1 << self.failures.min(4));
             let wait = RESTART_WAIT.saturating_mul(times).min(RESTART_WAIT_MAX);
+            config.payload_unsynced.sync();
             if checkpoint_restart(conn, wait) {
                 self.failures = 0;
                 self.backoff = RESTART_BACKOFF_MIN;
@@ -549,6 +560,7 @@ impl WalBound {
             // Wait for the checkpointer's run (it did most of the copying), copy the rest.
             // While a reader holds an old snapshot nothing can be copied and this is cheap.
             let _guard = config.checkpointer.as_ref().map(|c| c.running.lock());
+            config.payload_unsynced.sync();
             checkpoint_passive(conn);
         } else if wal_bytes >= CHECKPOINT_AFTER_BYTES {
             if let Some(c) = &config.checkpointer {
