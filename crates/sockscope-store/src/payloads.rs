@@ -234,23 +234,15 @@ impl PayloadWriter {
     }
 
     /// The batch failed: each file is cut back to where the batch began (what could not be
-    /// written is dropped from the buffers). Files that cannot be cut are closed and reopened
-    /// at their real length on the next append.
+    /// written is dropped from the buffers) and closed. A write that failed half-way may have
+    /// left bytes past what was counted, so every file is cut, not only those the batch grew;
+    /// the next append reopens it at its real length.
     pub(crate) fn rolled_back(&mut self) {
-        let sessions: Vec<i64> = self.open.keys().copied().collect();
-        for session in sessions {
-            let Some(a) = self.open.remove(&session) else {
-                continue;
-            };
-            if a.len == a.batch_start {
-                self.open.insert(session, a);
-                continue;
-            }
-            let start = a.batch_start;
-            self.total = self.total.saturating_sub(a.len - start);
+        for (_, a) in self.open.drain() {
+            self.total = self.total.saturating_sub(a.len - a.batch_start);
             // The buffer's unwritten bytes go with it; only the file is cut.
             let (file, _unwritten) = a.file.into_parts();
-            let _ = file.set_len(start);
+            let _ = file.set_len(a.batch_start);
         }
     }
 
@@ -449,7 +441,23 @@ mod tests {
         assert!(w.flush().is_ok());
         w.committed();
         assert_eq!(w.total(), 600 + 700 + 900);
+        // Bytes that reached the file past what was counted (a write that failed half-way)
+        // are cut too.
+        assert!(w.flush().is_ok());
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir_for(&db).join("1.bin"))
+            .and_then(|mut f| f.write_all(&[9; 50]))
+            .expect("stray bytes");
+        w.rolled_back();
+        assert_eq!(w.append(1, &[5; 600]).ok(), Some(1500));
+        assert!(w.flush().is_ok());
+        let one = std::fs::read(dir_for(&db).join("1.bin")).expect("file 1");
+        assert_eq!(one.len(), 2100, "the stray bytes stayed");
+        assert_eq!(&one[1500..], &[5; 600][..]);
+        w.rolled_back();
         // A file removed before its sync is skipped.
+
         w.remove(1);
         assert_eq!(pending(&unsynced), [1]);
         unsynced.sync();
