@@ -36,8 +36,9 @@ use std::sync::{Arc, Mutex};
 pub const SIDE_MIN: usize = 512;
 /// Files the writer keeps open between batches (sessions written to recently).
 const OPEN_FILES: usize = 64;
-/// Write buffer per open file.
-const BUFFER: usize = 256 << 10;
+/// Write buffer per open file (allocated whole while the file is open: 64 files hold 4 MiB;
+/// a payload as large as the buffer is written straight through).
+const BUFFER: usize = 64 << 10;
 
 /// The payload directory of the database at `db`.
 pub fn dir_for(db: &Path) -> PathBuf {
