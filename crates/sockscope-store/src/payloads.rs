@@ -22,7 +22,7 @@
 use crate::StoreError;
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{Value, ValueRef};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -36,6 +36,8 @@ use std::sync::{Arc, Mutex};
 pub const SIDE_MIN: usize = 512;
 /// Files the writer keeps open between batches (sessions written to recently).
 const OPEN_FILES: usize = 64;
+/// A reader reads a payload file this much at a time.
+const READ_CHUNK: usize = 1 << 20;
 /// Write buffer per open file (allocated whole while the file is open: 64 files hold 4 MiB;
 /// a payload as large as the buffer is written straight through).
 const BUFFER: usize = 64 << 10;
@@ -276,10 +278,12 @@ pub(crate) fn remove_orphans(conn: &Connection, db: &Path) {
         else {
             continue;
         };
-        let exists = conn
+        // Only a session known to be gone loses its file: a query that fails keeps it.
+        let gone = conn
             .query_row("SELECT 1 FROM sessions WHERE id = ?1", [id], |_| Ok(()))
-            .is_ok();
-        if !exists {
+            .optional()
+            .is_ok_and(|found| found.is_none());
+        if gone {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -315,15 +319,17 @@ impl Readers {
                 }
             }
         };
-        let mut out = vec![0u8; n];
-        let mut got = 0;
-        while got < n {
-            match read_at(file, &mut out[got..], off + got as u64) {
+        // `n` comes from the database, which may be damaged: memory grows with what the file
+        // holds, never with what a row claims.
+        let mut out = Vec::new();
+        let mut chunk = vec![0u8; n.min(READ_CHUNK)];
+        while out.len() < n {
+            let want = (n - out.len()).min(chunk.len());
+            match read_at(file, &mut chunk[..want], off + out.len() as u64) {
                 Ok(0) | Err(_) => break,
-                Ok(k) => got += k,
+                Ok(k) => out.extend_from_slice(&chunk[..k]),
             }
         }
-        out.truncate(got);
         out
     }
 }

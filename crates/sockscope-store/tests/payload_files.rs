@@ -259,6 +259,33 @@ fn a_missing_payload_file_reads_as_empty_not_as_an_error() {
     assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1 + 1 + 2);
 }
 
+/// A damaged (or hostile) database claims a payload far larger than its file: the read
+/// gives the bytes the file holds, without trying to allocate what the row claims.
+#[test]
+fn a_row_claiming_more_than_its_file_holds_reads_what_is_there() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("claims.db");
+    let store = open(&path, false);
+    let s = rt_mt().block_on(async {
+        let (s, c) = session_with_connection(&store, "claims", SessionKind::Proxy).await;
+        store
+            .record_frame(sized_frame(s, c, 0, 3000))
+            .await
+            .expect("record");
+        store.flush().await.expect("flush");
+        s
+    });
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE frames SET plen = ?1 WHERE poff IS NOT NULL",
+            [1i64 << 60],
+        )
+        .unwrap();
+    assert_eq!(store.frame(s, 1).unwrap().payload.len(), 3000);
+    assert_eq!(store.frames_after(s, 0, 10).unwrap().len(), 1);
+}
+
 /// Deleting a session removes its payload file. The next session may get the same id (it
 /// was the newest): reading its frames must give its own bytes, never the deleted ones (a
 /// reader may still hold the old file open).
