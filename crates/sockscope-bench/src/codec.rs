@@ -83,20 +83,10 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
     }))
 }
 
-/// XORs `buf` with the masking key (RFC 6455 §5.3), eight bytes at a time.
+/// XORs `buf` with the masking key (RFC 6455 §5.3), eight bytes at a time: the same function
+/// the capture relay unmasks with, for a whole payload.
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
-    let key = u64::from_ne_bytes([
-        mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3],
-    ]);
-    let mut chunks = buf.chunks_exact_mut(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        c.copy_from_slice(&(u64::from_ne_bytes(w) ^ key).to_ne_bytes());
-    }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= mask[i & 3];
-    }
+    sockscope_proto::parser::apply_mask(buf, mask, 0);
 }
 
 /// Appends a frame header for a final frame of `len` bytes.

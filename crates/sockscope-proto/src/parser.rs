@@ -36,8 +36,21 @@ pub struct ParsedFrame {
     pub end: usize,
 }
 
+/// The bytes of a header seen so far (at most 14), kept inline: no allocation per frame.
+#[derive(Default)]
+struct HeaderBytes {
+    bytes: [u8; 14],
+    len: usize,
+}
+
+impl HeaderBytes {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 enum State {
-    Header(Vec<u8>),
+    Header(HeaderBytes),
     Payload {
         header: FrameHeader,
         remaining: u64,
@@ -58,20 +71,20 @@ pub const DEFAULT_PAYLOAD_CAP: usize = 16 << 20;
 impl FrameParser {
     pub fn new(cap: usize) -> FrameParser {
         FrameParser {
-            state: State::Header(Vec::with_capacity(14)),
+            state: State::Header(HeaderBytes::default()),
             cap,
         }
     }
 
     /// True when the stream is between frames.
     pub fn at_frame_boundary(&self) -> bool {
-        matches!(&self.state, State::Header(b) if b.is_empty())
+        matches!(&self.state, State::Header(b) if b.len == 0)
     }
 
     /// The stream ended: the frame in progress, if its header was complete, as far as it got
     /// (`truncated`, `end` 0), with how many payload bytes were seen. The parser is reset.
     pub fn finish(&mut self) -> Option<(ParsedFrame, u64)> {
-        let state = std::mem::replace(&mut self.state, State::Header(Vec::with_capacity(14)));
+        let state = std::mem::replace(&mut self.state, State::Header(HeaderBytes::default()));
         match state {
             State::Payload {
                 header, seen, buf, ..
@@ -93,13 +106,14 @@ impl FrameParser {
         let mut pos = 0;
         while pos < chunk.len() {
             match &mut self.state {
-                State::Header(buf) => {
-                    let need = header_need(buf);
-                    let take = (need - buf.len()).min(chunk.len() - pos);
-                    buf.extend_from_slice(&chunk[pos..pos + take]);
+                State::Header(h) => {
+                    let need = header_need(h.as_slice());
+                    let take = (need - h.len).min(chunk.len() - pos);
+                    h.bytes[h.len..h.len + take].copy_from_slice(&chunk[pos..pos + take]);
+                    h.len += take;
                     pos += take;
-                    if buf.len() == header_need(buf) {
-                        let header = decode_header(buf);
+                    if h.len == header_need(h.as_slice()) {
+                        let header = decode_header(h.as_slice());
                         let cap = usize::try_from(header.len)
                             .unwrap_or(usize::MAX)
                             .min(self.cap);
@@ -125,9 +139,8 @@ impl FrameParser {
                         let start = buf.len();
                         buf.extend_from_slice(&slice[..room]);
                         if header.masked {
-                            for (i, b) in buf[start..].iter_mut().enumerate() {
-                                *b ^= header.mask[((*seen as usize) + i) % 4];
-                            }
+                            // `seen` counts from the payload's start: the key turns with it.
+                            apply_mask(&mut buf[start..], header.mask, (*seen % 4) as usize);
                         }
                     }
                     *seen += take as u64;
@@ -138,7 +151,7 @@ impl FrameParser {
             // A frame with an empty (or now complete) payload ends here.
             if let State::Payload { remaining: 0, .. } = &self.state {
                 let done =
-                    std::mem::replace(&mut self.state, State::Header(Vec::with_capacity(14)));
+                    std::mem::replace(&mut self.state, State::Header(HeaderBytes::default()));
                 if let State::Payload { header, buf, .. } = done {
                     out.push(ParsedFrame {
                         truncated: (buf.len() as u64) < header.len,
@@ -197,6 +210,29 @@ fn decode_header(buf: &[u8]) -> FrameHeader {
     }
 }
 
+/// XORs `buf` with the masking key (RFC 6455 §5.3), eight bytes at a time. `offset` is the
+/// position of `buf[0]` within the payload (only its remainder modulo 4 matters), so a payload
+/// that arrives in pieces is unmasked piece by piece. Masking and unmasking are the same.
+pub fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
+    let o = offset % 4;
+    let k = [
+        mask[o],
+        mask[(o + 1) % 4],
+        mask[(o + 2) % 4],
+        mask[(o + 3) % 4],
+    ];
+    let key = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        c.copy_from_slice(&(u64::from_ne_bytes(w) ^ key).to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= k[i % 4];
+    }
+}
+
 /// Encodes one frame (used for injection and by tests). `mask` masks the payload when given.
 pub fn encode_frame(
     fin: bool,
@@ -222,7 +258,9 @@ pub fn encode_frame(
     match mask {
         Some(k) => {
             out.extend_from_slice(&k);
-            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+            let at = out.len();
+            out.extend_from_slice(payload);
+            apply_mask(&mut out[at..], k, 0);
         }
         None => out.extend_from_slice(payload),
     }
@@ -232,6 +270,35 @@ pub fn encode_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masking_in_words_matches_the_rfc_byte_by_byte_at_any_offset() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let data: Vec<u8> = (0..=255u8).cycle().take(300).collect();
+        for offset in 0..8 {
+            for len in [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 63, 64, 65, 300] {
+                let mut fast = data[..len].to_vec();
+                apply_mask(&mut fast, mask, offset);
+                let slow: Vec<u8> = data[..len]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ mask[(offset + i) % 4])
+                    .collect();
+                assert_eq!(fast, slow, "offset {offset}, len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_masked_payload_split_anywhere_unmasks_whole() {
+        let payload: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let wire = encode_frame(true, false, Opcode::Binary, Some([9, 8, 7, 6]), &payload);
+        for step in [1, 2, 3, 5, 7, 13, 64, 999, 2000] {
+            let got = parse_all(&wire, DEFAULT_PAYLOAD_CAP, step);
+            assert_eq!(got.len(), 1, "step {step}");
+            assert_eq!(&got[0].payload[..], &payload[..], "step {step}");
+        }
+    }
 
     fn parse_all(bytes: &[u8], cap: usize, step: usize) -> Vec<ParsedFrame> {
         let mut p = FrameParser::new(cap);
