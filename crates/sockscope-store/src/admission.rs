@@ -16,7 +16,8 @@
 
 use crate::{StoreError, QUEUE_BYTES};
 use sockscope_proto::ConnectionId;
-use std::collections::HashMap;
+// Keys are ids the store hands out, never peer input: a fast hasher is safe here.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Bytes of frames one connection may have queued without waiting for the shared budget.

@@ -17,7 +17,8 @@ use crate::{Store, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sockscope_proto::SessionId;
-use std::collections::HashMap;
+// Keys are ids the store hands out, never peer input: a fast hasher is safe here.
+use rustc_hash::FxHashMap as HashMap;
 
 /// Longest session name (characters).
 pub const MAX_NAME_CHARS: usize = 1000;

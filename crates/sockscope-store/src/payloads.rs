@@ -23,7 +23,9 @@ use crate::StoreError;
 use rusqlite::functions::{Context, FunctionFlags};
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OptionalExtension};
-use std::collections::{HashMap, HashSet};
+// Keys are session ids the store hands out, never peer input: a fast hasher is safe here.
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 #[cfg(not(unix))]
@@ -146,7 +148,7 @@ impl PayloadWriter {
             .unwrap_or(0);
         PayloadWriter {
             dir,
-            open: HashMap::new(),
+            open: HashMap::default(),
             total,
             min,
             removals,
@@ -364,7 +366,7 @@ pub(crate) fn register_with(
 ) -> Result<(), StoreError> {
     let readers = Mutex::new(Readers {
         dir: dir_for(db),
-        open: HashMap::new(),
+        open: HashMap::default(),
         seen: removals.load(Ordering::Acquire),
         removals,
     });

@@ -9,7 +9,8 @@ use crate::writer_status::{PauseCause, StatusCell};
 use crate::{StoreError, StoreEvent};
 use rusqlite::{params, Connection, Transaction};
 use sockscope_proto::{ConnectionId, FrameRecord, SessionId};
-use std::collections::HashMap;
+// Keys are ids the store hands out, never peer input: a fast hasher is safe here.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -223,17 +224,38 @@ const IDLE_INDEX_TIME: Duration = Duration::from_millis(20);
 /// At most this many frames go into one transaction (a batch of `Frames` ops may hold many).
 const BATCH_FRAMES_MAX: usize = 16_384;
 
-/// At most this many payload bytes per capture transaction: a bigger one outgrows the page cache
-/// (pages spill into the WAL mid-transaction) and a single commit fills the WAL past
-/// [`WAL_CHECKPOINT_BYTES`], so the writer would checkpoint after every commit.
+/// At most this many payload bytes per capture transaction go into the database itself: a
+/// bigger transaction outgrows the page cache (pages spill into the WAL mid-transaction) and a
+/// single commit fills the WAL past [`WAL_CHECKPOINT_BYTES`], so the writer would checkpoint
+/// after every commit. Payloads bound for payload files do not count here (they never touch
+/// the WAL or the page cache); they have their own cap, [`BATCH_FILE_BYTES_MAX`].
 const BATCH_BYTES_MAX: usize = 1 << 20;
 
-/// The payload bytes an operation queues (what its transaction writes, roughly).
-fn bytes_in(op: &WriteOp) -> usize {
+/// At most this many payload bytes per capture transaction go to payload files: it bounds how
+/// long a commit (and the frames a live view waits for) can take, not the WAL. It must stay
+/// well under the queue's budget ([`crate::QUEUE_BYTES`]): a batch holds the room of the
+/// operations in it until it commits, so a cap near the budget would have the batch wait for
+/// operations that cannot be queued (until [`BATCH_WINDOW`] ends it).
+const BATCH_FILE_BYTES_MAX: usize = 2 << 20;
+const _: () = assert!(BATCH_FILE_BYTES_MAX <= crate::QUEUE_BYTES / 4);
+
+/// The payload bytes an operation queues, as (into the database, into payload files).
+fn bytes_in(op: &WriteOp, file_min: usize) -> (usize, usize) {
+    let split = |f: &FrameRecord| {
+        let inflated = f.inflated.as_ref().map_or(0, |b| b.len());
+        if f.payload.len() >= file_min {
+            (inflated, f.payload.len())
+        } else {
+            (f.payload.len() + inflated, 0)
+        }
+    };
     match op {
-        WriteOp::Frame { frame, .. } => payload_bytes(frame),
-        WriteOp::Frames { frames, .. } => frames.iter().map(payload_bytes).sum(),
-        _ => 0,
+        WriteOp::Frame { frame, .. } => split(frame),
+        WriteOp::Frames { frames, .. } => frames
+            .iter()
+            .map(split)
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        _ => (0, 0),
     }
 }
 
@@ -283,7 +305,7 @@ pub(crate) fn run(
     events: Events,
     mut config: WriterConfig,
 ) {
-    let mut seqs: HashMap<SessionId, i64> = HashMap::new();
+    let mut seqs: HashMap<SessionId, i64> = HashMap::default();
     let mut stopping = false;
     let mut applied_pages = 0u64;
     // A previous run may have left frames unindexed, or a session half deleted.
@@ -331,11 +353,12 @@ pub(crate) fn run(
         };
         let deadline = Instant::now() + BATCH_WINDOW;
         let mut frames = frames_in(&first);
-        let mut bytes = bytes_in(&first);
+        let (mut bytes, mut to_files) = bytes_in(&first, config.payload_file_min);
         let mut batch = vec![first];
         while batch.len() < config.batch_max
             && frames < BATCH_FRAMES_MAX
             && bytes < BATCH_BYTES_MAX
+            && to_files < BATCH_FILE_BYTES_MAX
             && !batch.last().is_some_and(WriteOp::is_urgent)
         {
             // Polls rather than waits on the queue while a batch fills: a waiting receiver
@@ -344,7 +367,9 @@ pub(crate) fn run(
             match rx.try_recv() {
                 Ok(op) => {
                     frames += frames_in(&op);
-                    bytes += bytes_in(&op);
+                    let (b, f) = bytes_in(&op, config.payload_file_min);
+                    bytes += b;
+                    to_files += f;
                     batch.push(op);
                 }
                 Err(flume::TryRecvError::Empty) => {
@@ -707,7 +732,7 @@ fn apply_batch(
     out: &mut Outcome,
 ) -> Result<(), StoreError> {
     // Per session: frames added, and the sum of their lengths.
-    let mut counts: HashMap<SessionId, (i64, i64)> = HashMap::new();
+    let mut counts: HashMap<SessionId, (i64, i64)> = HashMap::default();
     // Prepared once per batch: the frame insert runs for nearly every operation.
     let mut insert = tx.prepare_cached(INSERT_FRAME)?;
     for op in batch.iter_mut() {
