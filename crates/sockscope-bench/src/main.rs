@@ -26,6 +26,10 @@ enum Cmd {
         /// Seconds for mitmdump (about 100× slower than the others).
         #[arg(long, default_value_t = 2.0)]
         mitm_duration: f64,
+        /// Rounds of every workload and relay, interleaved (direct, sockscope, websocat, …,
+        /// then again); each cell of the table is its median round.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// Only these workloads (pipelined, fanout, bulk, latency).
         #[arg(long = "workload")]
         workloads: Vec<String>,
@@ -165,6 +169,7 @@ fn main() -> ExitCode {
         Cmd::Run {
             duration,
             mitm_duration,
+            rounds,
             workloads,
             relays,
             sockscope,
@@ -175,6 +180,7 @@ fn main() -> ExitCode {
         } => run_suite(RunArgs {
             duration: Duration::from_secs_f64(duration),
             mitm_duration: Duration::from_secs_f64(mitm_duration.min(duration)),
+            rounds: rounds.max(1),
             workloads,
             relays,
             sockscope,
@@ -248,6 +254,7 @@ fn load_alone(spec: load::LoadSpec) -> Result<ExitCode, String> {
 struct RunArgs {
     duration: Duration,
     mitm_duration: Duration,
+    rounds: usize,
     workloads: Vec<String>,
     relays: Vec<String>,
     sockscope: Option<PathBuf>,
@@ -290,27 +297,33 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
     let started = Instant::now();
     let (mut echo_proc, echo_addr) = start_echo()?;
     let rt = runtime()?;
-    let mut ms = Vec::new();
+    let mut all = Vec::new();
     for w in &workloads {
-        for k in &relays {
-            let d = if *k == RelayKind::Mitmdump {
-                a.mitm_duration
-            } else {
-                a.duration
-            };
-            eprintln!(
-                "bench: {} via {} ({:.1} s)…",
-                w.key,
-                k.name(),
-                d.as_secs_f64()
-            );
-            let m = suite::measure(&rt, &tools, echo_addr, w, *k, d);
-            if let Some(e) = &m.error {
-                eprintln!("bench: {} via {}: {e}", w.key, k.name());
+        for round in 1..=a.rounds {
+            for k in &relays {
+                let d = if *k == RelayKind::Mitmdump {
+                    a.mitm_duration
+                } else {
+                    a.duration
+                };
+                eprintln!(
+                    "bench: {} via {} ({:.1} s, round {round} of {})…",
+                    w.key,
+                    k.name(),
+                    d.as_secs_f64(),
+                    a.rounds
+                );
+                let m = suite::measure(&rt, &tools, echo_addr, w, *k, d);
+                if let Some(e) = &m.error {
+                    eprintln!("bench: {} via {}: {e}", w.key, k.name());
+                }
+                // A peer that is not installed is skipped at once, every round; the table
+                // shows it once.
+                all.push(m);
             }
-            ms.push(m);
         }
     }
+    let ms = suite::median_rounds(&all);
     let _ = echo_proc.stop(Duration::from_secs(5));
     let store_rows = if a.no_store {
         Vec::new()
@@ -320,7 +333,7 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
     };
     let load_after = procstat::loadavg();
     let headline = storebench::headline(&store_rows);
-    let targets = suite::targets(&ms, headline);
+    let targets = suite::targets(&ms, &all, headline);
     println!("\nMachine: {}", procstat::machine());
     if let (Some(b), Some(e)) = (load_before, load_after) {
         println!(
@@ -335,11 +348,16 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
         );
     }
     println!(
-        "\nRelays ({:.1} s per run, mitmdump {:.1} s; msgs/s = round trips/s; MB/s = echoed payload):\n",
+        "\nRelays ({:.1} s per run, mitmdump {:.1} s; {} interleaved round(s), each cell the median round; msgs/s = round trips/s; MB/s = echoed payload):\n",
         a.duration.as_secs_f64(),
-        a.mitm_duration.as_secs_f64()
+        a.mitm_duration.as_secs_f64(),
+        a.rounds
     );
     print!("{}", suite::table(&ms));
+    if a.rounds > 1 {
+        println!("\nRounds (msgs/s of each, in the order they ran):\n");
+        print!("{}", suite::rounds_table(&ms));
+    }
     if !store_rows.is_empty() {
         println!("\nCapture store (real Store, schema as shipped, one producer):\n");
         print!("{}", storebench::table(&store_rows));
@@ -353,7 +371,9 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
             "loadavg_before": load_before,
             "loadavg_after": load_after,
             "duration_s": a.duration.as_secs_f64(),
+            "rounds": a.rounds,
             "measurements": ms,
+            "all_rounds": all,
             "store": store_rows.iter().filter_map(|r| r.as_ref().ok()).collect::<Vec<_>>(),
             "targets": targets,
         });
@@ -376,11 +396,11 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
         )?;
         println!("\nwrote results.json and charts to {}", dir.display());
     }
-    let broken = ms
+    let broken = all
         .iter()
         .filter(|m| m.skipped.is_none() && m.error.is_some())
         .count();
-    let lost = ms.iter().any(|m| {
+    let lost = all.iter().any(|m| {
         m.relay == RelayKind::Sockscope
             && m.skipped.is_none()
             && !m.verification.as_ref().is_some_and(|v| v.ok())

@@ -86,6 +86,9 @@ pub struct Measurement {
     pub verification: Option<Verification>,
     /// Sockscope: from SIGTERM to exit (committing what was still queued).
     pub stop_secs: Option<f64>,
+    /// msgs/s of every round of this workload and relay, in the order they ran (this cell is
+    /// the median round; see [`median_rounds`]).
+    pub rounds: Vec<f64>,
 }
 
 impl Measurement {
@@ -108,6 +111,7 @@ impl Measurement {
             cpu_us_per_msg: None,
             verification: None,
             stop_secs: None,
+            rounds: Vec::new(),
         }
     }
     pub fn ran(&self) -> bool {
@@ -234,6 +238,40 @@ pub fn measure(
     m
 }
 
+/// One cell per workload and relay from several rounds of each: the round with the median
+/// msgs/s (the lower middle one for an even count), whole (its latencies, RSS and CPU are that
+/// round's), with every round's msgs/s in `rounds`. Rounds that did not run are left out of
+/// the median; when none ran, the first round's cell (with its error or skip) stands.
+/// Interleaved rounds keep a burst of noise on the machine from deciding a ratio.
+pub fn median_rounds(all: &[Measurement]) -> Vec<Measurement> {
+    let mut out: Vec<Measurement> = Vec::new();
+    for m in all {
+        if out
+            .iter()
+            .any(|o| o.workload == m.workload && o.relay == m.relay)
+        {
+            continue;
+        }
+        let same: Vec<&Measurement> = all
+            .iter()
+            .filter(|o| o.workload == m.workload && o.relay == m.relay)
+            .collect();
+        let mut ran: Vec<&Measurement> = same.iter().copied().filter(|o| o.ran()).collect();
+        ran.sort_by(|a, b| a.msgs_per_sec.total_cmp(&b.msgs_per_sec));
+        let mut cell = match ran.get(ran.len().saturating_sub(1) / 2) {
+            Some(mid) => (*mid).clone(),
+            None => m.clone(),
+        };
+        cell.rounds = same
+            .iter()
+            .filter(|o| o.ran())
+            .map(|o| o.msgs_per_sec)
+            .collect();
+        out.push(cell);
+    }
+    out
+}
+
 /// A target and how it came out.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetResult {
@@ -285,9 +323,14 @@ fn ratio_target(
     }
 }
 
-/// The targets, evaluated on one run's measurements. `store_fps` is the capture
-/// store's sustained frames/s of 256 B (from the store micro-bench), when it ran.
-pub fn targets(ms: &[Measurement], store_fps: Option<f64>) -> Vec<TargetResult> {
+/// The targets, evaluated on one run's measurements: the ratios on the median cells
+/// (`ms`), the recording check and the RSS ceiling on every round (`all`). `store_fps` is the
+/// capture store's sustained frames/s of 256 B (from the store micro-bench), when it ran.
+pub fn targets(
+    ms: &[Measurement],
+    all: &[Measurement],
+    store_fps: Option<f64>,
+) -> Vec<TargetResult> {
     let mut t = vec![
         ratio_target(ms, "pipelined", RelayKind::Direct, 0.25, false),
         ratio_target(ms, "pipelined", RelayKind::Websocat, 3.0, false),
@@ -325,7 +368,7 @@ pub fn targets(ms: &[Measurement], store_fps: Option<f64>) -> Vec<TargetResult> 
         let mb = w.key == "bulk";
         t.push(ratio_target(ms, w.key, RelayKind::Mitmdump, 100.0, mb));
     }
-    let sock: Vec<&Measurement> = ms
+    let sock: Vec<&Measurement> = all
         .iter()
         .filter(|m| m.relay == RelayKind::Sockscope && m.skipped.is_none())
         .collect();
@@ -425,6 +468,28 @@ pub fn table(ms: &[Measurement]) -> String {
     out
 }
 
+/// Every round's msgs/s per workload and relay, with the spread (max / min − 1).
+pub fn rounds_table(ms: &[Measurement]) -> String {
+    let mut out =
+        String::from("| workload | relay | msgs/s by round | spread |\n|---|---|---|---:|\n");
+    for m in ms.iter().filter(|m| !m.rounds.is_empty()) {
+        let lo = m.rounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = m.rounds.iter().copied().fold(0.0, f64::max);
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.0} % |\n",
+            m.workload,
+            m.relay.name(),
+            m.rounds
+                .iter()
+                .map(|r| thousands(*r))
+                .collect::<Vec<_>>()
+                .join(" · "),
+            (hi / lo.max(1e-9) - 1.0) * 100.0
+        ));
+    }
+    out
+}
+
 pub fn targets_table(t: &[TargetResult]) -> String {
     let mut out = String::from("| target | measured | goal | result |\n|---|---:|---:|---|\n");
     for r in t {
@@ -441,4 +506,84 @@ pub fn targets_table(t: &[TargetResult]) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(w: &Workload, relay: RelayKind, rate: f64, p50: f64) -> Measurement {
+        let mut m = Measurement::empty(w, relay);
+        m.messages = 1000;
+        m.msgs_per_sec = rate;
+        m.p50_us = p50;
+        m
+    }
+
+    #[test]
+    fn each_cell_is_its_median_round_whole_with_every_round_listed() {
+        let w = &WORKLOADS[0];
+        let mut broken = cell(w, RelayKind::Sockscope, 0.0, 0.0);
+        broken.error = Some("start: refused".into());
+        let all = vec![
+            cell(w, RelayKind::Direct, 300.0, 10.0),
+            cell(w, RelayKind::Sockscope, 90.0, 30.0),
+            cell(w, RelayKind::Direct, 500.0, 11.0),
+            broken,
+            cell(w, RelayKind::Direct, 400.0, 12.0),
+            cell(w, RelayKind::Sockscope, 110.0, 20.0),
+        ];
+        let ms = median_rounds(&all);
+        assert_eq!(ms.len(), 2);
+        assert_eq!(ms[0].relay, RelayKind::Direct);
+        assert_eq!((ms[0].msgs_per_sec, ms[0].p50_us), (400.0, 12.0));
+        assert_eq!(ms[0].rounds, vec![300.0, 500.0, 400.0]);
+        // Two rounds ran (the broken one is left out): the lower middle one stands.
+        assert_eq!((ms[1].msgs_per_sec, ms[1].p50_us), (90.0, 30.0));
+        assert_eq!(ms[1].rounds, vec![90.0, 110.0]);
+    }
+
+    #[test]
+    fn a_cell_no_round_of_which_ran_keeps_the_first_rounds_reason() {
+        let w = &WORKLOADS[1];
+        let mut a = Measurement::empty(w, RelayKind::Websocat);
+        a.skipped = Some("websocat is not installed".into());
+        let b = a.clone();
+        let ms = median_rounds(&[a, b]);
+        assert_eq!(ms.len(), 1);
+        assert_eq!(ms[0].skipped.as_deref(), Some("websocat is not installed"));
+        assert!(ms[0].rounds.is_empty());
+    }
+
+    #[test]
+    fn a_recording_lost_in_any_round_fails_the_recording_target() {
+        let w = &WORKLOADS[0];
+        let good = |rate| {
+            let mut m = cell(w, RelayKind::Sockscope, rate, 10.0);
+            m.verification = Some(Verification {
+                data_frames: 2000,
+                expected: 2000,
+                connections: 1,
+                errors: Vec::new(),
+            });
+            m
+        };
+        let mut lost = cell(w, RelayKind::Sockscope, 50.0, 10.0);
+        lost.verification = Some(Verification {
+            data_frames: 1999,
+            expected: 2000,
+            connections: 1,
+            errors: Vec::new(),
+        });
+        let all = vec![good(100.0), lost, good(120.0)];
+        let ms = median_rounds(&all);
+        // The median round (100) recorded exactly; the lost round still fails the target.
+        assert!(ms[0].verification.as_ref().is_some_and(Verification::ok));
+        let t = targets(&ms, &all, None);
+        let rec = t
+            .iter()
+            .find(|t| t.what.starts_with("recordings"))
+            .map(|t| (t.measured.clone(), t.pass));
+        assert_eq!(rec, Some(("2 of 3 runs exact".to_string(), Some(false))));
+    }
 }
