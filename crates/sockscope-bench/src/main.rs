@@ -313,7 +313,8 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
                     d.as_secs_f64(),
                     a.rounds
                 );
-                let m = suite::measure(&rt, &tools, echo_addr, w, *k, d);
+                let mut m = suite::measure(&rt, &tools, echo_addr, w, *k, d);
+                m.round = round;
                 if let Some(e) = &m.error {
                     eprintln!("bench: {} via {}: {e}", w.key, k.name());
                 }
@@ -333,7 +334,7 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
     };
     let load_after = procstat::loadavg();
     let headline = storebench::headline(&store_rows);
-    let targets = suite::targets(&ms, &all, headline);
+    let targets = suite::targets(&all, headline);
     println!("\nMachine: {}", procstat::machine());
     if let (Some(b), Some(e)) = (load_before, load_after) {
         println!(
@@ -362,7 +363,7 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
         println!("\nCapture store (real Store, schema as shipped, one producer):\n");
         print!("{}", storebench::table(&store_rows));
     }
-    println!("\nTargets (ratios within this run):\n");
+    println!("\nTargets (each ratio within a round, the median over rounds; each round's in brackets):\n");
     print!("{}", suite::targets_table(&targets));
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
