@@ -322,14 +322,18 @@ impl Readers {
             }
         };
         // `n` comes from the database, which may be damaged: memory grows with what the file
-        // holds, never with what a row claims.
+        // holds (plus at most one chunk), never with what a row claims. Bytes are read
+        // straight into the answer.
         let mut out = Vec::new();
-        let mut chunk = vec![0u8; n.min(READ_CHUNK)];
         while out.len() < n {
-            let want = (n - out.len()).min(chunk.len());
-            match read_at(file, &mut chunk[..want], off + out.len() as u64) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => out.extend_from_slice(&chunk[..k]),
+            let got = out.len();
+            out.resize(got + (n - got).min(READ_CHUNK), 0);
+            match read_at(file, &mut out[got..], off + got as u64) {
+                Ok(0) | Err(_) => {
+                    out.truncate(got);
+                    break;
+                }
+                Ok(k) => out.truncate(got + k),
             }
         }
         out
