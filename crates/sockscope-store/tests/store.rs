@@ -339,3 +339,115 @@ async fn export_writes_the_jsonl_contract() {
     assert_eq!(lines[6]["by"], "server");
     assert_eq!(lines[6]["code"], 1000);
 }
+
+/// Frame `i` of `s`: its size, kind and extras vary with `i`, so that some payloads go to the
+/// payload file (≥ 512 bytes) and some stay in the row, and every column takes real values.
+fn varied_frame(
+    s: sockscope_proto::SessionId,
+    c: sockscope_proto::ConnectionId,
+    i: usize,
+) -> FrameRecord {
+    let size = [10, 700, 300, 2000, 0, 511, 512][i % 7];
+    let mut body = format!("s{} f{i} ", s.0).into_bytes();
+    body.resize(size.max(body.len()), b'a' + (i % 26) as u8);
+    let dir = if i.is_multiple_of(2) {
+        Direction::Client
+    } else {
+        Direction::Server
+    };
+    let opcode = if i.is_multiple_of(5) {
+        Opcode::Binary
+    } else {
+        Opcode::Text
+    };
+    let mut f = FrameRecord::message(s, c, dir, opcode, Bytes::from(body), 7_000 + i as i64);
+    f.fin = !i.is_multiple_of(3);
+    f.rsv1 = i.is_multiple_of(4);
+    if i.is_multiple_of(11) {
+        f.issues = Some(format!("note {i}"));
+    }
+    if i.is_multiple_of(13) {
+        f.inflated = Some(Bytes::from(format!("inflated {i}")));
+    }
+    if i.is_multiple_of(2) {
+        f.masked = true;
+        f.mask_key = Some([i as u8, 1, 2, 3]);
+    }
+    f
+}
+
+/// The writer puts a batch's frames in with many rows per statement. Two sessions interleaved,
+/// reads of every size (more than one statement's worth, odd tails), and an operation that is
+/// not a frame in the middle of a batch: every row must come back in order, each value where
+/// it belongs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_written_many_rows_per_statement_keep_order_and_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("rows.db")).expect("open");
+    let (s1, c1) = session_with_connection(&store, "one", SessionKind::Proxy).await;
+    let (s2, c2) = session_with_connection(&store, "two", SessionKind::Proxy).await;
+    let reads = [1usize, 300, 7, 129, 128, 16, 17, 3, 250, 64];
+    let (mut n1, mut n2) = (0usize, 0usize);
+    for (k, &len) in reads.iter().enumerate() {
+        let a: Vec<FrameRecord> = (n1..n1 + len).map(|i| varied_frame(s1, c1, i)).collect();
+        n1 += len;
+        let b: Vec<FrameRecord> = (n2..n2 + len / 2 + 1)
+            .map(|i| varied_frame(s2, c2, i))
+            .collect();
+        n2 += len / 2 + 1;
+        if k == 4 {
+            // An operation that is not a frame, queued between two reads without waiting for
+            // it in between: it lands inside a batch.
+            let (closed, first, second) = tokio::join!(
+                store.update_connection(ConnectionEvent::Closed {
+                    id: c2,
+                    at_us: 8_000,
+                    code: Some(1000),
+                    reason: "bye".into(),
+                    by: ClosedBy::Client,
+                }),
+                store.record_frames(a),
+                store.record_frames(b),
+            );
+            closed.expect("close");
+            first.expect("record");
+            second.expect("record");
+        } else {
+            store.record_frames(a).await.expect("record");
+            store.record_frames(b).await.expect("record");
+        }
+    }
+    store.flush().await.expect("flush");
+
+    for (s, c, n) in [(s1, c1, n1), (s2, c2, n2)] {
+        let rows = store.frames_after(s, 0, 10_000).expect("frames");
+        assert_eq!(rows.len(), n, "session {}", s.0);
+        for (i, row) in rows.iter().enumerate() {
+            assert_eq!(row.seq, i as i64 + 1);
+        }
+        for i in 0..n {
+            let want = varied_frame(s, c, i);
+            let got = store.frame(s, i as i64 + 1).expect("frame");
+            assert_eq!(got.connection, c);
+            assert_eq!(got.ts_us, want.ts_us, "frame {i}");
+            assert_eq!((got.dir, got.opcode), (want.dir, want.opcode), "frame {i}");
+            assert_eq!(
+                (got.fin, got.rsv1, got.masked),
+                (want.fin, want.rsv1, want.masked),
+                "frame {i}"
+            );
+            assert_eq!(got.len, want.payload.len() as u64, "frame {i}");
+            assert_eq!(got.payload, want.payload.to_vec(), "frame {i}");
+            assert_eq!(got.note, want.issues, "frame {i}");
+            assert_eq!(
+                got.inflated,
+                want.inflated.as_ref().map(|b| b.to_vec()),
+                "frame {i}"
+            );
+            assert_eq!(got.mask_key, want.mask_key, "frame {i}");
+        }
+        let summary = store.session(s).expect("summary");
+        assert_eq!(summary.frames, n as i64);
+    }
+    assert_eq!(store.connection(c2).expect("conn").state, ConnState::Closed);
+}
