@@ -47,7 +47,7 @@ async fn capture_watching_wal(
 }
 
 /// 160 MB of frames while a reader keeps paging through them: the -wal never grows past
-/// 48 MiB (the checkpointer thread, the writer's own checkpoint past 16 MiB, journal_size_limit).
+/// 48 MiB (the checkpointer thread, the writer's own checkpoint past 32 MiB, journal_size_limit).
 #[test]
 fn the_wal_stays_bounded_during_a_long_capture() {
     let dir = tempfile::tempdir().expect("tempdir");
