@@ -743,40 +743,27 @@ fn apply_batch(
     // Frames wait here and go in `ROWS_PER_INSERT` rows per statement (see `PendingRows`).
     let mut rows = PendingRows::new(tx)?;
     for i in 0..batch.len() {
-        match &batch[i] {
-            WriteOp::Frame { frame: f, .. } => {
+        let frames = match &batch[i] {
+            WriteOp::Frame { frame, .. } => Some(std::slice::from_ref(frame)),
+            WriteOp::Frames { frames, .. } => Some(&frames[..]),
+            _ => None,
+        };
+        if let Some(frames) = frames {
+            for (j, f) in frames.iter().enumerate() {
+                let at = (i, j);
                 add_frame(
                     tx,
                     &mut rows,
                     batch,
-                    i,
-                    0,
+                    at,
                     f,
                     seqs,
                     payloads,
                     &mut counts,
                     out,
                 )?;
-                continue;
             }
-            WriteOp::Frames { frames, .. } => {
-                for (j, f) in frames.iter().enumerate() {
-                    add_frame(
-                        tx,
-                        &mut rows,
-                        batch,
-                        i,
-                        j,
-                        f,
-                        seqs,
-                        payloads,
-                        &mut counts,
-                        out,
-                    )?;
-                }
-                continue;
-            }
-            _ => {}
+            continue;
         }
         // Anything else may read or change `frames` (or the sessions the seqs come from): the
         // frames before it are written first, so it sees the batch in order.
@@ -920,24 +907,16 @@ fn add_frame(
     tx: &Transaction<'_>,
     rows: &mut PendingRows<'_>,
     batch: &[WriteOp],
-    op: usize,
-    frame: usize,
+    at: (usize, usize),
     f: &FrameRecord,
     seqs: &mut HashMap<SessionId, i64>,
     payloads: &mut PayloadWriter,
     counts: &mut HashMap<SessionId, (i64, i64)>,
     out: &mut Outcome,
 ) -> Result<(), StoreError> {
-    if let Some((seq, summary)) = insert_frame(
-        tx,
-        rows,
-        batch,
-        (op, frame),
-        f,
-        seqs,
-        payloads,
-        out.summaries,
-    )? {
+    if let Some((seq, summary)) =
+        insert_frame(tx, rows, batch, at, f, seqs, payloads, out.summaries)?
+    {
         let c = counts.entry(f.session).or_default();
         c.0 += 1;
         c.1 =
