@@ -239,9 +239,13 @@ describe('detail view', () => {
     // A close frame: code, reason and its meaning.
     await push(page, 'server', 'close', [0x0f, 0xa1, ...new TextEncoder().encode('bye')], { close_code: 4001, close_reason: 'bye' });
     await expect.poll(() => tid(page, 'detail-facts').textContent()).toContain('4001 — private use');
-    // Fragments: the continuation shows the whole message.
+    // Fragments: the continuation shows the whole message. Its rows are drawn a frame later:
+    // the last row is read once all three are there (read at once, it could be the close).
+    const rows = page.locator('[data-testid="frame-row"]');
+    const before = await rows.count();
     await page.evaluate(() => (window as unknown as { __sockscopeMock: { pushFragments: (s: number, p: string[]) => void } }).__sockscopeMock.pushFragments(3, ['{"a":', '[1,', '2]}']));
-    const last = await page.locator('[data-testid="frame-row"]').last().getAttribute('data-seq');
+    await expect.poll(() => rows.count(), { timeout: 10_000 }).toBe(before + 3);
+    const last = await rows.last().getAttribute('data-seq');
     await select(page, Number(last));
     await expect.poll(() => tid(page, 'detail-message').textContent()).toContain('message of 3 frames');
     await tid(page, 'view-auto').click();
