@@ -304,7 +304,7 @@ fn pairs<'a>(
         .collect()
 }
 
-/// The median (the lower middle value for an even count) and every value, in round order.
+/// The median (the lower middle value for an even count); `None` for no values.
 fn median_of(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);

@@ -769,6 +769,7 @@ fn apply_batch(
         // frames before it are written first, so it sees the batch in order.
         rows.flush(batch)?;
         match &mut batch[i] {
+            // Queued above.
             WriteOp::Frame { .. } | WriteOp::Frames { .. } => {}
             WriteOp::CatchUpIndex(reply) => {
                 crate::search::index_pending(tx, usize::MAX, None)?;
@@ -1015,15 +1016,12 @@ impl<'t> PendingRows<'t> {
 
 /// The frame a pending row stands for.
 fn frame_at<'b>(batch: &'b [WriteOp], row: &PendingRow) -> Result<&'b FrameRecord, StoreError> {
-    match batch.get(row.op) {
-        Some(WriteOp::Frame { frame, .. }) if row.frame == 0 => Ok(frame),
-        Some(WriteOp::Frames { frames, .. }) => frames
-            .get(row.frame)
-            .ok_or_else(|| StoreError::Corrupt("writer: a pending row lost its frame".into())),
-        _ => Err(StoreError::Corrupt(
-            "writer: a pending row lost its frame".into(),
-        )),
-    }
+    let frame = match batch.get(row.op) {
+        Some(WriteOp::Frame { frame, .. }) if row.frame == 0 => Some(frame),
+        Some(WriteOp::Frames { frames, .. }) => frames.get(row.frame),
+        _ => None,
+    };
+    frame.ok_or_else(|| StoreError::Corrupt("writer: a pending row lost its frame".into()))
 }
 
 fn frame_flags(f: &FrameRecord) -> i64 {
