@@ -11,7 +11,7 @@ use common::{
 };
 use sockscope_proto::{ConnectionId, SessionId};
 use sockscope_store::{
-    PauseCause, SessionKind, StorageState, Store, StoreError, StoreEvent, StoreOptions,
+    PauseCause, SessionKind, StorageState, Store, StoreError, StoreEvent, StoreOptions, BATCH_MAX,
     PAYLOAD_FILE_MIN,
 };
 use std::path::{Path, PathBuf};
@@ -355,6 +355,7 @@ fn the_checkpointer_thread_copies_the_wal_into_the_database() {
 
 #[test]
 fn the_commit_log_names_the_last_durable_seq() {
+    const N: usize = 4 * BATCH_MAX + 100;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("log.db");
     let log = dir.path().join("commits.log");
@@ -368,7 +369,8 @@ fn the_commit_log_names_the_last_durable_seq() {
         )
         .expect("open");
         let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
-        for i in 0..2000 {
+        // At least four batches' worth, one frame per operation.
+        for i in 0..N {
             store.record_frame(frame(s, c, i, 100)).await.unwrap();
         }
         store.flush().await.unwrap();
@@ -385,7 +387,7 @@ fn the_commit_log_names_the_last_durable_seq() {
         .collect();
     assert!(seqs.len() >= 4, "one line per commit: {seqs:?}");
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
-    assert_eq!(seqs.last(), Some(&2000));
+    assert_eq!(seqs.last(), Some(&(N as i64)));
 }
 
 /// The user's database size limit (`StoreOptions::max_bytes`, `Store::set_size_limit`; the
