@@ -18,10 +18,6 @@ fn is_app_url(url: &tauri::Url) -> bool {
     }
 }
 
-// The Rust heap of every Sockscope binary (`sockscope_heap::Allocator`).
-#[global_allocator]
-static HEAP: sockscope_heap::Allocator = sockscope_heap::Allocator;
-
 fn main() {
     // Hands the heap pages glibc keeps after frees back every 10 s (`SOCKSCOPE_TRIM_SECS`).
     let _trimmer = sockscope_heap::start_from_env("sockscope-app");

@@ -118,10 +118,6 @@ enum Cmd {
     SoakProxy(sockscope_bench::soakrun::ProxyHostArgs),
 }
 
-// The Rust heap of every Sockscope binary (`sockscope_heap::Allocator`).
-#[global_allocator]
-static HEAP: sockscope_heap::Allocator = sockscope_heap::Allocator;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let r = match cli.cmd {

@@ -295,10 +295,6 @@ fn open_store(db: Option<PathBuf>) -> Result<Store, Failure> {
     Ok(store)
 }
 
-// The Rust heap of every Sockscope binary (`sockscope_heap::Allocator`).
-#[global_allocator]
-static HEAP: sockscope_heap::Allocator = sockscope_heap::Allocator;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(log) = cli.commit_log.clone() {

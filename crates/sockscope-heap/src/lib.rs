@@ -1,31 +1,17 @@
-//! Sockscope's heap: the allocator every binary uses, and giving the memory glibc keeps after
-//! frees back to the system.
+//! Giving the heap memory the allocator keeps after frees back to the system.
 //!
-//! **The allocator.** Every Sockscope binary (the CLI, the app, the bench and its soak hosts)
-//! makes [`Allocator`] (mimalloc) its global allocator. A capture allocates and frees a few
-//! buffers per frame, on the relay's threads and the store's writer thread; with glibc's
-//! malloc that was 17 % of the relay's samples (`malloc`, `_int_malloc`, consolidation) and
-//! 4.5 % of the writer's (`_int_free`) on the `pipelined` bench. mimalloc's per-thread pages
-//! made `pipelined` 4 % faster and `fanout` 6 % (docs/benchmarks.md, "Eighth pass"). It is
-//! built with `MI_DEFAULT_ARENA_EAGER_COMMIT=0` (`.cargo/config.toml`): its arenas are then
-//! committed as they are used and decommitted when purged, so freed pages leave the resident
-//! size (with eager commit, the proxy's RSS on `fanout` was 72 MiB instead of 46).
-//!
-//! **The trimmer.** What still calls glibc's `malloc` is C code: SQLite's page cache and
-//! statements, WebKit and GTK in the app. glibc keeps freed memory in per-thread arenas and
-//! returns it to the system only from the top of each heap, so free pages end up pinned
-//! below live ones and the resident size drifts up for tens of minutes before it levels off,
-//! by an amount that differs from run to run. `malloc_trim(0)` walks every arena and hands
-//! whole free pages back (`madvise(MADV_DONTNEED)`); live memory is untouched, so what stays
-//! resident is what the process really holds, and a real leak still shows.
+//! glibc's malloc keeps freed memory in per-thread arenas and returns it to the system only
+//! from the top of each heap. A capture moves a steady stream of short-lived payload buffers
+//! (16 B to megabytes) from socket tasks through the store's queue to its writer thread, so
+//! free pages end up pinned below live ones and the resident size drifts up for tens of
+//! minutes before it levels off, by an amount that differs from run to run. `malloc_trim(0)`
+//! walks every arena and hands whole free pages back (`madvise(MADV_DONTNEED)`); live memory
+//! is untouched, so what stays resident is what the process really holds, and a real leak
+//! still shows.
 //!
 //! Every long-running Sockscope process (the CLI, the app, the soak's hosts) starts one
 //! [`Trimmer`]. Elsewhere than Linux with glibc (musl, macOS, Windows) it does nothing: those
 //! allocators have no such call and give memory back themselves.
-
-/// The global allocator of every Sockscope binary: `#[global_allocator] static HEAP:
-/// sockscope_heap::Allocator = sockscope_heap::Allocator;`.
-pub use mimalloc::MiMalloc as Allocator;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
