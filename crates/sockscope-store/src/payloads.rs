@@ -41,7 +41,8 @@ pub const SIDE_MIN: usize = 512;
 const OPEN_FILES: usize = 32;
 /// A reader reads a payload file this much at a time.
 const READ_CHUNK: usize = 1 << 20;
-/// Write buffer per open file (allocated whole while the file is open: 32 files hold 8 MiB).
+/// Write buffer per open file (allocated whole from the file's first append on: 32 files hold
+/// 8 MiB, plus at most [`IN_FLIGHT`] + 2 handed to the payload thread or kept for reuse).
 /// Each `write` into the page cache has a cost of its own besides the copy: on `pipelined`
 /// (1 KiB frames) 256 KiB gave 4 % more round trips/s than 64 KiB; 1 MiB (past the CPU's L2
 /// cache) was slower again.
