@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { useApp } from './app-suite';
 import type { Opened } from './harness';
@@ -1053,11 +1053,19 @@ async function menuAction(page: Page, sessionId: number, action: string) {
   await expect.poll(() => popup.count()).toBe(0);
 }
 
+/** The temporary directories `writeTmp` made, removed when the file's tests are done. */
+const tmpDirs: string[] = [];
+afterAll(async () => {
+  const { rm } = await import('node:fs/promises');
+  await Promise.all(tmpDirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
 async function writeTmp(name: string, text: string): Promise<string> {
   const { mkdtemp, writeFile } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = await mkdtemp(join(tmpdir(), 'sockscope-ui-'));
+  tmpDirs.push(dir);
   const path = join(dir, name);
   await writeFile(path, text);
   return path;
