@@ -37,12 +37,14 @@ use std::sync::{Arc, Condvar, Mutex};
 
 /// Payloads of at least this many stored bytes go to the session's payload file.
 pub const SIDE_MIN: usize = 512;
-/// Files the writer keeps open between batches (sessions written to recently).
-const OPEN_FILES: usize = 32;
+/// Files the writer keeps open between batches (sessions written to recently). An open file
+/// holds no buffer between batches, only its descriptor.
+const OPEN_FILES: usize = 64;
 /// A reader reads a payload file this much at a time.
 const READ_CHUNK: usize = 1 << 20;
-/// Write buffer per open file (allocated whole from the file's first append on: 32 files hold
-/// 8 MiB, plus at most [`IN_FLIGHT`] + 2 handed to the payload thread or kept for reuse).
+/// Most bytes buffered per file before they go to the payload thread. A file's buffer grows to
+/// this as needed and goes back to a pool for reuse when the batch commits (the pool keeps at
+/// most [`IN_FLIGHT`] + 2; at most [`IN_FLIGHT`] more are with the payload thread).
 /// Each `write` into the page cache has a cost of its own besides the copy: on `pipelined`
 /// (1 KiB frames) 256 KiB gave 4 % more round trips/s than 64 KiB; 1 MiB (past the CPU's L2
 /// cache) was slower again.
@@ -65,7 +67,7 @@ fn file_for(dir: &Path, session: i64) -> PathBuf {
 
 struct Appender {
     file: Arc<File>,
-    /// Appended bytes not yet handed to the payload thread (capacity 0 until the first).
+    /// Appended bytes not yet handed to the payload thread (capacity 0 between batches).
     buf: Vec<u8>,
     /// Bytes in the file, buffered ones and those the payload thread has yet to write included.
     len: u64,
@@ -160,6 +162,8 @@ struct Flusher {
     jobs: Option<flume::Sender<Job>>,
     /// Written buffers, back for reuse.
     spare: flume::Receiver<Vec<u8>>,
+    /// Where the writer puts back the buffers of a batch that committed.
+    give_back: flume::Sender<Vec<u8>>,
     done: DoneCell,
     /// Jobs handed to the thread.
     sent: u64,
@@ -175,6 +179,7 @@ impl Flusher {
         let done = DoneCell::default();
         let thread = {
             let done = done.clone();
+            let give_back = give_back.clone();
             std::thread::Builder::new()
                 .name("sockscope-payloads".into())
                 .spawn(move || write_jobs(&queue, &give_back, &done))
@@ -184,6 +189,7 @@ impl Flusher {
             // Without the thread (it could not be started) the writer writes every job itself.
             jobs: thread.as_ref().map(|_| jobs),
             spare,
+            give_back,
             done,
             sent: 0,
             failed: None,
@@ -191,11 +197,18 @@ impl Flusher {
         }
     }
 
-    /// An empty buffer of [`BUFFER`] bytes' capacity, reused when one is back.
+    /// An empty buffer: one back for reuse, else a new one that grows as it is filled (a
+    /// batch that appends a little to many sessions does not take [`BUFFER`] bytes for each).
     fn buffer(&self) -> Vec<u8> {
-        self.spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BUFFER))
+        self.spare.try_recv().unwrap_or_default()
+    }
+
+    /// Keeps `buf` (emptied) for reuse, unless enough are kept already.
+    fn recycle(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > 0 {
+            buf.clear();
+            let _ = self.give_back.try_send(buf);
+        }
     }
 
     /// Hands `chunk` to the payload thread (waiting while [`IN_FLIGHT`] are queued), or
@@ -230,11 +243,12 @@ impl Flusher {
     /// write that failed since the last call.
     fn wait(&mut self) -> Option<(i64, std::io::Error)> {
         let (lock, cv) = &*self.done;
-        let thread_failed = match lock.lock() {
-            Ok(done) => match cv.wait_while(done, |d| d.count < self.sent) {
-                Ok(mut done) => done.failed.take(),
-                Err(_) => Some((0, std::io::Error::other("the payload thread stopped"))),
-            },
+        let sent = self.sent;
+        let thread_failed = match lock
+            .lock()
+            .and_then(|done| cv.wait_while(done, |d| d.count < sent))
+        {
+            Ok(mut done) => done.failed.take(),
             Err(_) => Some((0, std::io::Error::other("the payload thread stopped"))),
         };
         self.failed.take().or(thread_failed)
@@ -392,6 +406,12 @@ impl PayloadWriter {
             if a.buf.capacity() == 0 {
                 a.buf = f.buffer();
             }
+            // Grows by doubling, never past BUFFER (which `need` is within).
+            let need = a.buf.len() + bytes.len();
+            if need > a.buf.capacity() {
+                let to = (2 * a.buf.capacity()).max(need).clamp(4096, BUFFER);
+                a.buf.reserve_exact(to - a.buf.len());
+            }
             a.buf.extend_from_slice(bytes);
         }
         let at = a.len;
@@ -419,16 +439,27 @@ impl PayloadWriter {
         }
     }
 
-    /// The batch committed: what it appended stays. Closes files beyond [`OPEN_FILES`].
+    /// The batch committed: what it appended stays. The (empty) buffers go back for reuse;
+    /// beyond [`OPEN_FILES`] open files, those the batch did not write to are closed, and if
+    /// that is not enough, all.
     pub(crate) fn committed(&mut self) {
+        let mut written = 0;
         for (id, a) in &mut self.open {
             if a.len != a.batch_start {
                 self.unsynced.mark(*id);
+                written += 1;
             }
-            a.batch_start = a.len;
+            self.flusher.recycle(std::mem::take(&mut a.buf));
         }
         if self.open.len() > OPEN_FILES {
-            self.open.clear();
+            if written <= OPEN_FILES {
+                self.open.retain(|_, a| a.len != a.batch_start);
+            } else {
+                self.open.clear();
+            }
+        }
+        for a in self.open.values_mut() {
+            a.batch_start = a.len;
         }
     }
 
@@ -664,6 +695,67 @@ mod tests {
         let got = std::fs::read(dir_for(&db).join("1.bin")).expect("read");
         assert_eq!(got.len(), want.len());
         assert!(got == want, "the file differs from what was appended");
+    }
+
+    /// Many sessions at once, over several batches: each file holds its own payloads in
+    /// order; after a commit no open file holds a buffer, and past [`OPEN_FILES`] the files the
+    /// batch did not write to are closed first (all of them when the batch wrote to more).
+    #[test]
+    fn many_sessions_keep_their_files_apart_and_idle_files_are_closed_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("m.db");
+        let mut w = PayloadWriter::new(&db, SIDE_MIN, Removals::default(), Unsynced::new(&db));
+        let sessions = 2 * OPEN_FILES as i64;
+        let mut want: std::collections::BTreeMap<i64, Vec<u8>> = Default::default();
+        // Batch 0 writes to every session; batches 1-3 to the first OPEN_FILES - 1 only.
+        for batch in 0..4i64 {
+            let touched = if batch == 0 {
+                sessions
+            } else {
+                OPEN_FILES as i64 - 1
+            };
+            for i in 0..40 * touched {
+                let session = 1 + i % touched;
+                let n = 512 + ((i * 37 + batch * 11) % 9000) as usize;
+                let byte = (i + batch) as u8;
+                let file = want.entry(session).or_default();
+                let at = w
+                    .append(session, &Bytes::from(vec![byte; n]))
+                    .expect("append");
+                assert_eq!(at, file.len() as u64, "batch {batch}, session {session}");
+                file.extend(std::iter::repeat_n(byte, n));
+            }
+            assert!(w.flush().is_ok());
+            w.committed();
+            assert!(w.open.values().all(|a| a.buf.capacity() == 0));
+            if batch == 0 {
+                assert!(w.open.is_empty(), "{} open", w.open.len());
+            } else {
+                assert_eq!(w.open.len(), OPEN_FILES - 1);
+            }
+        }
+        // A batch to 10 others: OPEN_FILES + 9 are open, the 10 it wrote to stay open.
+        for session in OPEN_FILES as i64..OPEN_FILES as i64 + 10 {
+            let file = want.entry(session).or_default();
+            let at = w
+                .append(session, &Bytes::from(vec![7u8; 600]))
+                .expect("append");
+            assert_eq!(at, file.len() as u64);
+            file.extend([7u8; 600]);
+        }
+        assert!(w.flush().is_ok());
+        w.committed();
+        let mut open: Vec<i64> = w.open.keys().copied().collect();
+        open.sort_unstable();
+        assert_eq!(
+            open,
+            (OPEN_FILES as i64..OPEN_FILES as i64 + 10).collect::<Vec<_>>()
+        );
+        for (session, bytes) in &want {
+            let got = std::fs::read(dir_for(&db).join(format!("{session}.bin"))).expect("read");
+            assert!(&got == bytes, "session {session}: the file differs");
+        }
+        assert_eq!(w.total, want.values().map(|v| v.len() as u64).sum::<u64>());
     }
 
     /// A write that fails, whether on the payload thread (a full buffer, a large payload) or
