@@ -53,6 +53,9 @@ pub struct Variant {
     /// Payloads from this size go to payload files (`None`: as shipped; `Some(usize::MAX)`:
     /// every payload in its row, as before schema v11).
     pub payload_file_min: Option<usize>,
+    /// Sessions the frames are spread over, one operation each in turn (0 or 1: one), as
+    /// the client engine records its connections.
+    pub sessions: usize,
 }
 
 impl Variant {
@@ -112,19 +115,23 @@ pub fn through_store_with(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (session, conn) = rt
+    let targets = rt
         .block_on(async {
-            let s = store.create_session("bench", SessionKind::Proxy).await?;
-            let c = store
-                .create_connection(NewConnection {
-                    session: s,
-                    url: "ws://127.0.0.1:1/".into(),
-                    request_headers: vec![],
-                    insecure: false,
-                    created_at_us: sockscope_proto::now_us(),
-                })
-                .await?;
-            Ok::<_, sockscope_store::StoreError>((s, c))
+            let mut targets = Vec::new();
+            for _ in 0..variant.sessions.max(1) {
+                let s = store.create_session("bench", SessionKind::Proxy).await?;
+                let c = store
+                    .create_connection(NewConnection {
+                        session: s,
+                        url: "ws://127.0.0.1:1/".into(),
+                        request_headers: vec![],
+                        insecure: false,
+                        created_at_us: sockscope_proto::now_us(),
+                    })
+                    .await?;
+                targets.push((s, c));
+            }
+            Ok::<_, sockscope_store::StoreError>(targets)
         })
         .map_err(|e| e.to_string())?;
     let pattern = Pattern::new(size);
@@ -145,6 +152,7 @@ pub fn through_store_with(
         };
         // A fresh copy, as the relay makes when it unmasks a payload.
         let payload = Bytes::copy_from_slice(&payloads[(i % 64) as usize]);
+        let (session, conn) = targets[(i / per_op as u64) as usize % targets.len()];
         let mut rec = FrameRecord::message(
             session,
             conn,
@@ -184,7 +192,10 @@ pub fn through_store_with(
     };
     let writer_cpu_us = per_frame(cpu0, cpu1);
     let checkpoint_cpu_us = per_frame(ckpt0, ckpt1);
-    let stored = store.session(session).map_err(|e| e.to_string())?.frames;
+    let mut stored = 0;
+    for (session, _) in &targets {
+        stored += store.session(*session).map_err(|e| e.to_string())?.frames;
+    }
     drop(store);
     let _ = subscriber.join();
     if stored != frames as i64 {
@@ -198,7 +209,7 @@ pub fn through_store_with(
                 String::new()
             } else {
                 format!(", {}", variant.label)
-            }
+            },
         ),
         size,
         per_op,
@@ -478,24 +489,28 @@ pub fn variants(frames: u64, repeat: usize) -> Vec<Result<StoreRow, String>> {
             page_size: Some(4096),
             writer_checkpoints: true,
             payload_file_min: None,
+            sessions: 0,
         },
         Variant {
             label: "4 KiB pages, checkpointer thread".into(),
             page_size: Some(4096),
             writer_checkpoints: false,
             payload_file_min: None,
+            sessions: 0,
         },
         Variant {
             label: "16 KiB pages, checkpointer thread".into(),
             page_size: Some(16384),
             writer_checkpoints: false,
             payload_file_min: None,
+            sessions: 0,
         },
         Variant {
             label: "64 KiB pages, checkpointer thread".into(),
             page_size: Some(65536),
             writer_checkpoints: false,
             payload_file_min: None,
+            sessions: 0,
         },
         Variant {
             label: "shipped".into(),
@@ -518,6 +533,9 @@ pub fn variants(frames: u64, repeat: usize) -> Vec<Result<StoreRow, String>> {
     rows
 }
 
+/// Sessions in the many-sessions row of [`run`] (the mixed soak's 50 client connections).
+const MANY_SESSIONS: usize = 50;
+
 pub fn run(o: &StoreBenchOptions) -> Vec<Result<StoreRow, String>> {
     let mut rows = Vec::new();
     let default = sockscope_store::BATCH_MAX;
@@ -537,6 +555,15 @@ pub fn run(o: &StoreBenchOptions) -> Vec<Result<StoreRow, String>> {
             rows.push(through_store_with(
                 size, per_op, default, frames, true, &in_rows,
             ));
+        }
+        // Many sessions written at once (the client engine: a session per connection).
+        if size == 1024 {
+            let many = Variant {
+                label: format!("{MANY_SESSIONS} sessions in turn"),
+                sessions: MANY_SESSIONS,
+                ..Variant::shipped()
+            };
+            rows.push(through_store_with(size, 1, default, frames, true, &many));
         }
     }
     if o.sizes.contains(&256) {
