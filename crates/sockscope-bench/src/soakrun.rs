@@ -819,12 +819,15 @@ pub fn mix(a: MixArgs) -> Result<ExitCode, String> {
     for (who, v) in &verdicts {
         match v {
             Some(v) => println!(
-                "{who} RSS after {warmup:.0} s warm-up ({window_min:.1} min, {} samples): slope {:+.2} MiB/h; last third max {:.2} vs middle third max {:.2} MiB (margin {}){}",
+                "{who} RSS after {warmup:.0} s warm-up ({window_min:.1} min, {} samples, rolling median of {}): slope {:+.2} MiB/h; last third max {:.2} vs middle third max {:.2} MiB (margin {}; raw samples {:.2} vs {:.2}){}",
                 v.samples,
+                soakmix::SMOOTH,
                 v.slope,
                 v.last_max,
                 v.middle_max,
                 a.slope_margin,
+                v.raw_last_max,
+                v.raw_middle_max,
                 if !judged { " — not judged" } else if v.grows { " — GROWS" } else { " — ok" }
             ),
             None => println!("{who} RSS: too few samples after warm-up for a slope"),
