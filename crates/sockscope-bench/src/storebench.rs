@@ -209,7 +209,7 @@ pub fn through_store_with(
                 String::new()
             } else {
                 format!(", {}", variant.label)
-            },
+            }
         ),
         size,
         per_op,
@@ -488,29 +488,25 @@ pub fn variants(frames: u64, repeat: usize) -> Vec<Result<StoreRow, String>> {
             label: "4 KiB pages, writer checkpoints (before)".into(),
             page_size: Some(4096),
             writer_checkpoints: true,
-            payload_file_min: None,
-            sessions: 0,
+            ..Variant::shipped()
         },
         Variant {
             label: "4 KiB pages, checkpointer thread".into(),
             page_size: Some(4096),
             writer_checkpoints: false,
-            payload_file_min: None,
-            sessions: 0,
+            ..Variant::shipped()
         },
         Variant {
             label: "16 KiB pages, checkpointer thread".into(),
             page_size: Some(16384),
             writer_checkpoints: false,
-            payload_file_min: None,
-            sessions: 0,
+            ..Variant::shipped()
         },
         Variant {
             label: "64 KiB pages, checkpointer thread".into(),
             page_size: Some(65536),
             writer_checkpoints: false,
-            payload_file_min: None,
-            sessions: 0,
+            ..Variant::shipped()
         },
         Variant {
             label: "shipped".into(),
