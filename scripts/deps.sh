@@ -72,7 +72,7 @@ if [ "$want" = test ]; then
   fi
   install_fuzz
   # Python peers and the WebDriver client live in a project-local venv
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import selenium, websockets, cryptography, mitmproxy' 2>/dev/null; then
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import selenium, pytest, pytest_rerunfailures, websockets, cryptography, mitmproxy' 2>/dev/null; then
     python3 -m venv .venv
     .venv/bin/pip install -q -r tests/requirements.txt
   fi
