@@ -26,6 +26,11 @@ enum Cmd {
         /// Seconds for mitmdump (about 100× slower than the others).
         #[arg(long, default_value_t = 2.0)]
         mitm_duration: f64,
+        /// Seconds for Sockscope: long enough that what it records is written back to the
+        /// disk while it is measured. The kernel starts writing back only once a few GB are
+        /// dirty (seconds at `pipelined`'s 700 MB/s), so 3-s runs read 6–12 % high.
+        #[arg(long, default_value_t = 12.0)]
+        sockscope_duration: f64,
         /// Rounds of every workload and relay, interleaved (direct, sockscope, websocat, …,
         /// then again); each cell of the table is its median round.
         #[arg(long, default_value_t = 3)]
@@ -169,6 +174,7 @@ fn main() -> ExitCode {
         Cmd::Run {
             duration,
             mitm_duration,
+            sockscope_duration,
             rounds,
             workloads,
             relays,
@@ -180,6 +186,7 @@ fn main() -> ExitCode {
         } => run_suite(RunArgs {
             duration: Duration::from_secs_f64(duration),
             mitm_duration: Duration::from_secs_f64(mitm_duration.min(duration)),
+            sockscope_duration: Duration::from_secs_f64(sockscope_duration),
             rounds: rounds.max(1),
             workloads,
             relays,
@@ -254,6 +261,7 @@ fn load_alone(spec: load::LoadSpec) -> Result<ExitCode, String> {
 struct RunArgs {
     duration: Duration,
     mitm_duration: Duration,
+    sockscope_duration: Duration,
     rounds: usize,
     workloads: Vec<String>,
     relays: Vec<String>,
@@ -301,10 +309,10 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
     for w in &workloads {
         for round in 1..=a.rounds {
             for k in &relays {
-                let d = if *k == RelayKind::Mitmdump {
-                    a.mitm_duration
-                } else {
-                    a.duration
+                let d = match k {
+                    RelayKind::Mitmdump => a.mitm_duration,
+                    RelayKind::Sockscope => a.sockscope_duration,
+                    _ => a.duration,
                 };
                 eprintln!(
                     "bench: {} via {} ({:.1} s, round {round} of {})…",
@@ -349,8 +357,9 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
         );
     }
     println!(
-        "\nRelays ({:.1} s per run, mitmdump {:.1} s; {} interleaved round(s), each cell the median round; msgs/s = round trips/s; MB/s = echoed payload):\n",
+        "\nRelays ({:.1} s per run, sockscope {:.1} s, mitmdump {:.1} s; {} interleaved round(s), each cell the median round; msgs/s = round trips/s; MB/s = echoed payload):\n",
         a.duration.as_secs_f64(),
+        a.sockscope_duration.as_secs_f64(),
         a.mitm_duration.as_secs_f64(),
         a.rounds
     );
@@ -372,6 +381,7 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
             "loadavg_before": load_before,
             "loadavg_after": load_after,
             "duration_s": a.duration.as_secs_f64(),
+            "sockscope_duration_s": a.sockscope_duration.as_secs_f64(),
             "rounds": a.rounds,
             "measurements": ms,
             "all_rounds": all,
