@@ -55,7 +55,7 @@ def output_of(*cmd: str) -> tuple[str, str]:
 def webkit_processes() -> str:
     """The app's and WebKit's processes (state, CPU time, memory) and the kernel's last
     words about crashes, for a failure where WebKitWebDriver lost the page."""
-    ps, ps_err = output_of("ps", "-eo", "pid,ppid,stat,etime,time,pcpu,rss,wchan:24,args")
+    ps, ps_err = output_of("ps", "-ww", "-eo", "pid,ppid,stat,etime,time,pcpu,rss,wchan:24,args")
     lines = ps.splitlines()
     keep = [line for i, line in enumerate(lines)
             if i == 0 or any(k in line for k in ("WebKit", "sockscope-app", "tauri-driver"))]
@@ -75,7 +75,8 @@ def pytest_runtest_makereport(item, call):
         report.sections.append(("WebKit processes when the page was lost", state))
         LOST_LOG.parent.mkdir(parents=True, exist_ok=True)
         with LOST_LOG.open("a") as log:
-            log.write(f"== {item.nodeid} ({call.when}): {str(call.excinfo.value).splitlines()[0]}\n"
+            log.write(f"== {time.strftime('%a %b %d %H:%M:%S %Y')} {item.nodeid} ({call.when}): "
+                      f"{str(call.excinfo.value).splitlines()[0]}\n"
                       f"{state}\n\n")
 
 
