@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -29,8 +30,8 @@ WEBKIT_DRIVER = "/usr/bin/WebKitWebDriver"
 # has a segfault of WebKit's compositor thread at the same place in Mesa's software GL
 # (swrast_dri.so): a crash below the app. Turning accelerated compositing off
 # (WEBKIT_DISABLE_COMPOSITING_MODE=1) avoids that code, but a screenshot then hung. So such a
-# failure runs once more (`run.sh`: pytest-rerunfailures, these messages only), and what the
-# WebKit processes were doing, with the kernel's crash lines, goes to LOST_LOG, which
+# failure runs once more (pytest-rerunfailures, these messages only: `pytest_configure`), and
+# what the WebKit processes were doing, with the kernel's crash lines, goes to LOST_LOG, which
 # `run.sh` prints at the end.
 WEBDRIVER_LOST = (
     "session deleted because of page crash or hang",
@@ -41,6 +42,14 @@ LOST_LOG = SHOTS / "webdriver-lost.log"
 
 def lost_session(message: str) -> bool:
     return any(m in message for m in WEBDRIVER_LOST)
+
+
+def pytest_configure(config):
+    # Unless the command line says otherwise: one more run, for these failures only.
+    if config.option.reruns is None:
+        config.option.reruns = 1
+    if not config.option.only_rerun:
+        config.option.only_rerun = [re.escape(m) for m in WEBDRIVER_LOST]
 
 
 def output_of(*cmd: str) -> tuple[str, str]:
@@ -69,14 +78,15 @@ def webkit_processes() -> str:
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.failed and call.excinfo is not None and lost_session(str(call.excinfo.value)):
+    message = str(call.excinfo.value) if call.excinfo is not None else ""
+    if report.failed and lost_session(message):
         # Taken before the fixtures are torn down: the app and its web process still run.
         state = webkit_processes()
         report.sections.append(("WebKit processes when the page was lost", state))
         LOST_LOG.parent.mkdir(parents=True, exist_ok=True)
         with LOST_LOG.open("a") as log:
             log.write(f"== {time.strftime('%a %b %d %H:%M:%S %Y')} {item.nodeid} ({call.when}): "
-                      f"{str(call.excinfo.value).splitlines()[0]}\n"
+                      f"{message.splitlines()[0]}\n"
                       f"{state}\n\n")
 
 

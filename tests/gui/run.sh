@@ -32,11 +32,7 @@ mkdir -p target/gui
 # target/gui/webdriver-lost.log and printed here, so a rerun that passed is still seen.
 rm -f target/gui/webdriver-lost.log
 status=0
-.venv/bin/python -m pytest -v -p no:cacheprovider -rR \
-  --reruns 1 \
-  --only-rerun 'session deleted because of page crash or hang' \
-  --only-rerun 'Could not parse script result' \
-  tests/gui "$@" || status=$?
+.venv/bin/python -m pytest -v -p no:cacheprovider -rR tests/gui "$@" || status=$?
 if [ -s target/gui/webdriver-lost.log ]; then
   echo "run.sh: WebKitWebDriver lost the page during the suite (the test ran again):" >&2
   cat target/gui/webdriver-lost.log >&2
