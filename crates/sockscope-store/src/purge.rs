@@ -149,6 +149,10 @@ enum Purged {
 /// Deletes up to [`PURGE_FRAMES`] frames of the first session waiting, or, when it has none
 /// left, the session itself. `None` when no session waits.
 fn purge_step(conn: &mut Connection) -> Result<Option<Purged>, StoreError> {
+    // Deleting the session and its connections relies on the schema's cascades (decoder
+    // choices, the origins of sessions made from it): the writer may have left the checks off
+    // after a capture batch.
+    crate::writer::foreign_keys(conn, true)?;
     let tx = conn.transaction()?;
     let Some(session) = tx
         .query_row(

@@ -280,6 +280,39 @@ fn frames_in(op: &WriteOp) -> usize {
     }
 }
 
+/// Whether a batch holds only capture traffic: frames, and updates of the connections they
+/// belong to. Such a batch runs with SQLite's foreign-key checks off (see
+/// [`foreign_keys`]); any other operation, and every purge step, runs with them on.
+fn capture_only(batch: &[WriteOp]) -> bool {
+    batch.iter().all(|op| {
+        matches!(
+            op,
+            WriteOp::Frame { .. } | WriteOp::Frames { .. } | WriteOp::Connection(_)
+        )
+    })
+}
+
+/// Turns SQLite's foreign-key enforcement on the writer's connection on or off, outside a
+/// transaction. Only when it changes: setting it expires every prepared statement.
+///
+/// Why capture batches run without it: a multi-row `INSERT` into `frames` checks two
+/// immediate foreign keys, and such a statement may abort half-way, so SQLite gives it a
+/// statement journal that copies every page the statement touches that existed before it
+/// (16 KiB each: the tails of `frames` and its indexes, and with many connections one leaf
+/// of the per-connection index each). With the checks off (and `INSERT OR FAIL`, see
+/// [`insert_frames_sql`]) no statement of a capture batch can abort half-way, and no journal
+/// is kept. What the checks guarded, the writer guarantees itself: a frame's session is
+/// looked up before it gets a seq (`next_seq`: it exists and is not being deleted), and its
+/// connection id was handed out by a committed `CreateConnection`. Deletes, which need the
+/// cascades, run only with the checks on. Measured in `docs/benchmarks.md` (eleventh pass).
+pub(crate) fn foreign_keys(conn: &Connection, on: bool) -> Result<(), StoreError> {
+    let now: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    if now != on {
+        conn.pragma_update(None, "foreign_keys", on)?;
+    }
+    Ok(())
+}
+
 /// Indexes a slice of the frames not yet searchable in its own transaction; returns whether
 /// more remain. A failure (e.g. a full disk) stops idle indexing until new frames arrive.
 fn index_idle(conn: &mut Connection) -> bool {
@@ -421,13 +454,15 @@ pub(crate) fn run(
                 summaries: events.all.receiver_count() > 0,
                 ..Outcome::default()
             };
-            let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
-                apply_batch(&tx, &mut batch, &mut seqs, &mut payloads, &mut outcome)
-                    .and_then(|()| within_limit(&tx, pages, payloads.total()))
-                    // The payloads a row points at are written before the row commits.
-                    .and_then(|()| payloads.flush())
-                    .and_then(|()| Ok(tx.commit()?))
-            });
+            let result = foreign_keys(&conn, !capture_only(&batch))
+                .and_then(|()| conn.transaction().map_err(StoreError::from))
+                .and_then(|tx| {
+                    apply_batch(&tx, &mut batch, &mut seqs, &mut payloads, &mut outcome)
+                        .and_then(|()| within_limit(&tx, pages, payloads.total()))
+                        // The payloads a row points at are written before the row commits.
+                        .and_then(|()| payloads.flush())
+                        .and_then(|()| Ok(tx.commit()?))
+                });
             match result {
                 Ok(()) => {
                     payloads.committed();
@@ -954,12 +989,15 @@ const ROWS_PER_INSERT: usize = 128;
 /// not a frame) in as few statements as these sizes allow.
 const INSERT_SIZES: [usize; 3] = [ROWS_PER_INSERT, 16, 1];
 
-/// `INSERT INTO frames … VALUES (…), (…), …` with `rows` rows of [`FRAME_COLUMNS`]
-/// parameters each.
+/// `INSERT OR FAIL INTO frames … VALUES (…), (…), …` with `rows` rows of [`FRAME_COLUMNS`]
+/// parameters each. `OR FAIL`: a violated constraint ends the statement where it is instead
+/// of undoing its earlier rows, so the statement needs no statement journal (see
+/// [`foreign_keys`]). The writer never goes on after a failed statement: the whole batch's
+/// transaction is rolled back.
 fn insert_frames_sql(rows: usize) -> String {
     let one = format!("({})", vec!["?"; FRAME_COLUMNS].join(", "));
     format!(
-        "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key, poff, plen) VALUES {}",
+        "INSERT OR FAIL INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, payload, note, inflated, mask_key, poff, plen) VALUES {}",
         vec![one; rows].join(", ")
     )
 }

@@ -191,6 +191,79 @@ fn delete_removes_everything_of_one_session_only() {
     });
 }
 
+/// Capture batches run without SQLite's foreign-key checks (`writer::foreign_keys`). A delete
+/// finishing while another session records must still get the schema's cascades: the
+/// deleted session's decoder choices go, and a session made from it loses its origin.
+#[test]
+fn a_delete_during_capture_still_cascades() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.db");
+    let store = Store::open(&path).expect("open");
+    rt_mt().block_on(async {
+        let (gone, gone_conn) = session_with_connection(&store, "gone", SessionKind::Proxy).await;
+        // Several purge steps (`PURGE_FRAMES` each), between capture batches.
+        let frames: Vec<_> = (0..5_000)
+            .map(|i| sized_frame(gone, gone_conn, i, 64))
+            .collect();
+        store.record_frames(frames).await.expect("frames");
+        store
+            .set_decoder_choice(gone, None, Some("msgpack"))
+            .await
+            .expect("session choice");
+        store
+            .set_decoder_choice(gone, Some(gone_conn), Some("socketio"))
+            .await
+            .expect("connection choice");
+        let replay = store
+            .create_session_with_origin("replay", SessionKind::Replay, gone, Some(gone_conn))
+            .await
+            .expect("replay");
+        assert_eq!(
+            store.session(replay).expect("replay").origin_session_id,
+            Some(gone)
+        );
+        let (live, live_conn) = session_with_connection(&store, "live", SessionKind::Proxy).await;
+        store.flush().await.expect("flush");
+
+        // Frames of the live session keep coming while the delete runs.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let recorder = {
+            let store = store.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let batch: Vec<_> = (i..i + 16)
+                        .map(|k| sized_frame(live, live_conn, k, 64))
+                        .collect();
+                    store.record_frames(batch).await.expect("live frames");
+                    i += 16;
+                    tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+                }
+                i
+            })
+        };
+        store.delete_session(gone).await.expect("delete");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let sent = recorder.await.expect("recorder");
+        store.flush().await.expect("flush");
+
+        assert!(matches!(store.session(gone), Err(StoreError::NotFound(_))));
+        let r = store.session(replay).expect("replay");
+        assert_eq!(r.origin_session_id, None);
+        assert_eq!(r.origin_connection_id, None);
+        let c = rusqlite::Connection::open(&path).expect("open");
+        let left: i64 = c
+            .query_row("SELECT COUNT(*) FROM decoder_choices", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(left, 0, "the deleted session's decoder choices are left");
+        assert_eq!(store.session(live).expect("live").frames, sent as i64);
+        // Nothing of the deleted session is left (the live one and the replay remain).
+        let (s, conns, f, _) = row_counts(&path);
+        assert_eq!((s, conns, f), (2, 1, sent as i64));
+    });
+}
+
 /// A session of `n` text frames of about 5 KB.
 async fn big_session(store: &Store, n: i64) -> sockscope_proto::SessionId {
     let (s, c) =
