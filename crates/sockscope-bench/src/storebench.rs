@@ -37,6 +37,16 @@ impl StoreRow {
 
 const WRITER_THREAD: &str = "sockscope-store-writer";
 
+/// CPU time of the writer thread and of the thread it leaves its committed batches to
+/// (`sockscope_store::DROP_THREAD`): freeing them was the writer's own work until the
+/// eleventh pass (docs/benchmarks.md), and still is what the store costs.
+fn writer_cpu_time() -> Option<std::time::Duration> {
+    let writer = crate::procstat::thread_cpu_time(WRITER_THREAD)?;
+    Some(
+        writer + crate::procstat::thread_cpu_time(sockscope_store::DROP_THREAD).unwrap_or_default(),
+    )
+}
+
 /// How many frames a cell writes: enough for a few seconds, at most ~`budget_mb` of payload.
 fn frames_for(size: usize, max_frames: u64, budget_mb: u64) -> u64 {
     (budget_mb * 1_000_000 / size as u64).clamp(1000, max_frames)
@@ -164,7 +174,7 @@ pub fn through_store_with(
         rec.masked = dir == Direction::Client;
         rec
     };
-    let cpu0 = crate::procstat::thread_cpu_time(WRITER_THREAD);
+    let cpu0 = writer_cpu_time();
     let ckpt0 = crate::procstat::thread_cpu_time(sockscope_store::CHECKPOINT_THREAD);
     let start = Instant::now();
     let mut i = 0u64;
@@ -184,7 +194,7 @@ pub fn through_store_with(
     }
     store.flush_blocking().map_err(|e| e.to_string())?;
     let secs = start.elapsed().as_secs_f64();
-    let cpu1 = crate::procstat::thread_cpu_time(WRITER_THREAD);
+    let cpu1 = writer_cpu_time();
     let ckpt1 = crate::procstat::thread_cpu_time(sockscope_store::CHECKPOINT_THREAD);
     let per_frame = |a: Option<std::time::Duration>, b: Option<std::time::Duration>| match (a, b) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64() * 1e6 / frames as f64),
