@@ -122,15 +122,6 @@ impl Measurement {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct SuiteOptions {
-    pub duration: Duration,
-    /// mitmdump is ~100× slower: its runs are capped at this.
-    pub mitm_duration: Duration,
-    pub workloads: Vec<Workload>,
-    pub relays: Vec<RelayKind>,
-}
-
 /// Runs one workload through one relay (or direct) against the echo server at `echo`.
 pub fn measure(
     rt: &tokio::runtime::Runtime,
