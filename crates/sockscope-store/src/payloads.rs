@@ -35,8 +35,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
-/// Payloads of at least this many stored bytes go to the session's payload file.
-pub const SIDE_MIN: usize = 512;
+/// Payloads of at least this many stored bytes go to the session's payload file. It was 512
+/// until the eleventh pass (docs/benchmarks.md): with 256-B payloads in rows, each passed
+/// through the row, the WAL and the checkpoint, a 16 KiB leaf held about 50 rows instead of
+/// about 250, and `fanout` (100 connections, 256 B) was 31 % slower.
+pub const SIDE_MIN: usize = 128;
 /// Files the writer keeps open between batches (sessions written to recently). An open file
 /// holds no buffer between batches, only its descriptor.
 const OPEN_FILES: usize = 64;
@@ -475,6 +478,9 @@ impl PayloadWriter {
             self.total = self.total.saturating_sub(a.len - a.batch_start);
             let _ = a.file.set_len(a.batch_start);
         }
+        // Readers may have read ahead past what committed: they forget it before the bytes
+        // are written again.
+        self.removals.fetch_add(1, Ordering::Release);
     }
 
     /// The session is gone: its file is closed and removed.
@@ -522,10 +528,40 @@ pub(crate) fn remove_orphans(conn: &Connection, db: &Path) {
     }
 }
 
-/// Counts the payload files the writer removed: a reader that sees it change closes the files
-/// it holds (a session id may be used again after a delete, and its new file must not be
-/// read through the old one's handle).
+/// Counts the payload files the writer removed or cut back (a failed batch): a reader that
+/// sees it change closes the files it holds and forgets what it read ahead (a session id may
+/// be used again after a delete, and its new file must not be read through the old one's
+/// handle; bytes past a cut are written again, maybe differently).
 pub(crate) type Removals = Arc<AtomicU64>;
+
+/// A sequential reader reads this much of a payload file at once, and answers the next small
+/// payloads from it: a scan (a filter, timeline pages, the full-text index) reads a session's
+/// payloads in seq order, which is the order they were appended in. Since the eleventh pass
+/// payloads of 128 B and more live in the file; one `pread` each made a text filter over
+/// 300,000 frames of 256 B 1.7× slower than with the bytes in the rows.
+const AHEAD: usize = 64 << 10;
+
+/// Bytes read ahead from one session's file.
+#[derive(Default)]
+struct Ahead {
+    session: i64,
+    /// File offset of `bytes[0]`.
+    start: u64,
+    bytes: Vec<u8>,
+    /// Where the last read ended (session, offset): a read that starts there is sequential.
+    last_end: Option<(i64, u64)>,
+}
+
+impl Ahead {
+    /// The bytes `[off, off + n)` of `session`'s file, if they were read ahead.
+    fn get(&self, session: i64, off: u64, n: usize) -> Option<&[u8]> {
+        if self.session != session || off < self.start {
+            return None;
+        }
+        let at = usize::try_from(off - self.start).ok()?;
+        self.bytes.get(at..at.checked_add(n)?)
+    }
+}
 
 /// A reader's open payload files.
 struct Readers {
@@ -533,6 +569,7 @@ struct Readers {
     open: HashMap<i64, File>,
     removals: Removals,
     seen: u64,
+    ahead: Ahead,
 }
 
 impl Readers {
@@ -541,7 +578,13 @@ impl Readers {
         let removals = self.removals.load(Ordering::Acquire);
         if removals != self.seen {
             self.open.clear();
+            self.ahead = Ahead::default();
             self.seen = removals;
+        }
+        let sequential = self.ahead.last_end == Some((session, off));
+        self.ahead.last_end = Some((session, off.saturating_add(n as u64)));
+        if let Some(b) = self.ahead.get(session, off, n) {
+            return b.to_vec();
         }
         let file = match self.open.entry(session) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -552,6 +595,18 @@ impl Readers {
                 }
             }
         };
+        if sequential && n < AHEAD / 4 {
+            // The next payloads are most likely right behind this one.
+            let mut buf = std::mem::take(&mut self.ahead.bytes);
+            buf.resize(AHEAD, 0);
+            let got = read_at(file, &mut buf, off).unwrap_or(0);
+            buf.truncate(got);
+            self.ahead.session = session;
+            self.ahead.start = off;
+            self.ahead.bytes = buf;
+            // Fewer bytes than asked: the file is shorter than the row says.
+            return self.ahead.bytes[..n.min(got)].to_vec();
+        }
         // `n` comes from the database, which may be damaged: memory grows with what the file
         // holds (plus at most one chunk), never with what a row claims. Bytes are read
         // straight into the answer.
@@ -604,6 +659,7 @@ pub(crate) fn register_with(
         open: HashMap::default(),
         seen: removals.load(Ordering::Acquire),
         removals,
+        ahead: Ahead::default(),
     });
     c.create_scalar_function(
         "sockscope_payload",
@@ -652,6 +708,62 @@ pub(crate) fn register_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A scan reads ahead and answers the next payloads from memory; what it read past the
+    /// last commit is forgotten when that batch fails, so the bytes written again in its
+    /// place are what the next read gets.
+    #[test]
+    fn reading_ahead_gives_the_bytes_and_forgets_them_when_a_batch_is_cut() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("r.db");
+        let removals = Removals::default();
+        let mut w = PayloadWriter::new(&db, SIDE_MIN, removals.clone(), Unsynced::new(&db));
+        let mut r = Readers {
+            dir: dir_for(&db),
+            open: HashMap::default(),
+            seen: removals.load(Ordering::Acquire),
+            removals,
+            ahead: Ahead::default(),
+        };
+        // Committed: 300 payloads of 200 B, each its own byte.
+        let one = |i: usize| vec![(i % 251) as u8; 200];
+        for i in 0..300 {
+            assert_eq!(w.append(1, &Bytes::from(one(i))).ok(), Some(200 * i as u64));
+        }
+        assert!(w.flush().is_ok());
+        w.committed();
+        // A scan front to back: every payload right, most from what was read ahead.
+        for i in 0..300 {
+            assert_eq!(r.read(1, 200 * i as u64, 200), one(i), "payload {i}");
+        }
+        assert_eq!(
+            (r.ahead.start, r.ahead.bytes.len()),
+            (200, 200 * 299),
+            "the scan did not read ahead"
+        );
+        // Out of order, and past the end of the file.
+        assert_eq!(r.read(1, 200 * 7, 200), one(7));
+        assert_eq!(r.read(1, 200 * 300, 200), Vec::<u8>::new());
+        // A batch is written to the file, a reader reads ahead into it, the batch fails.
+        assert!(w.append(1, &Bytes::from(vec![0xbb; 200])).is_ok());
+        assert!(w.flush().is_ok());
+        r.ahead = Ahead::default();
+        assert_eq!(r.read(1, 200 * 298, 200), one(298));
+        assert_eq!(r.read(1, 200 * 299, 200), one(299));
+        assert!(
+            r.ahead.get(1, 200 * 300, 200).is_some(),
+            "nothing read ahead"
+        );
+        w.rolled_back();
+        // Written again, differently, and committed.
+        assert_eq!(
+            w.append(1, &Bytes::from(vec![0xcc; 200])).ok(),
+            Some(200 * 300)
+        );
+        assert!(w.flush().is_ok());
+        w.committed();
+        assert_eq!(r.read(1, 200 * 300, 200), vec![0xcc; 200]);
+    }
 
     fn pending(u: &Unsynced) -> Vec<i64> {
         let mut v: Vec<i64> = u

@@ -58,9 +58,26 @@ fn produce(
 }
 
 /// A database of `n` frames of `size` bytes, closed.
+/// Payloads shorter than this stay in their rows in the stores [`rows_store`] opens.
+const ROWS_UP_TO: usize = 512;
+const _: () = assert!(ROWS_UP_TO > PAYLOAD_FILE_MIN);
+
+/// A store that keeps payloads under [`ROWS_UP_TO`] bytes in their rows, for tests about the
+/// database's own pages (by default only payloads under `PAYLOAD_FILE_MIN` do).
+fn rows_store(path: &Path) -> Store {
+    Store::open_with(
+        path,
+        StoreOptions {
+            payload_file_min: Some(ROWS_UP_TO),
+            ..Default::default()
+        },
+    )
+    .expect("open")
+}
+
 fn filled_db(path: &Path, n: usize, size: usize) {
     rt().block_on(async {
-        let store = Store::open(path).expect("open");
+        let store = rows_store(path);
         let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
         for i in 0..n {
             store
@@ -318,11 +335,11 @@ fn the_checkpointer_thread_copies_the_wal_into_the_database() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ckpt.db");
     rt().block_on(async {
-        let store = Store::open(&path).expect("open");
+        let store = rows_store(&path);
         let (s, c) = session_with_connection(&store, "durability", SessionKind::Proxy).await;
         let before = std::fs::metadata(&path).unwrap().len();
         // 64 commits of 128 KiB (flushed one by one, so each is its own transaction).
-        let size = PAYLOAD_FILE_MIN - 112;
+        let size = ROWS_UP_TO - 112;
         let n = 64 * (128 << 10) / size;
         for i in 0..n {
             store
@@ -530,7 +547,7 @@ fn damage_seen_at_read_time_is_checked_at_the_next_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("later.db");
     // Payloads in the rows, so that the damage hits frames.
-    filled_db(&path, 2000, PAYLOAD_FILE_MIN - 112);
+    filled_db(&path, 2000, ROWS_UP_TO - 112);
     let pages = std::fs::metadata(&path).unwrap().len() / 4096;
     {
         use std::io::{Seek, SeekFrom, Write};
@@ -586,10 +603,10 @@ fn deleting_a_big_session_goes_in_steps_beside_capture() {
     let path = dir.path().join("purge.db");
     let wal = sibling(&path, "-wal");
     rt().block_on(async {
-        let store = Store::open(&path).expect("open");
+        let store = rows_store(&path);
         // 40 MB in rows to delete (and 2 MB in its payload file), then 30 MB in rows that
         // stays (the vacuum moves it into the freed space), 2 MB in its payload file.
-        let small = PAYLOAD_FILE_MIN - 112;
+        let small = ROWS_UP_TO - 112;
         let (gone, gc) = session_with_connection(&store, "to delete", SessionKind::Proxy).await;
         for i in 0..GONE {
             let size = if i % 400 == 0 { 20_000 } else { small };

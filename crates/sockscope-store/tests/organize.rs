@@ -264,14 +264,31 @@ fn a_delete_during_capture_still_cascades() {
     });
 }
 
+/// Payloads shorter than this stay in their rows in the stores [`rows_store`] opens.
+const ROWS_UP_TO: usize = 512;
+
+/// A store that keeps payloads under [`ROWS_UP_TO`] bytes in their rows, for tests about the
+/// database's own pages (by default only payloads under `PAYLOAD_FILE_MIN` do).
+fn rows_store(path: &std::path::Path) -> Store {
+    Store::open_with(
+        path,
+        sockscope_store::StoreOptions {
+            payload_file_min: Some(ROWS_UP_TO),
+            ..Default::default()
+        },
+    )
+    .expect("open")
+}
+
 /// A session of `n` text frames of about 5 KB.
 async fn big_session(store: &Store, n: i64) -> sockscope_proto::SessionId {
     let (s, c) =
         session_with_connection_at(store, "big", SessionKind::Client, "ws://127.0.0.1:1/", T0)
             .await;
-    // Small enough to stay in the row: these tests are about the database's pages.
+    // In the row (the stores of these tests keep payloads under `ROWS_UP_TO` there): these
+    // tests are about the database's pages.
     let payload = "searchable words ".repeat(25);
-    assert!(payload.len() < sockscope_store::PAYLOAD_FILE_MIN);
+    assert!(payload.len() < ROWS_UP_TO);
     for i in 0..n {
         store
             .record_frame(frame(
@@ -293,7 +310,7 @@ async fn big_session(store: &Store, n: i64) -> sockscope_proto::SessionId {
 fn deleting_gives_space_back() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v.db");
-    let store = Store::open(&path).expect("open");
+    let store = rows_store(&path);
     assert!(store.storage_info().expect("info").incremental_vacuum);
     rt().block_on(async {
         let s = big_session(&store, 30_000).await;
@@ -332,7 +349,7 @@ fn vacuum_converts_an_old_file_to_incremental() {
         c.execute_batch("PRAGMA auto_vacuum = NONE; CREATE TABLE t (x); DROP TABLE t;")
             .expect("old file");
     }
-    let store = Store::open(&path).expect("open");
+    let store = rows_store(&path);
     assert!(!store.storage_info().expect("info").incremental_vacuum);
     rt().block_on(async {
         let s = big_session(&store, 8000).await;
