@@ -7,12 +7,12 @@
 mod common;
 
 use common::{
-    newer_version_db, rt_mt as rt, session_with_connection, sibling, sized_frame as frame,
+    newer_version_db, rows_store, rt_mt as rt, session_with_connection, sibling,
+    sized_frame as frame, ROWS_UP_TO,
 };
 use sockscope_proto::{ConnectionId, SessionId};
 use sockscope_store::{
     PauseCause, SessionKind, StorageState, Store, StoreError, StoreEvent, StoreOptions, BATCH_MAX,
-    PAYLOAD_FILE_MIN,
 };
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -58,23 +58,6 @@ fn produce(
 }
 
 /// A database of `n` frames of `size` bytes, closed.
-/// Payloads shorter than this stay in their rows in the stores [`rows_store`] opens.
-const ROWS_UP_TO: usize = 512;
-const _: () = assert!(ROWS_UP_TO > PAYLOAD_FILE_MIN);
-
-/// A store that keeps payloads under [`ROWS_UP_TO`] bytes in their rows, for tests about the
-/// database's own pages (by default only payloads under `PAYLOAD_FILE_MIN` do).
-fn rows_store(path: &Path) -> Store {
-    Store::open_with(
-        path,
-        StoreOptions {
-            payload_file_min: Some(ROWS_UP_TO),
-            ..Default::default()
-        },
-    )
-    .expect("open")
-}
-
 fn filled_db(path: &Path, n: usize, size: usize) {
     rt().block_on(async {
         let store = rows_store(path);

@@ -264,22 +264,6 @@ fn a_delete_during_capture_still_cascades() {
     });
 }
 
-/// Payloads shorter than this stay in their rows in the stores [`rows_store`] opens.
-const ROWS_UP_TO: usize = 512;
-
-/// A store that keeps payloads under [`ROWS_UP_TO`] bytes in their rows, for tests about the
-/// database's own pages (by default only payloads under `PAYLOAD_FILE_MIN` do).
-fn rows_store(path: &std::path::Path) -> Store {
-    Store::open_with(
-        path,
-        sockscope_store::StoreOptions {
-            payload_file_min: Some(ROWS_UP_TO),
-            ..Default::default()
-        },
-    )
-    .expect("open")
-}
-
 /// A session of `n` text frames of about 5 KB.
 async fn big_session(store: &Store, n: i64) -> sockscope_proto::SessionId {
     let (s, c) =

@@ -13,6 +13,23 @@ use std::collections::HashMap;
 
 pub const T0: i64 = 1_764_000_000_000_000;
 
+/// Payloads shorter than this stay in their rows in the stores [`rows_store`] opens.
+pub const ROWS_UP_TO: usize = 512;
+const _: () = assert!(ROWS_UP_TO > sockscope_store::PAYLOAD_FILE_MIN);
+
+/// A store that keeps payloads under [`ROWS_UP_TO`] bytes in their rows, for tests about the
+/// database's own pages (by default only payloads under `PAYLOAD_FILE_MIN` do).
+pub fn rows_store(path: &std::path::Path) -> Store {
+    Store::open_with(
+        path,
+        sockscope_store::StoreOptions {
+            payload_file_min: Some(ROWS_UP_TO),
+            ..Default::default()
+        },
+    )
+    .expect("open")
+}
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
