@@ -546,7 +546,7 @@ pub(crate) fn run(
         config.status.done(frames_of(&batch));
         // Gives the batch's room in the queue back (the frame operations' tickets), and frees
         // its payloads, on another thread.
-        dropper.drop(batch);
+        dropper.release(batch);
         wal.keep_bounded(&conn, &config);
         if purge.busy() && !stopping {
             // A slice of a session being deleted, between two capture batches.
@@ -569,10 +569,7 @@ pub const DROP_THREAD: &str = "sockscope-drop";
 /// by the relays' threads) and giving its room in the queue back (waking the relays that
 /// wait for it) took 8-10 % of the writer thread, which is the one that limits capture.
 /// At most [`DROP_QUEUE`] batches wait; past that the writer drops them itself.
-struct Dropper {
-    tx: Option<flume::Sender<Vec<WriteOp>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+struct Dropper(Option<(flume::Sender<Vec<WriteOp>>, std::thread::JoinHandle<()>)>);
 
 /// Committed batches waiting for [`Dropper`]'s thread.
 const DROP_QUEUE: usize = 4;
@@ -580,35 +577,28 @@ const DROP_QUEUE: usize = 4;
 impl Dropper {
     fn spawn() -> Dropper {
         let (tx, rx) = flume::bounded::<Vec<WriteOp>>(DROP_QUEUE);
-        match std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(DROP_THREAD.into())
-            .spawn(move || rx.iter().for_each(drop))
-        {
-            Ok(thread) => Dropper {
-                tx: Some(tx),
-                thread: Some(thread),
-            },
-            // No thread: the writer drops its batches itself, as it did before.
-            Err(_) => Dropper {
-                tx: None,
-                thread: None,
-            },
-        }
+            .spawn(move || rx.iter().for_each(drop));
+        // No thread: the writer drops its batches itself, as it did before.
+        Dropper(thread.ok().map(|t| (tx, t)))
     }
 
-    fn drop(&self, batch: Vec<WriteOp>) {
-        let Some(tx) = &self.tx else { return };
-        if let Err(e) = tx.try_send(batch) {
-            // Full (or gone): dropped here, and the writer goes on.
-            drop(e.into_inner());
+    /// Hands `batch` to the thread; drops it here when the thread has [`DROP_QUEUE`] waiting
+    /// (or is gone).
+    fn release(&self, batch: Vec<WriteOp>) {
+        if let Some((tx, _)) = &self.0 {
+            // On failure the batch comes back in the error, dropped with it.
+            let _ = tx.try_send(batch);
         }
     }
 
     /// Waits until every batch handed over is dropped.
-    fn stop(mut self) {
-        drop(self.tx.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+    fn stop(self) {
+        if let Some((tx, thread)) = self.0 {
+            // The thread ends once its queue is closed and empty.
+            drop(tx);
+            let _ = thread.join();
         }
     }
 }
