@@ -97,16 +97,14 @@ fn neighbours(
     seq: i64,
     before: bool,
 ) -> Result<Vec<Row>, StoreError> {
-    let sql = if before {
-        "SELECT seq, connection_id, ts_us, dir, opcode, flags, len FROM frames \
-         WHERE connection_id = ?1 AND seq < ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
-         ORDER BY seq DESC LIMIT ?4"
-    } else {
-        "SELECT seq, connection_id, ts_us, dir, opcode, flags, len FROM frames \
-         WHERE connection_id = ?1 AND seq > ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
-         ORDER BY seq LIMIT ?4"
-    };
-    let mut stmt = c.prepare_cached(sql)?;
+    let (cmp, order) = if before { ("<", "DESC") } else { (">", "ASC") };
+    let sql = format!(
+        "SELECT seq, connection_id, ts_us, dir, opcode, flags, len FROM {} AS frames \
+         WHERE connection_id = ?1 AND seq {cmp} ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
+         ORDER BY seq {order} LIMIT ?4",
+        crate::connection_index::frames_of("?1")
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
     // Read in chunks: most messages are one frame.
     let mut out = Vec::new();
     let limit = i64::try_from(MESSAGE_FRAMES_MAX).unwrap_or(i64::MAX);

@@ -130,10 +130,11 @@ fn entry(
     out: &mut dyn Write,
 ) -> Result<(), StoreError> {
     let last_ts: Option<i64> = c
-        .prepare_cached(
-            "SELECT ts_us FROM frames WHERE connection_id = ?1 AND seq <= ?2 \
-             ORDER BY seq DESC LIMIT 1",
-        )?
+        .prepare_cached(&format!(
+            "SELECT ts_us FROM {} AS frames WHERE connection_id = ?1 AND seq <= ?2 \
+                 ORDER BY seq DESC LIMIT 1",
+            crate::connection_index::frames_of("?1")
+        ))?
         .query_row(params![conn.id.0, upto], |r| r.get(0))
         .optional()?;
     let start = conn.created_at_us;
@@ -266,9 +267,12 @@ fn messages(
     };
     crate::read::in_slices(
         c,
-        "SELECT ts_us, dir, opcode, flags, sockscope_payload(session_id, payload, poff, plen), \
-         inflated, seq FROM frames \
-         WHERE connection_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
+        &format!(
+            "SELECT ts_us, dir, opcode, flags, sockscope_payload(session_id, payload, poff, plen), \
+             inflated, seq FROM {} AS frames \
+             WHERE connection_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
+            crate::connection_index::frames_of("?1")
+        ),
         conn.0,
         upto,
         |r| {

@@ -9,6 +9,7 @@
 //! * Readers use their own connection and never block the writer (WAL).
 
 mod admission;
+mod connection_index;
 mod decoders;
 mod detail;
 mod error;

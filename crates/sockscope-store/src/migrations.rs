@@ -151,6 +151,30 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE frames ADD COLUMN poff INTEGER;
     ALTER TABLE frames ADD COLUMN plen INTEGER;
     "#,
+    // 11 -> 12: the per-connection index becomes a table the writer fills in sorted chunks
+    // (`connection_index.rs`): frames with `id > indexed_upto` are not in it yet. The index
+    // it replaces cost capture a leaf write per row with many connections.
+    r#"
+    CREATE TABLE IF NOT EXISTS frames_by_connection (
+        connection_id INTEGER NOT NULL,
+        seq           INTEGER NOT NULL,
+        id            INTEGER NOT NULL,
+        PRIMARY KEY (connection_id, seq)
+    ) WITHOUT ROWID;
+    INSERT OR REPLACE INTO frames_by_connection (connection_id, seq, id)
+        SELECT connection_id, seq, id FROM frames ORDER BY connection_id, seq;
+    CREATE TABLE IF NOT EXISTS connection_index_progress (
+        id           INTEGER PRIMARY KEY CHECK (id = 1),
+        indexed_upto INTEGER NOT NULL
+    );
+    INSERT OR REPLACE INTO connection_index_progress (id, indexed_upto)
+        SELECT 1, COALESCE(MAX(id), 0) FROM frames;
+    CREATE TRIGGER IF NOT EXISTS frames_by_connection_delete AFTER DELETE ON frames BEGIN
+        DELETE FROM frames_by_connection
+            WHERE connection_id = old.connection_id AND seq = old.seq AND id = old.id;
+    END;
+    DROP INDEX IF EXISTS frames_by_connection_seq;
+    "#,
 ];
 
 /// The schema version after every migration has run.

@@ -149,10 +149,12 @@ enum Purged {
 /// Deletes up to [`PURGE_FRAMES`] frames of the first session waiting, or, when it has none
 /// left, the session itself. `None` when no session waits.
 fn purge_step(conn: &mut Connection) -> Result<Option<Purged>, StoreError> {
-    // Deleting the session and its connections relies on the schema's cascades (decoder
-    // choices, the origins of sessions made from it): the writer may have left the checks off
-    // after a capture batch.
-    crate::writer::foreign_keys(conn, true)?;
+    // The schema's cascades are done here by hand, with SQLite's checks off: `frames` has
+    // no index on `connection_id` (see `connection_index.rs`), so with the checks on,
+    // deleting a connection would scan every frame of the file for its children. By then
+    // the session has no frames left; what else points at a session or a connection is
+    // below (decoder choices, the origins of sessions made from it).
+    crate::writer::foreign_keys(conn, false)?;
     let tx = conn.transaction()?;
     let Some(session) = tx
         .query_row(
@@ -170,6 +172,17 @@ fn purge_step(conn: &mut Connection) -> Result<Option<Purged>, StoreError> {
         .collect::<Result<_, _>>()?;
     if ids.is_empty() {
         // Nothing of it is left but the rows the frames hung on.
+        tx.prepare_cached("DELETE FROM decoder_choices WHERE session_id = ?1")?
+            .execute(params![session])?;
+        tx.prepare_cached(
+            "UPDATE sessions SET origin_connection_id = NULL WHERE origin_connection_id IN \
+             (SELECT id FROM connections WHERE session_id = ?1)",
+        )?
+        .execute(params![session])?;
+        tx.prepare_cached(
+            "UPDATE sessions SET origin_session_id = NULL WHERE origin_session_id = ?1",
+        )?
+        .execute(params![session])?;
         tx.prepare_cached("DELETE FROM connections WHERE session_id = ?1")?
             .execute(params![session])?;
         tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?
@@ -204,6 +217,7 @@ fn purge_step(conn: &mut Connection) -> Result<Option<Purged>, StoreError> {
          MIN(indexed_upto, (SELECT COALESCE(MAX(id), 0) FROM frames)) WHERE id = 1",
     )?
     .execute([])?;
+    crate::connection_index::after_delete(&tx)?;
     tx.commit()?;
     Ok(Some(Purged::Frames))
 }

@@ -157,6 +157,9 @@ pub struct FrameQuery {
 /// The parts of a filter checked once, before any SQL runs.
 #[derive(Debug)]
 struct Compiled {
+    /// What the scan reads: `frames`, or for one connection its frames by the per-connection
+    /// index (`connection_index.rs`), with the id as an integer literal.
+    source: String,
     /// `AND ...` conditions with `?` placeholders, from fixed fragments only.
     sql: String,
     params: Vec<Value>,
@@ -383,7 +386,15 @@ impl Compiled {
                 });
             }
         }
+        let source = match f.connection {
+            Some(c) => format!(
+                "{} AS frames",
+                crate::connection_index::frames_of(&c.0.to_string())
+            ),
+            None => "frames".to_owned(),
+        };
         Ok(Compiled {
+            source,
             sql,
             params,
             marker,
@@ -525,9 +536,9 @@ impl FrameQuery {
         let from = self.scanned;
         let to = from.saturating_add(SCAN_CHUNK).min(self.last_seq);
         let sql = format!(
-            "SELECT seq, opcode, flags, connection_id, dir FROM frames \
+            "SELECT seq, opcode, flags, connection_id, dir FROM {} \
              WHERE session_id = ? AND seq > ? AND seq <= ?{} ORDER BY seq",
-            self.compiled.sql
+            self.compiled.source, self.compiled.sql
         );
         let mut stmt = c.prepare_cached(&sql)?;
         let head = [
@@ -684,16 +695,17 @@ struct WholeMessage {
 }
 
 impl MessageCheck {
-    /// Reads the message `head` starts with one query on the `frames(connection_id, seq)`
-    /// index: its frames of the same direction in order, until FIN (or a new message, which
-    /// ends it: illegal, but the file is input), payloads only up to the cap.
+    /// Reads the message `head` starts with one query on the per-connection index: its
+    /// frames of the same direction in order, until FIN (or a new message, which ends it:
+    /// illegal, but the file is input), payloads only up to the cap.
     fn read(c: &Connection, head: Head, cap: usize) -> Result<WholeMessage, StoreError> {
-        let mut stmt = c.prepare_cached(
+        let mut stmt = c.prepare_cached(&format!(
             "SELECT seq, opcode, flags, sockscope_payload(session_id, payload, poff, plen), inflated \
-             FROM frames \
+             FROM {} AS frames \
              WHERE connection_id = ?1 AND seq >= ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
              ORDER BY seq LIMIT ?4",
-        )?;
+            crate::connection_index::frames_of("?1")
+        ))?;
         let limit = i64::try_from(crate::detail::MESSAGE_FRAMES_MAX).unwrap_or(i64::MAX);
         let mut rows = stmt.query(params![head.connection, head.seq, head.dir, limit])?;
         let mut m = WholeMessage {
@@ -780,13 +792,14 @@ impl MessageCheck {
         if let Some(q) = &self.fts {
             // One of the message's frames (the inflated message is indexed on its last).
             let hit: bool = c
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM frames AS f \
+                .prepare_cached(&format!(
+                    "SELECT EXISTS (SELECT 1 FROM {} AS f \
                      WHERE f.connection_id = ?1 AND f.dir = ?2 \
                      AND f.seq BETWEEN ?3 AND ?4 AND f.opcode IN (0, 1, 2) \
                      AND EXISTS (SELECT 1 FROM frames_fts WHERE frames_fts MATCH ?5 \
                                  AND rowid = f.id))",
-                )?
+                    crate::connection_index::frames_of("?1")
+                ))?
                 .query_row(
                     params![head.connection, head.dir, head.seq, m.last_seq, q],
                     |r| r.get(0),
@@ -998,12 +1011,14 @@ pub(crate) fn message_fragments(
     if head.fin || !matches!(head.opcode, Opcode::Text | Opcode::Binary) {
         return Ok(vec![head]);
     }
-    let mut stmt = c.prepare_cached(
+    let mut stmt = c.prepare_cached(&format!(
         "SELECT seq, connection_id, ts_us, dir, opcode, flags, len, note, length(inflated), \
          COALESCE(substr(inflated, 1, ?5), sockscope_payload(session_id, payload, poff, plen, ?5)) \
-         FROM frames WHERE connection_id = ?1 AND seq > ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
+         FROM {} AS frames \
+         WHERE connection_id = ?1 AND seq > ?2 AND dir = ?3 AND opcode IN (0, 1, 2) \
          ORDER BY seq LIMIT ?4",
-    )?;
+        crate::connection_index::frames_of("?1")
+    ))?;
     let dir = i64::from(head.dir == Direction::Server);
     let limit_sql = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut rows = stmt.query(params![
@@ -1049,7 +1064,7 @@ pub(crate) fn fragment_rows(
 }
 
 /// How many frames each connection of a session has, up to `max_seq` (counted on the
-/// `frames(connection_id, seq)` index, without reading rows).
+/// per-connection index, without reading its rows: `connection_index.rs`).
 pub(crate) fn connection_frame_counts(
     c: &Connection,
     session: SessionId,
@@ -1060,11 +1075,9 @@ pub(crate) fn connection_frame_counts(
     let ids: Vec<i64> = ids
         .query_map(params![session.0], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut count =
-        c.prepare_cached("SELECT COUNT(*) FROM frames WHERE connection_id = ?1 AND seq <= ?2")?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let n: i64 = count.query_row(params![id, max_seq], |r| r.get(0))?;
+        let n = crate::connection_index::count_upto(c, id, max_seq)?;
         out.push((ConnectionId(id), n));
     }
     Ok(out)

@@ -340,11 +340,12 @@ pub fn connection_messages(
         data: Vec<u8>,
         truncated: bool,
     }
-    let mut stmt = c.prepare_cached(
+    let mut stmt = c.prepare_cached(&format!(
         "SELECT seq, ts_us, dir, opcode, flags, sockscope_payload(session_id, payload, poff, plen), \
          inflated \
-         FROM frames WHERE connection_id = ?1 ORDER BY seq",
-    )?;
+         FROM {} AS frames WHERE connection_id = ?1 ORDER BY seq",
+        crate::connection_index::frames_of("?1")
+    ))?;
     let mut rows = stmt.query(params![conn.0])?;
     let mut out = Vec::new();
     let mut partial: [Option<Partial>; 2] = [None, None];

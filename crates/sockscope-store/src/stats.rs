@@ -126,10 +126,16 @@ pub(crate) fn stats(
     let buckets = buckets.clamp(1, STATS_BUCKETS_MAX);
     let (filter, key) = match connection {
         Some(conn) => (
-            "frames INDEXED BY frames_by_connection_seq WHERE connection_id = ?1 AND session_id = ?2",
+            format!(
+                "{} AS frames WHERE connection_id = ?1 AND session_id = ?2",
+                crate::connection_index::frames_of("?1")
+            ),
             conn.0,
         ),
-        None => ("frames WHERE session_id = ?1 AND ?2 = ?2", session.0),
+        None => (
+            "frames WHERE session_id = ?1 AND ?2 = ?2".to_owned(),
+            session.0,
+        ),
     };
     // One read transaction: a frame committed between the scans is in neither.
     let tx = c.unchecked_transaction()?;

@@ -282,7 +282,8 @@ fn frames_in(op: &WriteOp) -> usize {
 
 /// Whether a batch holds only capture traffic: frames, and updates of the connections they
 /// belong to. Such a batch runs with SQLite's foreign-key checks off (see
-/// [`foreign_keys`]); any other operation, and every purge step, runs with them on.
+/// [`foreign_keys`]); any other operation runs with them on. (Purge steps run with them off
+/// and do the cascades themselves: `purge.rs`.)
 fn capture_only(batch: &[WriteOp]) -> bool {
     batch.iter().all(|op| {
         matches!(
@@ -298,13 +299,13 @@ fn capture_only(batch: &[WriteOp]) -> bool {
 /// Why capture batches run without it: a multi-row `INSERT` into `frames` checks two
 /// immediate foreign keys, and such a statement may abort half-way, so SQLite gives it a
 /// statement journal that copies every page the statement touches that existed before it
-/// (16 KiB each: the tails of `frames` and its indexes, and with many connections one leaf
-/// of the per-connection index each). With the checks off (and `INSERT OR FAIL`, see
+/// (16 KiB each: the tails of `frames` and its indexes; before schema 12, with many
+/// connections, also a leaf of the per-connection index each). With the checks off (and `INSERT OR FAIL`, see
 /// [`insert_frames_sql`]) no statement of a capture batch can abort half-way, and no journal
 /// is kept. What the checks guarded, the writer guarantees itself: a frame's session is
 /// looked up before it gets a seq (`next_seq`: it exists and is not being deleted), and its
-/// connection id was handed out by a committed `CreateConnection`. Deletes, which need the
-/// cascades, run only with the checks on. Measured in `docs/benchmarks.md` (eleventh pass).
+/// connection id was handed out by a committed `CreateConnection`. Deletes are purge steps,
+/// which do the cascades themselves. Measured in `docs/benchmarks.md` (eleventh pass).
 pub(crate) fn foreign_keys(conn: &Connection, on: bool) -> Result<(), StoreError> {
     let now: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
     if now != on {
@@ -315,15 +316,34 @@ pub(crate) fn foreign_keys(conn: &Connection, on: bool) -> Result<(), StoreError
 
 /// Indexes a slice of the frames not yet searchable in its own transaction; returns whether
 /// more remain. A failure (e.g. a full disk) stops idle indexing until new frames arrive.
+/// The per-connection index (`connection_index.rs`) catches up first: a step of it, or a
+/// slice of the full-text index, per call.
 fn index_idle(conn: &mut Connection) -> bool {
     let deadline = Instant::now() + IDLE_INDEX_TIME;
     let run = |conn: &mut Connection| -> Result<bool, StoreError> {
         let tx = conn.transaction()?;
+        if crate::connection_index::catch_up(&tx)? {
+            tx.commit()?;
+            return Ok(true);
+        }
         let more = crate::search::index_pending(&tx, IDLE_INDEX_FRAMES, Some(deadline))?;
         tx.commit()?;
         Ok(more)
     };
     run(conn).unwrap_or(false)
+}
+
+/// Adds the frames committed since the last catch-up to the per-connection index, in its
+/// own transaction, once [`crate::connection_index::CHUNK`] of them have accumulated. A
+/// failure (e.g. a full disk) leaves them to the next chunk or to idle time: until then,
+/// per-connection reads find them in `frames` itself.
+fn index_connections(conn: &mut Connection) {
+    let run = |conn: &mut Connection| -> Result<(), StoreError> {
+        let tx = conn.transaction()?;
+        crate::connection_index::catch_up(&tx)?;
+        Ok(tx.commit()?)
+    };
+    let _ = run(conn);
 }
 
 /// A batch that failed for a reason that may pass (disk full, I/O error, locked by another
@@ -367,6 +387,8 @@ pub(crate) fn run(
     );
     let mut wal = WalBound::default();
     let mut idle = false;
+    // Frames committed since the per-connection index last caught up (about).
+    let mut unindexed = 0usize;
     let dropper = Dropper::spawn();
     while !stopping {
         let first = if index_pending || purge.busy() {
@@ -441,6 +463,10 @@ pub(crate) fn run(
             .any(|op| frames_in(op) > 0 || matches!(op, WriteOp::Import { .. }))
         {
             index_pending = true;
+        }
+        unindexed += frames;
+        if batch.iter().any(|op| matches!(op, WriteOp::Import { .. })) {
+            unindexed = unindexed.max(crate::connection_index::CHUNK);
         }
         let mut paused_since: Option<Instant> = None;
         loop {
@@ -547,6 +573,10 @@ pub(crate) fn run(
         // Gives the batch's room in the queue back (the frame operations' tickets), and frees
         // its payloads, on another thread.
         dropper.release(batch);
+        if unindexed >= crate::connection_index::CHUNK && !stopping {
+            index_connections(&mut conn);
+            unindexed = 0;
+        }
         wal.keep_bounded(&conn, &config);
         if purge.busy() && !stopping {
             // A slice of a session being deleted, between two capture batches.

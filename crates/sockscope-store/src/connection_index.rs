@@ -1,0 +1,126 @@
+//! `frames_by_connection`: each connection's frames in seq order, the per-connection index
+//! of the timeline, the message reader, stats and HAR export — written in sorted chunks
+//! rather than row by row.
+//!
+//! Why not an index on `frames(connection_id, seq)` (schema versions 3 to 11): capture
+//! appends to `frames` and to `frames(session_id, seq)` at their ends, but with many
+//! connections at once every row went into another leaf of a per-connection index. A commit
+//! of 1,024 frames over 100 connections dirtied some 100 of its 16 KiB leaves, each written
+//! to the WAL and checkpointed again for about ten rows. On `fanout` (100 connections) that
+//! index cost a third of the proxy's throughput (`docs/benchmarks.md`, twelfth pass).
+//!
+//! Now the writer adds the frames committed since the last time, sorted by connection, in
+//! one statement every [`CHUNK`] frames and whenever it is idle (like the full-text index,
+//! `search.rs`): each leaf is written about once. Frames with `id` above
+//! `connection_index_progress.indexed_upto` are not in the table yet; [`frames_of`] reads
+//! them from `frames` itself (at most about [`CHUNK`] rows past the last catch-up). A
+//! trigger removes a frame's entry when the frame is deleted.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::StoreError;
+
+/// Once this many frames were committed since the last catch-up, the writer adds them to the
+/// table (after the batch that reached it). It bounds the rows a per-connection read scans
+/// in `frames` itself.
+pub(crate) const CHUNK: usize = 32_768;
+
+/// At most this many frames are added in one transaction (an import, or a file written by
+/// an older version, may leave many more).
+const STEP_MAX: i64 = 65_536;
+
+/// The columns of `frames`, as [`frames_of`] returns them (with these names).
+const COLUMNS: [&str; 15] = [
+    "id",
+    "session_id",
+    "seq",
+    "connection_id",
+    "ts_us",
+    "dir",
+    "opcode",
+    "flags",
+    "len",
+    "payload",
+    "note",
+    "inflated",
+    "mask_key",
+    "poff",
+    "plen",
+];
+
+/// A table expression (for `FROM`) with the columns of `frames` holding the frames of the
+/// connection `connection` (an SQL parameter such as `?1`, or an integer literal), for
+/// queries that go by seq: conditions on `seq` and `ORDER BY seq … LIMIT` use the table's
+/// key, and the frames not yet in it come from `frames` past the watermark. Alias it
+/// (`AS frames`) to keep the queries' column names.
+pub(crate) fn frames_of(connection: &str) -> String {
+    let indexed: Vec<String> = COLUMNS
+        .iter()
+        .map(|c| match *c {
+            "seq" | "connection_id" => format!("c.{c} AS {c}"),
+            other => format!("f.{other} AS {other}"),
+        })
+        .collect();
+    format!(
+        "(SELECT {indexed} FROM frames_by_connection AS c CROSS JOIN frames AS f ON f.id = c.id \
+         WHERE c.connection_id = {connection} \
+         UNION ALL SELECT {all} FROM frames \
+         WHERE id > (SELECT indexed_upto FROM connection_index_progress WHERE id = 1) \
+         AND connection_id = {connection})",
+        indexed = indexed.join(", "),
+        all = COLUMNS.join(", "),
+    )
+}
+
+/// How many frames connection `connection` has with `seq <= max_seq`, from the table's key
+/// alone (no row of `frames` is read for the indexed part).
+pub(crate) fn count_upto(c: &Connection, connection: i64, max_seq: i64) -> Result<i64, StoreError> {
+    Ok(c.prepare_cached(
+        "SELECT (SELECT COUNT(*) FROM frames_by_connection WHERE connection_id = ?1 AND seq <= ?2) \
+         + (SELECT COUNT(*) FROM frames \
+            WHERE id > (SELECT indexed_upto FROM connection_index_progress WHERE id = 1) \
+            AND connection_id = ?1 AND seq <= ?2)",
+    )?
+    .query_row(params![connection, max_seq], |r| r.get(0))?)
+}
+
+/// Adds up to [`STEP_MAX`] of the frames not in the table yet, sorted by connection, and
+/// moves the watermark past them; returns whether more remain. Run inside the caller's
+/// transaction.
+pub(crate) fn catch_up(c: &Connection) -> Result<bool, StoreError> {
+    let upto: i64 = c
+        .prepare_cached("SELECT indexed_upto FROM connection_index_progress WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    let max: i64 = c
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM frames")?
+        .query_row([], |r| r.get(0))?;
+    if max <= upto {
+        return Ok(false);
+    }
+    let to = max.min(upto.saturating_add(STEP_MAX));
+    // `OR REPLACE`: an entry left by a frame whose id was reused cannot stop the index.
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO frames_by_connection (connection_id, seq, id) \
+         SELECT connection_id, seq, id FROM frames WHERE id > ?1 AND id <= ?2 \
+         ORDER BY connection_id, seq",
+    )?
+    .execute(params![upto, to])?;
+    c.prepare_cached(
+        "INSERT OR REPLACE INTO connection_index_progress (id, indexed_upto) VALUES (1, ?1)",
+    )?
+    .execute(params![to])?;
+    Ok(to < max)
+}
+
+/// After frames were deleted: new frames may reuse the ids of deleted ones, so the watermark
+/// must stay below them.
+pub(crate) fn after_delete(c: &Connection) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "UPDATE connection_index_progress SET indexed_upto = \
+         MIN(indexed_upto, (SELECT COALESCE(MAX(id), 0) FROM frames)) WHERE id = 1",
+    )?
+    .execute([])?;
+    Ok(())
+}
