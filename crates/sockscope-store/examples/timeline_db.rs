@@ -1,7 +1,7 @@
 //! Writes a large session for the timeline bench (`make bench-ui`), fast: the schema comes
 //! from `Store::open`, the frames are generated inside SQLite in one transaction (the writer
-//! thread would take minutes in a debug build), the full-text index is filled the way the
-//! writer fills it.
+//! thread would take minutes in a debug build), the full-text and per-connection indexes are
+//! filled the way the writer fills them.
 //!
 //! `cargo run -p sockscope-store --example timeline_db -- PATH [FRAMES] [--no-fts]`
 //!
@@ -106,6 +106,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             [],
         )?;
     }
+    // The per-connection index, as the writer would have filled it by the time it is idle.
+    tx.execute(
+        "INSERT OR IGNORE INTO frames_by_connection (conn_id, frame_seq, frame_id)
+         SELECT connection_id, seq, id FROM frames WHERE session_id = ?1
+         ORDER BY connection_id, seq",
+        rusqlite::params![session.0],
+    )?;
+    tx.execute(
+        "UPDATE connection_index_progress SET indexed_upto = (SELECT MAX(id) FROM frames)",
+        [],
+    )?;
     tx.execute(
         "UPDATE sessions SET frame_count = ?2,
              bytes = (SELECT COALESCE(SUM(len), 0) FROM frames WHERE session_id = ?1)

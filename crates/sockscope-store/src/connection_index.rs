@@ -1,6 +1,6 @@
 //! `frames_by_connection`: each connection's frames in seq order, the per-connection index
-//! of the timeline, the message reader, stats and HAR export — written in sorted chunks
-//! rather than row by row.
+//! of the timeline, the message reader, stats and HAR export — written in chunks rather
+//! than row by row.
 //!
 //! Why not an index on `frames(connection_id, seq)` (schema versions 3 to 11): capture
 //! appends to `frames` and to `frames(session_id, seq)` at their ends, but with many
@@ -9,12 +9,24 @@
 //! to the WAL and checkpointed again for about ten rows. On `fanout` (100 connections) that
 //! index cost a third of the proxy's throughput (`docs/benchmarks.md`, twelfth pass).
 //!
-//! Now the writer adds the frames committed since the last time, sorted by connection, in
-//! one statement every [`CHUNK`] frames and whenever it is idle (like the full-text index,
-//! `search.rs`): each leaf is written about once. Frames with `id` above
+//! Now the writer adds the frames committed since the last time in one statement every
+//! [`CHUNK`] frames and whenever it is idle (like the full-text index, `search.rs`): each
+//! leaf is written to the WAL about once per chunk instead of once per commit. (Sorting the
+//! chunk by connection first bought nothing: the leaves stay in the page cache during the
+//! statement, and SQLite's sorter cost 7 % of the writer.) Frames with `id` above
 //! `connection_index_progress.indexed_upto` are not in the table yet; [`frames_of`] reads
 //! them from `frames` itself (at most about [`CHUNK`] rows past the last catch-up). A
 //! trigger removes a frame's entry when the frame is deleted.
+//!
+//! The table's columns (`conn_id`, `frame_seq`, `frame_id`) share no name with `frames`, so
+//! a query joining the two can keep naming `frames`' columns unqualified. Readers that scan
+//! all of a connection's frames (statistics, the timeline's filter) read the two parts with
+//! two statements ([`Parts`]): through one `UNION ALL` every row passed a co-routine, which
+//! made them up to twice as slow as the index was.
+//!
+//! The frames past the watermark are read `FROM frames NOT INDEXED`, by rowid: given
+//! `session_id = ?` as well, SQLite's planner preferred `frames(session_id, seq)` and read
+//! the whole session (60 ms for a million frames) to find none.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -57,14 +69,15 @@ pub(crate) fn frames_of(connection: &str) -> String {
     let indexed: Vec<String> = COLUMNS
         .iter()
         .map(|c| match *c {
-            "seq" | "connection_id" => format!("c.{c} AS {c}"),
+            "seq" => "c.frame_seq AS seq".to_owned(),
+            "connection_id" => "c.conn_id AS connection_id".to_owned(),
             other => format!("f.{other} AS {other}"),
         })
         .collect();
     format!(
-        "(SELECT {indexed} FROM frames_by_connection AS c CROSS JOIN frames AS f ON f.id = c.id \
-         WHERE c.connection_id = {connection} \
-         UNION ALL SELECT {all} FROM frames \
+        "(SELECT {indexed} FROM frames_by_connection AS c CROSS JOIN frames AS f \
+         ON f.id = c.frame_id WHERE c.conn_id = {connection} \
+         UNION ALL SELECT {all} FROM frames NOT INDEXED \
          WHERE id > (SELECT indexed_upto FROM connection_index_progress WHERE id = 1) \
          AND connection_id = {connection})",
         indexed = indexed.join(", "),
@@ -72,20 +85,61 @@ pub(crate) fn frames_of(connection: &str) -> String {
     )
 }
 
+/// A connection's frames as two `FROM … WHERE …` clauses over `frames`' columns (named
+/// unqualified), for a reader that runs a statement on each and combines the rows itself:
+/// the frames in the table, then those past the watermark. `seq_range` ends each part with
+/// `seq > ? AND seq <= ?` (two positional parameters) on the column its key can serve it by.
+pub(crate) struct Parts {
+    pub(crate) indexed: String,
+    pub(crate) recent: String,
+}
+
+impl Parts {
+    /// `connection` is an SQL parameter (`?1`) or an integer literal. Each part is read in
+    /// seq order when it has no `ORDER BY` (the table by its key, `frames` by rowid), but a
+    /// reader that needs the order says so.
+    pub(crate) fn new(connection: &str, seq_range: bool) -> Parts {
+        let range = |seq: &str| {
+            if seq_range {
+                format!(" AND {seq} > ? AND {seq} <= ?")
+            } else {
+                String::new()
+            }
+        };
+        Parts {
+            indexed: format!(
+                "frames_by_connection CROSS JOIN frames ON frames.id = frame_id \
+                 WHERE conn_id = {connection}{}",
+                range("frame_seq")
+            ),
+            recent: format!(
+                "frames NOT INDEXED WHERE id > (SELECT indexed_upto FROM connection_index_progress \
+                 WHERE id = 1) AND connection_id = {connection}{}",
+                range("seq")
+            ),
+        }
+    }
+
+    /// Both parts, the table's first.
+    pub(crate) fn both(&self) -> [&str; 2] {
+        [&self.indexed, &self.recent]
+    }
+}
+
 /// How many frames connection `connection` has with `seq <= max_seq`, from the table's key
 /// alone (no row of `frames` is read for the indexed part).
 pub(crate) fn count_upto(c: &Connection, connection: i64, max_seq: i64) -> Result<i64, StoreError> {
     Ok(c.prepare_cached(
-        "SELECT (SELECT COUNT(*) FROM frames_by_connection WHERE connection_id = ?1 AND seq <= ?2) \
-         + (SELECT COUNT(*) FROM frames \
+        "SELECT (SELECT COUNT(*) FROM frames_by_connection WHERE conn_id = ?1 AND frame_seq <= ?2) \
+         + (SELECT COUNT(*) FROM frames NOT INDEXED \
             WHERE id > (SELECT indexed_upto FROM connection_index_progress WHERE id = 1) \
             AND connection_id = ?1 AND seq <= ?2)",
     )?
     .query_row(params![connection, max_seq], |r| r.get(0))?)
 }
 
-/// Adds up to [`STEP_MAX`] of the frames not in the table yet, sorted by connection, and
-/// moves the watermark past them; returns whether more remain. Run inside the caller's
+/// Adds up to [`STEP_MAX`] of the frames not in the table yet and moves the watermark past
+/// them; returns whether more remain. Run inside the caller's
 /// transaction.
 pub(crate) fn catch_up(c: &Connection) -> Result<bool, StoreError> {
     let upto: i64 = c
@@ -100,11 +154,13 @@ pub(crate) fn catch_up(c: &Connection) -> Result<bool, StoreError> {
         return Ok(false);
     }
     let to = max.min(upto.saturating_add(STEP_MAX));
-    // `OR REPLACE`: an entry left by a frame whose id was reused cannot stop the index.
+    // Entries cannot conflict: a frame's entry is deleted with it (the trigger), and a frame
+    // never changes its connection or seq. `OR IGNORE` only so that the statement cannot
+    // abort half-way: SQLite then keeps no statement journal for it (a copy of every page it
+    // touches; with `OR REPLACE`, which may delete, 6 % of the writer on `fanout`).
     c.prepare_cached(
-        "INSERT OR REPLACE INTO frames_by_connection (connection_id, seq, id) \
-         SELECT connection_id, seq, id FROM frames WHERE id > ?1 AND id <= ?2 \
-         ORDER BY connection_id, seq",
+        "INSERT OR IGNORE INTO frames_by_connection (conn_id, frame_seq, frame_id) \
+         SELECT connection_id, seq, id FROM frames NOT INDEXED WHERE id > ?1 AND id <= ?2",
     )?
     .execute(params![upto, to])?;
     c.prepare_cached(

@@ -151,17 +151,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE frames ADD COLUMN poff INTEGER;
     ALTER TABLE frames ADD COLUMN plen INTEGER;
     "#,
-    // 11 -> 12: the per-connection index becomes a table the writer fills in sorted chunks
+    // 11 -> 12: the per-connection index becomes a table the writer fills in chunks
     // (`connection_index.rs`): frames with `id > indexed_upto` are not in it yet. The index
     // it replaces cost capture a leaf write per row with many connections.
     r#"
     CREATE TABLE IF NOT EXISTS frames_by_connection (
-        connection_id INTEGER NOT NULL,
-        seq           INTEGER NOT NULL,
-        id            INTEGER NOT NULL,
-        PRIMARY KEY (connection_id, seq)
+        conn_id   INTEGER NOT NULL,
+        frame_seq INTEGER NOT NULL,
+        frame_id  INTEGER NOT NULL,
+        PRIMARY KEY (conn_id, frame_seq)
     ) WITHOUT ROWID;
-    INSERT OR REPLACE INTO frames_by_connection (connection_id, seq, id)
+    INSERT OR REPLACE INTO frames_by_connection (conn_id, frame_seq, frame_id)
         SELECT connection_id, seq, id FROM frames ORDER BY connection_id, seq;
     CREATE TABLE IF NOT EXISTS connection_index_progress (
         id           INTEGER PRIMARY KEY CHECK (id = 1),
@@ -171,7 +171,7 @@ const MIGRATIONS: &[&str] = &[
         SELECT 1, COALESCE(MAX(id), 0) FROM frames;
     CREATE TRIGGER IF NOT EXISTS frames_by_connection_delete AFTER DELETE ON frames BEGIN
         DELETE FROM frames_by_connection
-            WHERE connection_id = old.connection_id AND seq = old.seq AND id = old.id;
+            WHERE conn_id = old.connection_id AND frame_seq = old.seq AND frame_id = old.id;
     END;
     DROP INDEX IF EXISTS frames_by_connection_seq;
     "#,

@@ -157,9 +157,10 @@ pub struct FrameQuery {
 /// The parts of a filter checked once, before any SQL runs.
 #[derive(Debug)]
 struct Compiled {
-    /// What the scan reads: `frames`, or for one connection its frames by the per-connection
-    /// index (`connection_index.rs`), with the id as an integer literal.
-    source: String,
+    /// What the scan reads (`FROM …` clauses ending in `seq > ? AND seq <= ?`): the
+    /// session's frames, or one connection's in the two parts of the per-connection index
+    /// (`connection_index.rs`: its id as an integer literal).
+    sources: Vec<String>,
     /// `AND ...` conditions with `?` placeholders, from fixed fragments only.
     sql: String,
     params: Vec<Value>,
@@ -386,15 +387,15 @@ impl Compiled {
                 });
             }
         }
-        let source = match f.connection {
-            Some(c) => format!(
-                "{} AS frames",
-                crate::connection_index::frames_of(&c.0.to_string())
-            ),
-            None => "frames".to_owned(),
+        let sources = match f.connection {
+            Some(c) => {
+                let parts = crate::connection_index::Parts::new(&c.0.to_string(), true);
+                vec![parts.indexed, parts.recent]
+            }
+            None => vec!["frames WHERE seq > ? AND seq <= ?".to_owned()],
         };
         Ok(Compiled {
-            source,
+            sources,
             sql,
             params,
             marker,
@@ -535,37 +536,49 @@ impl FrameQuery {
         };
         let from = self.scanned;
         let to = from.saturating_add(SCAN_CHUNK).min(self.last_seq);
-        let sql = format!(
-            "SELECT seq, opcode, flags, connection_id, dir FROM {} \
-             WHERE session_id = ? AND seq > ? AND seq <= ?{} ORDER BY seq",
-            self.compiled.source, self.compiled.sql
-        );
-        let mut stmt = c.prepare_cached(&sql)?;
         let head = [
-            Value::Integer(self.session.0),
             Value::Integer(from),
             Value::Integer(to),
+            Value::Integer(self.session.0),
         ];
-        let mut rows = stmt.query(params_from_iter(
-            head.iter().chain(self.compiled.params.iter()),
-        ))?;
         // (row, checked whole) of this chunk.
         let mut found: Vec<(Head, bool)> = Vec::new();
-        while let Some(r) = rows.next()? {
-            let head = Head {
-                seq: r.get(0)?,
-                connection: r.get(3)?,
-                dir: r.get(4)?,
-            };
-            let opcode: i64 = r.get(1)?;
-            let flags: i64 = r.get(2)?;
-            let whole = self.compiled.message.is_some()
-                && (opcode == 1 || opcode == 2)
-                && flags & FLAG_FIN == 0;
-            found.push((head, whole));
+        // One read transaction over the parts: a frame moving from one part to the other
+        // (the writer catching up) is seen once.
+        let tx = if c.is_autocommit() {
+            Some(c.unchecked_transaction()?)
+        } else {
+            None
+        };
+        for source in &self.compiled.sources {
+            let sql = format!(
+                "SELECT seq, opcode, flags, connection_id, dir FROM {source} \
+             AND session_id = ?{}",
+                self.compiled.sql
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(
+                head.iter().chain(self.compiled.params.iter()),
+            ))?;
+            while let Some(r) = rows.next()? {
+                let head = Head {
+                    seq: r.get(0)?,
+                    connection: r.get(3)?,
+                    dir: r.get(4)?,
+                };
+                let opcode: i64 = r.get(1)?;
+                let flags: i64 = r.get(2)?;
+                let whole = self.compiled.message.is_some()
+                    && (opcode == 1 || opcode == 2)
+                    && flags & FLAG_FIN == 0;
+                found.push((head, whole));
+            }
         }
-        drop(rows);
-        drop(stmt);
+        if let Some(tx) = tx {
+            tx.finish()?;
+        }
+        // Each part is read in seq order (by its key), one after the other.
+        found.sort_by_key(|(head, _)| head.seq);
         for (head, whole) in found {
             let seq = head.seq;
             if whole {

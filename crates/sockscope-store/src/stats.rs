@@ -124,16 +124,19 @@ pub(crate) fn stats(
     buckets: usize,
 ) -> Result<Stats, StoreError> {
     let buckets = buckets.clamp(1, STATS_BUCKETS_MAX);
-    let (filter, key) = match connection {
+    // The frames to count, as `FROM …` clauses (one connection's come in two parts:
+    // `connection_index.rs`).
+    let (filters, key): (Vec<String>, i64) = match connection {
         Some(conn) => (
-            format!(
-                "{} AS frames WHERE connection_id = ?1 AND session_id = ?2",
-                crate::connection_index::frames_of("?1")
-            ),
+            crate::connection_index::Parts::new("?1", false)
+                .both()
+                .iter()
+                .map(|part| format!("{part} AND session_id = ?2"))
+                .collect(),
             conn.0,
         ),
         None => (
-            "frames WHERE session_id = ?1 AND ?2 = ?2".to_owned(),
+            vec!["frames WHERE session_id = ?1 AND ?2 = ?2".to_owned()],
             session.0,
         ),
     };
@@ -150,9 +153,14 @@ pub(crate) fn stats(
         })
         .collect();
 
-    let (first, last): (Option<i64>, Option<i64>) = tx
-        .prepare_cached(&format!("SELECT MIN(ts_us), MAX(ts_us) FROM {filter}"))?
-        .query_row(params![key, session.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (mut first, mut last): (Option<i64>, Option<i64>) = (None, None);
+    for filter in &filters {
+        let (lo, hi): (Option<i64>, Option<i64>) = tx
+            .prepare_cached(&format!("SELECT MIN(ts_us), MAX(ts_us) FROM {filter}"))?
+            .query_row(params![key, session.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        first = first.into_iter().chain(lo).min();
+        last = last.into_iter().chain(hi).max();
+    }
     let (Some(first), Some(last)) = (first, last) else {
         return Ok(Stats {
             session,
@@ -177,52 +185,53 @@ pub(crate) fn stats(
     totals.first_us = Some(first);
     totals.last_us = Some(last);
 
-    let mut stmt = tx.prepare_cached(&format!("SELECT ts_us, dir, opcode, len FROM {filter}"))?;
-    let mut rows = stmt.query(params![key, session.0])?;
-    while let Some(r) = rows.next()? {
-        let ts: i64 = r.get(0)?;
-        let dir: i64 = r.get(1)?;
-        let opcode: i64 = r.get(2)?;
-        let len = u(r.get(3)?);
-        let client = dir == 0;
-        let d = if client {
-            &mut totals.client
-        } else {
-            &mut totals.server
-        };
-        d.frames += 1;
-        d.bytes = d.bytes.saturating_add(len);
-        match opcode {
-            0 => totals.continuation += 1,
-            1 => totals.text += 1,
-            2 => totals.binary += 1,
-            _ => totals.control += 1,
+    for filter in &filters {
+        let mut stmt =
+            tx.prepare_cached(&format!("SELECT ts_us, dir, opcode, len FROM {filter}"))?;
+        let mut rows = stmt.query(params![key, session.0])?;
+        while let Some(r) = rows.next()? {
+            let ts: i64 = r.get(0)?;
+            let dir: i64 = r.get(1)?;
+            let opcode: i64 = r.get(2)?;
+            let len = u(r.get(3)?);
+            let client = dir == 0;
+            let d = if client {
+                &mut totals.client
+            } else {
+                &mut totals.server
+            };
+            d.frames += 1;
+            d.bytes = d.bytes.saturating_add(len);
+            match opcode {
+                0 => totals.continuation += 1,
+                1 => totals.text += 1,
+                2 => totals.binary += 1,
+                _ => totals.control += 1,
+            }
+            totals.max_len = totals.max_len.max(len);
+            let b = &mut sizes[size_class(len).min(SIZE_EDGES.len())];
+            if client {
+                b.client += 1;
+            } else {
+                b.server += 1;
+            }
+            let Some(tb) = usize::try_from((ts - start) / width)
+                .ok()
+                .and_then(|i| out.get_mut(i))
+            else {
+                return Err(StoreError::Corrupt(format!(
+                    "frame time {ts} outside the span"
+                )));
+            };
+            let d = if client {
+                &mut tb.client
+            } else {
+                &mut tb.server
+            };
+            d.frames += 1;
+            d.bytes = d.bytes.saturating_add(len);
         }
-        totals.max_len = totals.max_len.max(len);
-        let b = &mut sizes[size_class(len).min(SIZE_EDGES.len())];
-        if client {
-            b.client += 1;
-        } else {
-            b.server += 1;
-        }
-        let Some(tb) = usize::try_from((ts - start) / width)
-            .ok()
-            .and_then(|i| out.get_mut(i))
-        else {
-            return Err(StoreError::Corrupt(format!(
-                "frame time {ts} outside the span"
-            )));
-        };
-        let d = if client {
-            &mut tb.client
-        } else {
-            &mut tb.server
-        };
-        d.frames += 1;
-        d.bytes = d.bytes.saturating_add(len);
     }
-    drop(rows);
-    drop(stmt);
     tx.finish()?;
     Ok(Stats {
         session,

@@ -1,4 +1,4 @@
-//! The per-connection index (`frames_by_connection`, filled by the writer in sorted chunks):
+//! The per-connection index (`frames_by_connection`, filled by the writer in chunks):
 //! every per-connection read gives the same answer whether a frame is in the index yet or
 //! only in `frames`, deleting a session takes its entries along, and files of schema 11
 //! (with the old `frames(connection_id, seq)` index) are converted.
@@ -226,7 +226,7 @@ fn reads_by_connection_see_indexed_and_unindexed_frames_alike() {
     // leaves this as it is.)
     raw(&path)
         .execute_batch(
-            "BEGIN; DELETE FROM frames_by_connection WHERE id > 37000; \
+            "BEGIN; DELETE FROM frames_by_connection WHERE frame_id > 37000; \
              UPDATE connection_index_progress SET indexed_upto = 37000; COMMIT;",
         )
         .expect("cut the index back");
