@@ -95,9 +95,9 @@ pub(crate) struct Parts {
 }
 
 impl Parts {
-    /// `connection` is an SQL parameter (`?1`) or an integer literal. Each part is read in
-    /// seq order when it has no `ORDER BY` (the table by its key, `frames` by rowid), but a
-    /// reader that needs the order says so.
+    /// `connection` is an SQL parameter (`?1`) or an integer literal. Without `ORDER BY`,
+    /// each part comes in seq order in practice (the table by its key, `frames` by rowid),
+    /// but SQLite does not promise it: a reader that needs the order sorts.
     pub(crate) fn new(connection: &str, seq_range: bool) -> Parts {
         let range = |seq: &str| {
             if seq_range {
@@ -139,8 +139,7 @@ pub(crate) fn count_upto(c: &Connection, connection: i64, max_seq: i64) -> Resul
 }
 
 /// Adds up to [`STEP_MAX`] of the frames not in the table yet and moves the watermark past
-/// them; returns whether more remain. Run inside the caller's
-/// transaction.
+/// them; returns whether more remain. Runs inside the caller's transaction.
 pub(crate) fn catch_up(c: &Connection) -> Result<bool, StoreError> {
     let upto: i64 = c
         .prepare_cached("SELECT indexed_upto FROM connection_index_progress WHERE id = 1")?

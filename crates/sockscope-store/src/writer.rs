@@ -300,9 +300,9 @@ fn capture_only(batch: &[WriteOp]) -> bool {
 /// immediate foreign keys, and such a statement may abort half-way, so SQLite gives it a
 /// statement journal that copies every page the statement touches that existed before it
 /// (16 KiB each: the tails of `frames` and its indexes; before schema 12, with many
-/// connections, also a leaf of the per-connection index each). With the checks off (and `INSERT OR FAIL`, see
-/// [`insert_frames_sql`]) no statement of a capture batch can abort half-way, and no journal
-/// is kept. What the checks guarded, the writer guarantees itself: a frame's session is
+/// connections, also a leaf of the per-connection index each). With the checks off (and
+/// `INSERT OR FAIL`, see [`insert_frames_sql`]) no statement of a capture batch can abort
+/// half-way, and no journal is kept. What the checks guarded, the writer guarantees itself: a frame's session is
 /// looked up before it gets a seq (`next_seq`: it exists and is not being deleted), and its
 /// connection id was handed out by a committed `CreateConnection`. Deletes are purge steps,
 /// which do the cascades themselves. Measured in `docs/benchmarks.md` (eleventh pass).

@@ -7,36 +7,13 @@
 mod common;
 
 use bytes::Bytes;
-use common::{rt, T0};
+use common::{rt, session_with_conns, T0};
 use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
-use sockscope_store::{FrameFilter, FrameQuery, NewConnection, SessionKind, Store};
+use sockscope_store::{FrameFilter, FrameQuery, Store};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const FOREVER: Duration = Duration::from_secs(60);
-
-async fn session_with_conns(store: &Store, n: usize) -> (SessionId, Vec<ConnectionId>) {
-    let s = store
-        .create_session("idx", SessionKind::Proxy)
-        .await
-        .expect("session");
-    let mut conns = Vec::new();
-    for i in 0..n {
-        conns.push(
-            store
-                .create_connection(NewConnection {
-                    session: s,
-                    url: format!("ws://127.0.0.1:9/{i}"),
-                    request_headers: vec![],
-                    insecure: false,
-                    created_at_us: T0,
-                })
-                .await
-                .expect("connection"),
-        );
-    }
-    (s, conns)
-}
 
 /// Frame `i` (seq `i + 1`): connection `i % 3`, except every seventh frame, which goes to
 /// the third connection too (so the connections differ in size).
@@ -211,7 +188,7 @@ fn reads_by_connection_see_indexed_and_unindexed_frames_alike() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("idx.db");
     let store = Store::open(&path).expect("open");
-    let (s, conns) = rt().block_on(session_with_conns(&store, 3));
+    let (s, conns) = rt().block_on(session_with_conns(&store, "idx", 3));
     let frag = 39_000;
     let want = record(&store, s, &conns, 45_000, frag);
 
@@ -255,7 +232,7 @@ fn capture_fills_the_index_in_chunks() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("chunks.db");
     let store = Store::open(&path).expect("open");
-    let (s, conns) = rt().block_on(session_with_conns(&store, 3));
+    let (s, conns) = rt().block_on(session_with_conns(&store, "idx", 3));
     // However busy the writer is, the index follows capture within 32,768 frames and a
     // batch, and while capture goes on.
     let rt = rt();
@@ -288,7 +265,7 @@ fn a_deleted_session_leaves_no_entries_and_reused_ids_are_indexed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("reuse.db");
     let store = Store::open(&path).expect("open");
-    let (old, old_conns) = rt().block_on(session_with_conns(&store, 3));
+    let (old, old_conns) = rt().block_on(session_with_conns(&store, "idx", 3));
     record(&store, old, &old_conns, 5_000, 100);
     wait_indexed(&path);
     rt().block_on(store.delete_session(old)).expect("delete");
@@ -298,7 +275,7 @@ fn a_deleted_session_leaves_no_entries_and_reused_ids_are_indexed() {
 
     // The new session's frames get the deleted ones' ids (SQLite reuses rowids past the
     // largest): they must still be indexed and found.
-    let (s, conns) = rt().block_on(session_with_conns(&store, 3));
+    let (s, conns) = rt().block_on(session_with_conns(&store, "idx", 3));
     let want = record(&store, s, &conns, 3_000, 200);
     assert_eq!(watermark(&path).1, 3_000, "ids start over");
     check_reads(&store, s, &conns, &want, 200);
@@ -312,7 +289,7 @@ fn a_schema_11_file_gets_the_table_from_its_index() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("old.db");
     let store = Store::open(&path).expect("open");
-    let (s, conns) = rt().block_on(session_with_conns(&store, 3));
+    let (s, conns) = rt().block_on(session_with_conns(&store, "idx", 3));
     let want = record(&store, s, &conns, 4_000, 300);
     drop(store);
     // As version 11 left it.

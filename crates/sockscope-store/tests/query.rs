@@ -6,35 +6,12 @@
 
 mod common;
 
-use common::{frame, rt, T0};
+use common::{frame, rt, session_with_conns, T0};
 use sockscope_proto::{ConnectionId, Direction, FrameRecord, Opcode, SessionId};
-use sockscope_store::{
-    payload_matches, FrameFilter, FrameQuery, NewConnection, SessionKind, Store, StoreError,
-    TextFilter,
-};
+use sockscope_store::{payload_matches, FrameFilter, FrameQuery, Store, StoreError, TextFilter};
 use std::time::Duration;
 
 const FOREVER: Duration = Duration::from_secs(3600);
-
-async fn session_with_conns(store: &Store, n: usize) -> (SessionId, Vec<ConnectionId>) {
-    let s = store.create_session("q", SessionKind::Proxy).await.unwrap();
-    let mut conns = Vec::new();
-    for i in 0..n {
-        conns.push(
-            store
-                .create_connection(NewConnection {
-                    session: s,
-                    url: format!("ws://127.0.0.1:9/{i}"),
-                    request_headers: vec![],
-                    insecure: false,
-                    created_at_us: T0,
-                })
-                .await
-                .unwrap(),
-        );
-    }
-    (s, conns)
-}
 
 /// 12 frames on two connections (seq = index + 1).
 fn known_frames(s: SessionId, a: ConnectionId, b: ConnectionId) -> Vec<FrameRecord> {
@@ -123,7 +100,7 @@ fn text(p: &str, regex: bool, case_sensitive: bool) -> Option<TextFilter> {
 fn filters_combine() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("q.db")).unwrap();
-    let (s, c) = rt().block_on(session_with_conns(&store, 2));
+    let (s, c) = rt().block_on(session_with_conns(&store, "q", 2));
     let (a, b) = (c[0], c[1]);
     for f in known_frames(s, a, b) {
         store.record_frame_blocking(f).unwrap();
@@ -315,7 +292,7 @@ fn filters_combine() {
 fn pages_indexes_marks_and_live_growth() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("q.db")).unwrap();
-    let (s, c) = rt().block_on(session_with_conns(&store, 1));
+    let (s, c) = rt().block_on(session_with_conns(&store, "q", 1));
     let a = c[0];
     // 300 frames; every third mentions "needle".
     for i in 0..300i64 {
@@ -428,7 +405,7 @@ fn bad_filters_are_refused() {
     // Input that would be SQL or FTS syntax is only ever data.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("q.db")).unwrap();
-    let (s, c) = rt().block_on(session_with_conns(&store, 1));
+    let (s, c) = rt().block_on(session_with_conns(&store, "q", 1));
     store
         .record_frame_blocking(frame(
             s,
@@ -471,7 +448,7 @@ fn a_million_frames() {
     let path = dir.path().join("million.db");
     let (s, a) = {
         let store = Store::open(&path).unwrap();
-        let (s, c) = rt().block_on(session_with_conns(&store, 1));
+        let (s, c) = rt().block_on(session_with_conns(&store, "q", 1));
         (s, c[0])
     };
     {
@@ -651,7 +628,7 @@ fn fragmented_and_compressed_messages() {
     use Direction::{Client as C, Server as S};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("q.db")).unwrap();
-    let (s, c) = rt().block_on(session_with_conns(&store, 2));
+    let (s, c) = rt().block_on(session_with_conns(&store, "q", 2));
     let (a, b) = (c[0], c[1]);
     let mut frames = vec![
         frame(s, a, S, Opcode::Text, br#"{"type":"hello"}"#, 0), // 1

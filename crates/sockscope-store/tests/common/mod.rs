@@ -114,6 +114,34 @@ pub async fn session_with_connection_at(
     (s, c)
 }
 
+/// A proxy session named `name` with `n` connections (`ws://127.0.0.1:9/<i>`, created at
+/// [`T0`]).
+pub async fn session_with_conns(
+    store: &Store,
+    name: &str,
+    n: usize,
+) -> (SessionId, Vec<ConnectionId>) {
+    let s = store
+        .create_session(name, SessionKind::Proxy)
+        .await
+        .expect("session");
+    let mut conns = Vec::new();
+    for i in 0..n {
+        let c = store
+            .create_connection(NewConnection {
+                session: s,
+                url: format!("ws://127.0.0.1:9/{i}"),
+                request_headers: vec![],
+                insecure: false,
+                created_at_us: T0,
+            })
+            .await
+            .expect("connection");
+        conns.push(c);
+    }
+    (s, conns)
+}
+
 /// A session of `kind` with one connection to a port nothing listens on, created at 1 µs.
 pub async fn session_with_connection(
     store: &Store,
