@@ -20,8 +20,8 @@
 //!
 //! The table's columns (`conn_id`, `frame_seq`, `frame_id`) share no name with `frames`, so
 //! a query joining the two can keep naming `frames`' columns unqualified. Readers that scan
-//! all of a connection's frames (statistics, the timeline's filter) read the two parts with
-//! two statements ([`Parts`]): through one `UNION ALL` every row passed a co-routine, which
+//! all of a connection's frames (statistics, the timeline's filter, a connection's messages)
+//! read the two parts with two statements ([`Parts`]): through one `UNION ALL` every row passed a co-routine, which
 //! made them up to twice as slow as the index was.
 //!
 //! The frames past the watermark are read `FROM frames NOT INDEXED`, by rowid: given
@@ -123,6 +123,18 @@ impl Parts {
     /// Both parts, the table's first.
     pub(crate) fn both(&self) -> [&str; 2] {
         [&self.indexed, &self.recent]
+    }
+
+    /// Both parts with the conditions `and` (` AND …`, or empty), each in seq order. Read one
+    /// after the other they give the connection's frames in seq order: a session's frames
+    /// are written in seq order, and a live session's frames never lose their ids to new
+    /// ones (ids are only reused past the largest left), so within a session seq grows with
+    /// id and every frame in the table comes before every frame past the watermark.
+    pub(crate) fn in_order(&self, and: &str) -> [String; 2] {
+        [
+            format!("{}{and} ORDER BY frame_seq", self.indexed),
+            format!("{}{and} ORDER BY seq", self.recent),
+        ]
     }
 }
 
