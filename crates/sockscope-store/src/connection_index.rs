@@ -16,13 +16,14 @@
 //! statement, and SQLite's sorter cost 7 % of the writer.) Frames with `id` above
 //! `connection_index_progress.indexed_upto` are not in the table yet; [`frames_of`] reads
 //! them from `frames` itself (at most about [`CHUNK`] rows past the last catch-up). A
-//! trigger removes a frame's entry when the frame is deleted.
+//! trigger removes a frame's entry when the frame is deleted; a purge step keeps the
+//! watermark below the ids new frames may reuse (`purge.rs`).
 //!
 //! The table's columns (`conn_id`, `frame_seq`, `frame_id`) share no name with `frames`, so
 //! a query joining the two can keep naming `frames`' columns unqualified. Readers that scan
 //! all of a connection's frames (statistics, the timeline's filter, a connection's messages)
-//! read the two parts with two statements ([`Parts`]): through one `UNION ALL` every row passed a co-routine, which
-//! made them up to twice as slow as the index was.
+//! read the two parts with two statements ([`Parts`]): through one `UNION ALL` every row
+//! passed a co-routine, which made them up to twice as slow as the index was.
 //!
 //! The frames past the watermark are read `FROM frames NOT INDEXED`, by rowid: given
 //! `session_id = ?` as well, SQLite's planner preferred `frames(session_id, seq)` and read
@@ -179,15 +180,4 @@ pub(crate) fn catch_up(c: &Connection) -> Result<bool, StoreError> {
     )?
     .execute(params![to])?;
     Ok(to < max)
-}
-
-/// After frames were deleted: new frames may reuse the ids of deleted ones, so the watermark
-/// must stay below them.
-pub(crate) fn after_delete(c: &Connection) -> Result<(), StoreError> {
-    c.prepare_cached(
-        "UPDATE connection_index_progress SET indexed_upto = \
-         MIN(indexed_upto, (SELECT COALESCE(MAX(id), 0) FROM frames)) WHERE id = 1",
-    )?
-    .execute([])?;
-    Ok(())
 }

@@ -211,13 +211,16 @@ fn purge_step(conn: &mut Connection) -> Result<Option<Purged>, StoreError> {
             frame.execute(params![id])?;
         }
     }
-    // New frames may reuse the ids of deleted ones: the watermark must stay below them.
-    tx.prepare_cached(
-        "UPDATE fts_progress SET indexed_upto = \
-         MIN(indexed_upto, (SELECT COALESCE(MAX(id), 0) FROM frames)) WHERE id = 1",
-    )?
-    .execute([])?;
-    crate::connection_index::after_delete(&tx)?;
+    // New frames may reuse the ids of deleted ones: the watermarks of the indexes filled
+    // after capture (full text, and per connection: `connection_index.rs`) must stay below
+    // them.
+    for progress in ["fts_progress", "connection_index_progress"] {
+        tx.prepare_cached(&format!(
+            "UPDATE {progress} SET indexed_upto = \
+             MIN(indexed_upto, (SELECT COALESCE(MAX(id), 0) FROM frames)) WHERE id = 1"
+        ))?
+        .execute([])?;
+    }
     tx.commit()?;
     Ok(Some(Purged::Frames))
 }

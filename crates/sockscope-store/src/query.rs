@@ -545,38 +545,33 @@ impl FrameQuery {
         let mut found: Vec<(Head, bool)> = Vec::new();
         // One read transaction over the parts: a frame moving from one part to the other
         // (the writer catching up) is seen once.
-        let tx = if c.is_autocommit() {
-            Some(c.unchecked_transaction()?)
-        } else {
-            None
-        };
-        for source in &self.compiled.sources {
-            let sql = format!(
-                "SELECT seq, opcode, flags, connection_id, dir FROM {source} \
-             AND session_id = ?{}",
-                self.compiled.sql
-            );
-            let mut stmt = c.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(
-                head.iter().chain(self.compiled.params.iter()),
-            ))?;
-            while let Some(r) = rows.next()? {
-                let head = Head {
-                    seq: r.get(0)?,
-                    connection: r.get(3)?,
-                    dir: r.get(4)?,
-                };
-                let opcode: i64 = r.get(1)?;
-                let flags: i64 = r.get(2)?;
-                let whole = self.compiled.message.is_some()
-                    && (opcode == 1 || opcode == 2)
-                    && flags & FLAG_FIN == 0;
-                found.push((head, whole));
+        crate::read::in_one_transaction(c, |c| {
+            for source in &self.compiled.sources {
+                let sql = format!(
+                    "SELECT seq, opcode, flags, connection_id, dir FROM {source} \
+                     AND session_id = ?{}",
+                    self.compiled.sql
+                );
+                let mut stmt = c.prepare_cached(&sql)?;
+                let mut rows = stmt.query(params_from_iter(
+                    head.iter().chain(self.compiled.params.iter()),
+                ))?;
+                while let Some(r) = rows.next()? {
+                    let head = Head {
+                        seq: r.get(0)?,
+                        connection: r.get(3)?,
+                        dir: r.get(4)?,
+                    };
+                    let opcode: i64 = r.get(1)?;
+                    let flags: i64 = r.get(2)?;
+                    let whole = self.compiled.message.is_some()
+                        && (opcode == 1 || opcode == 2)
+                        && flags & FLAG_FIN == 0;
+                    found.push((head, whole));
+                }
             }
-        }
-        if let Some(tx) = tx {
-            tx.finish()?;
-        }
+            Ok(())
+        })?;
         // Each part is read in seq order (by its key), one after the other.
         found.sort_by_key(|(head, _)| head.seq);
         for (head, whole) in found {
