@@ -107,16 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?;
     }
     // The per-connection index, as the writer would have filled it by the time it is idle.
-    tx.execute(
-        "INSERT OR IGNORE INTO frames_by_connection (conn_id, frame_seq, frame_id)
-         SELECT connection_id, seq, id FROM frames WHERE session_id = ?1
-         ORDER BY connection_id, seq",
-        rusqlite::params![session.0],
-    )?;
-    tx.execute(
-        "UPDATE connection_index_progress SET indexed_upto = (SELECT MAX(id) FROM frames)",
-        [],
-    )?;
+    sockscope_store::index_connections_now(&tx, i64::MAX)?;
     tx.execute(
         "UPDATE sessions SET frame_count = ?2,
              bytes = (SELECT COALESCE(SUM(len), 0) FROM frames WHERE session_id = ?1)

@@ -1,6 +1,6 @@
-//! `frames_by_connection`: each connection's frames in seq order, the per-connection index
-//! of the timeline, the message reader, stats and HAR export — written in chunks rather
-//! than row by row.
+//! The per-connection index: each connection's frames in seq order, for the timeline's
+//! connection filter, the message reader, stats and HAR export. It is written in packs
+//! (`connection_packs.rs`), one row per connection and catch-up, rather than row by row.
 //!
 //! Why not an index on `frames(connection_id, seq)` (schema versions 3 to 11): capture
 //! appends to `frames` and to `frames(session_id, seq)` at their ends, but with many
@@ -9,36 +9,39 @@
 //! to the WAL and checkpointed again for about ten rows. On `fanout` (100 connections) that
 //! index cost a third of the proxy's throughput (`docs/benchmarks.md`, twelfth pass).
 //!
-//! Now the writer adds the frames committed since the last time in one statement every
-//! [`CHUNK`] frames and whenever it is idle (like the full-text index, `search.rs`): each
-//! leaf is written to the WAL about once per chunk instead of once per commit. (Sorting the
-//! chunk by connection first bought nothing: the leaves stay in the page cache during the
-//! statement, and SQLite's sorter cost 7 % of the writer.) Frames with `id` above
-//! `connection_index_progress.indexed_upto` are not in the table yet; [`frames_of`] reads
-//! them from `frames` itself (at most about [`CHUNK`] rows past the last catch-up). A
-//! trigger removes a frame's entry when the frame is deleted; a purge step keeps the
-//! watermark below the ids new frames may reuse (`purge.rs`).
+//! Why not one row per frame in a table filled in chunks (schema 12): the inserts still went
+//! into the middle of the table, 100 places at once on `fanout`, and cost 0.6 µs of the
+//! writer per frame, a fifth of the proxy's throughput (thirteenth pass). Now the writer reads
+//! back the frames committed since the last time, every [`CHUNK`] frames and whenever it is
+//! idle (like the full-text index, `search.rs`), groups them by connection and writes one
+//! pack per connection: about 100 rows per chunk on `fanout`, 8 on a single connection.
+//! Frames with `id` above `connection_index_progress.indexed_upto` are in no pack yet;
+//! [`frames_of`] and [`Parts`] read them from `frames` itself (at most about [`CHUNK`] rows
+//! past the last catch-up). A purge step deletes the packs of the session it deletes and keeps
+//! the watermark below the ids new frames may reuse (`purge.rs`).
 //!
-//! The table's columns (`conn_id`, `frame_seq`, `frame_id`) share no name with `frames`, so
-//! a query joining the two can keep naming `frames`' columns unqualified. Readers that scan
-//! all of a connection's frames (statistics, the timeline's filter, a connection's messages)
-//! read the two parts with two statements ([`Parts`]): through one `UNION ALL` every row
-//! passed a co-routine, which made them up to twice as slow as the index was.
+//! Readers see the packs as the table `sockscope_connection_frames(conn_id)` with the columns
+//! `frame_seq` and `frame_id`, in seq order. Its columns share no name with `frames`, so a
+//! query joining the two can keep naming `frames`' columns unqualified. Readers that scan all
+//! of a connection's frames (statistics, the timeline's filter, a connection's messages) read
+//! the two parts with two statements ([`Parts`]): through one `UNION ALL` every row passed a
+//! co-routine, which made them up to twice as slow as an index.
 //!
 //! The frames past the watermark are read `FROM frames NOT INDEXED`, by rowid: given
 //! `session_id = ?` as well, SQLite's planner preferred `frames(session_id, seq)` and read
 //! the whole session (60 ms for a million frames) to find none.
 
 use rusqlite::{params, Connection, OptionalExtension};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::StoreError;
 
-/// Once this many frames were committed since the last catch-up, the writer adds them to the
-/// table (after the batch that reached it). It bounds the rows a per-connection read scans
+/// Once this many frames were committed since the last catch-up, the writer packs them
+/// (after the batch that reached it). It bounds the rows a per-connection read scans
 /// in `frames` itself.
 pub(crate) const CHUNK: usize = 32_768;
 
-/// At most this many frames are added in one transaction (an import, or a file written by
+/// At most this many frames are packed in one transaction (an import, or a file written by
 /// an older version, may leave many more).
 const STEP_MAX: i64 = 65_536;
 
@@ -76,8 +79,8 @@ pub(crate) fn frames_of(connection: &str) -> String {
         })
         .collect();
     format!(
-        "(SELECT {indexed} FROM frames_by_connection AS c CROSS JOIN frames AS f \
-         ON f.id = c.frame_id WHERE c.conn_id = {connection} \
+        "(SELECT {indexed} FROM sockscope_connection_frames AS c CROSS JOIN frames AS f \
+         ON f.id = c.frame_id AND f.connection_id = c.conn_id WHERE c.conn_id = {connection} \
          UNION ALL SELECT {all} FROM frames NOT INDEXED \
          WHERE id > (SELECT indexed_upto FROM connection_index_progress WHERE id = 1) \
          AND connection_id = {connection})",
@@ -97,8 +100,8 @@ pub(crate) struct Parts {
 
 impl Parts {
     /// `connection` is an SQL parameter (`?1`) or an integer literal. Without `ORDER BY`,
-    /// each part comes in seq order in practice (the table by its key, `frames` by rowid),
-    /// but SQLite does not promise it: a reader that needs the order sorts.
+    /// each part comes in seq order in practice (the packs in order, `frames` by rowid), but
+    /// SQLite does not promise it: a reader that needs the order sorts.
     pub(crate) fn new(connection: &str, seq_range: bool) -> Parts {
         let range = |seq: &str| {
             if seq_range {
@@ -109,8 +112,8 @@ impl Parts {
         };
         Parts {
             indexed: format!(
-                "frames_by_connection CROSS JOIN frames ON frames.id = frame_id \
-                 WHERE conn_id = {connection}{}",
+                "sockscope_connection_frames CROSS JOIN frames ON frames.id = frame_id \
+                 AND frames.connection_id = conn_id WHERE conn_id = {connection}{}",
                 range("frame_seq")
             ),
             recent: format!(
@@ -139,21 +142,28 @@ impl Parts {
     }
 }
 
-/// How many frames connection `connection` has with `seq <= max_seq`, from the table's key
-/// alone (no row of `frames` is read for the indexed part).
+/// How many frames connection `connection` has with `seq <= max_seq`, from the packs' counts
+/// (one pack decoded) and the frames past the watermark.
 pub(crate) fn count_upto(c: &Connection, connection: i64, max_seq: i64) -> Result<i64, StoreError> {
-    Ok(c.prepare_cached(
-        "SELECT (SELECT COUNT(*) FROM frames_by_connection WHERE conn_id = ?1 AND frame_seq <= ?2) \
-         + (SELECT COUNT(*) FROM frames NOT INDEXED \
-            WHERE id > (SELECT indexed_upto FROM connection_index_progress WHERE id = 1) \
-            AND connection_id = ?1 AND seq <= ?2)",
-    )?
-    .query_row(params![connection, max_seq], |r| r.get(0))?)
+    let packed = crate::connection_packs::count_upto(c, connection, max_seq)?;
+    let recent: i64 = c
+        .prepare_cached(
+            "SELECT COUNT(*) FROM frames NOT INDEXED \
+             WHERE id > (SELECT indexed_upto FROM connection_index_progress WHERE id = 1) \
+             AND connection_id = ?1 AND seq <= ?2",
+        )?
+        .query_row(params![connection, max_seq], |r| r.get(0))?;
+    Ok(packed + recent)
 }
 
-/// Adds up to [`STEP_MAX`] of the frames not in the table yet and moves the watermark past
-/// them; returns whether more remain. Runs inside the caller's transaction.
+/// Packs up to [`STEP_MAX`] of the frames in no pack yet and moves the watermark past them;
+/// returns whether more remain. Runs inside the caller's transaction.
 pub(crate) fn catch_up(c: &Connection) -> Result<bool, StoreError> {
+    catch_up_to(c, i64::MAX)
+}
+
+/// [`catch_up`] of the frames up to id `limit` only.
+fn catch_up_to(c: &Connection, limit: i64) -> Result<bool, StoreError> {
     let upto: i64 = c
         .prepare_cached("SELECT indexed_upto FROM connection_index_progress WHERE id = 1")?
         .query_row([], |r| r.get(0))
@@ -161,23 +171,44 @@ pub(crate) fn catch_up(c: &Connection) -> Result<bool, StoreError> {
         .unwrap_or(0);
     let max: i64 = c
         .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM frames")?
-        .query_row([], |r| r.get(0))?;
+        .query_row([], |r| r.get::<_, i64>(0))?
+        .min(limit);
     if max <= upto {
         return Ok(false);
     }
     let to = max.min(upto.saturating_add(STEP_MAX));
-    // Entries cannot conflict: a frame's entry is deleted with it (the trigger), and a frame
-    // never changes its connection or seq. `OR IGNORE` only so that the statement cannot
-    // abort half-way: SQLite then keeps no statement journal for it (a copy of every page it
-    // touches; with `OR REPLACE`, which may delete, 6 % of the writer on `fanout`).
-    c.prepare_cached(
-        "INSERT OR IGNORE INTO frames_by_connection (conn_id, frame_seq, frame_id) \
-         SELECT connection_id, seq, id FROM frames NOT INDEXED WHERE id > ?1 AND id <= ?2",
-    )?
-    .execute(params![upto, to])?;
+    // Read back by rowid (the pages are still in the cache), grouped by connection. A
+    // connection's frames come in id order; sorted by seq for the pack (the same order within
+    // a session, see `Parts::in_order`).
+    let mut by_connection: HashMap<i64, Vec<(i64, i64)>> = HashMap::default();
+    {
+        let mut stmt = c.prepare_cached(
+            "SELECT connection_id, seq, id FROM frames NOT INDEXED WHERE id > ?1 AND id <= ?2",
+        )?;
+        let mut rows = stmt.query(params![upto, to])?;
+        while let Some(r) = rows.next()? {
+            by_connection
+                .entry(r.get(0)?)
+                .or_default()
+                .push((r.get(1)?, r.get(2)?));
+        }
+    }
+    let mut buf = Vec::new();
+    for (connection, mut entries) in by_connection {
+        entries.sort_unstable();
+        entries.dedup_by_key(|e| e.0);
+        crate::connection_packs::insert(c, connection, &entries, &mut buf)?;
+    }
     c.prepare_cached(
         "INSERT OR REPLACE INTO connection_index_progress (id, indexed_upto) VALUES (1, ?1)",
     )?
     .execute(params![to])?;
     Ok(to < max)
+}
+
+/// Packs every frame up to id `limit` in no pack yet (a file converted from schema 12, or a
+/// tool's copy), inside the caller's transaction.
+pub(crate) fn catch_up_all(c: &Connection, limit: i64) -> Result<(), StoreError> {
+    while catch_up_to(c, limit)? {}
+    Ok(())
 }

@@ -10,6 +10,7 @@
 
 mod admission;
 mod connection_index;
+mod connection_packs;
 mod decoders;
 mod detail;
 mod error;
@@ -859,7 +860,16 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.execute_batch("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")
         .map_err(|e| StoreError::open(path, e))?;
+    connection_packs::register(&conn).map_err(|e| StoreError::open(path, e))?;
     Ok(conn)
+}
+
+/// Fills the per-connection index with every frame up to id `limit` not in it yet, on a
+/// connection of a tool that wrote frames with its own SQL (the `timeline_db` example, tests),
+/// as the writer does when it is idle. Not a stable API.
+#[doc(hidden)]
+pub fn index_connections_now(c: &Connection, limit: i64) -> Result<(), StoreError> {
+    connection_index::catch_up_all(c, limit)
 }
 
 /// Entry points for the fuzz targets in `fuzz/` (not a stable API): the import parsers on

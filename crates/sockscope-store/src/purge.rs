@@ -192,6 +192,13 @@ fn purge_step(conn: &mut Connection) -> Result<Option<Purged>, StoreError> {
         tx.commit()?;
         return Ok(Some(Purged::Session(SessionId(session))));
     }
+    // The per-connection index of a session being deleted is of no use: all its packs go at
+    // once (with those made of its frames since the last step).
+    tx.prepare_cached(
+        "DELETE FROM connection_packs WHERE conn_id IN \
+         (SELECT id FROM connections WHERE session_id = ?1)",
+    )?
+    .execute(params![session])?;
     let watermark: i64 = tx
         .query_row(
             "SELECT indexed_upto FROM fts_progress WHERE id = 1",

@@ -1,7 +1,7 @@
-//! The per-connection index (`frames_by_connection`, filled by the writer in chunks):
-//! every per-connection read gives the same answer whether a frame is in the index yet or
-//! only in `frames`, deleting a session takes its entries along, and files of schema 11
-//! (with the old `frames(connection_id, seq)` index) are converted.
+//! The per-connection index (`connection_packs`, filled by the writer in chunks): every
+//! per-connection read gives the same answer whether a frame is in the index yet or only in
+//! `frames`, deleting a session takes its packs along, and files of schema 11 (with the old
+//! `frames(connection_id, seq)` index) and 12 (with one row per frame) are converted.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
 
 mod common;
@@ -91,7 +91,7 @@ fn watermark(path: &Path) -> (i64, i64, i64) {
         .query_row(
             "SELECT (SELECT indexed_upto FROM connection_index_progress), \
              (SELECT COALESCE(MAX(id), 0) FROM frames), \
-             (SELECT COUNT(*) FROM frames_by_connection)",
+             (SELECT COALESCE(SUM(n), 0) FROM connection_packs)",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
@@ -113,6 +113,19 @@ fn wait_indexed(path: &Path) {
         assert!(start.elapsed() < FOREVER, "index stuck at {upto} of {max}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Leaves only the frames up to id `upto` in the index, as if the writer had packed them
+/// and no more (one pack per connection).
+fn cut_back(path: &Path, upto: i64) {
+    let mut c = raw(path);
+    let tx = c.transaction().expect("begin");
+    tx.execute_batch(
+        "DELETE FROM connection_packs; UPDATE connection_index_progress SET indexed_upto = 0;",
+    )
+    .expect("empty the index");
+    sockscope_store::index_connections_now(&tx, upto).expect("pack");
+    tx.commit().expect("commit");
 }
 
 fn filtered(store: &Store, s: SessionId, c: ConnectionId) -> Vec<i64> {
@@ -201,22 +214,12 @@ fn reads_by_connection_see_indexed_and_unindexed_frames_alike() {
     // The last 8,000 frames not in it yet, as between two chunks: the fragmented message
     // starts in the index and ends outside it. (The writer is idle with nothing new, so it
     // leaves this as it is.)
-    raw(&path)
-        .execute_batch(
-            "BEGIN; DELETE FROM frames_by_connection WHERE frame_id > 37000; \
-             UPDATE connection_index_progress SET indexed_upto = 37000; COMMIT;",
-        )
-        .expect("cut the index back");
+    cut_back(&path, 37_000);
     assert_eq!(watermark(&path), (37_000, 45_000, 37_000));
     check_reads(&store, s, &conns, &want, frag);
 
     // Nothing in it at all.
-    raw(&path)
-        .execute_batch(
-            "BEGIN; DELETE FROM frames_by_connection; \
-             UPDATE connection_index_progress SET indexed_upto = 0; COMMIT;",
-        )
-        .expect("empty the index");
+    cut_back(&path, 0);
     check_reads(&store, s, &conns, &want, frag);
     drop(store);
 
@@ -261,7 +264,7 @@ fn capture_fills_the_index_in_chunks() {
 }
 
 #[test]
-fn a_deleted_session_leaves_no_entries_and_reused_ids_are_indexed() {
+fn a_deleted_session_leaves_no_packs_and_reused_ids_are_indexed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("reuse.db");
     let store = Store::open(&path).expect("open");
@@ -270,7 +273,11 @@ fn a_deleted_session_leaves_no_entries_and_reused_ids_are_indexed() {
     wait_indexed(&path);
     rt().block_on(store.delete_session(old)).expect("delete");
     let (upto, max, entries) = watermark(&path);
-    assert_eq!((max, entries), (0, 0), "frames and entries gone");
+    assert_eq!((max, entries), (0, 0), "frames and packs gone");
+    let packs: i64 = raw(&path)
+        .query_row("SELECT COUNT(*) FROM connection_packs", [], |r| r.get(0))
+        .expect("packs");
+    assert_eq!(packs, 0, "no empty pack left");
     assert_eq!(upto, 0, "the watermark is not above the frames left");
 
     // The new session's frames get the deleted ones' ids (SQLite reuses rowids past the
@@ -285,7 +292,7 @@ fn a_deleted_session_leaves_no_entries_and_reused_ids_are_indexed() {
 }
 
 #[test]
-fn a_schema_11_file_gets_the_table_from_its_index() {
+fn a_schema_11_file_gets_packs_from_its_index() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("old.db");
     let store = Store::open(&path).expect("open");
@@ -295,8 +302,7 @@ fn a_schema_11_file_gets_the_table_from_its_index() {
     // As version 11 left it.
     raw(&path)
         .execute_batch(
-            "DROP TRIGGER frames_by_connection_delete; DROP TABLE frames_by_connection; \
-             DROP TABLE connection_index_progress; \
+            "DROP TABLE connection_packs; DROP TABLE connection_index_progress; \
              CREATE INDEX frames_by_connection_seq ON frames(connection_id, seq); \
              PRAGMA user_version = 11;",
         )
@@ -312,5 +318,43 @@ fn a_schema_11_file_gets_the_table_from_its_index() {
         )
         .expect("schema");
     assert_eq!(old_index, 0, "the old index is dropped");
+    check_reads(&store, s, &conns, &want, 300);
+}
+
+#[test]
+fn a_schema_12_file_gets_packs_from_its_frames() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("twelve.db");
+    let store = Store::open(&path).expect("open");
+    let (s, conns) = rt().block_on(session_with_conns(&store, "idx", 3));
+    let want = record(&store, s, &conns, 4_000, 300);
+    drop(store);
+    // As version 12 left it: one row per frame, the first 3,000 of them in it.
+    raw(&path)
+        .execute_batch(
+            "DROP TABLE connection_packs; \
+             CREATE TABLE frames_by_connection (conn_id INTEGER NOT NULL, \
+               frame_seq INTEGER NOT NULL, frame_id INTEGER NOT NULL, \
+               PRIMARY KEY (conn_id, frame_seq)) WITHOUT ROWID; \
+             INSERT INTO frames_by_connection SELECT connection_id, seq, id FROM frames \
+               WHERE id <= 3000; \
+             UPDATE connection_index_progress SET indexed_upto = 3000; \
+             CREATE TRIGGER frames_by_connection_delete AFTER DELETE ON frames BEGIN \
+               DELETE FROM frames_by_connection WHERE conn_id = old.connection_id \
+               AND frame_seq = old.seq AND frame_id = old.id; END; \
+             PRAGMA user_version = 12;",
+        )
+        .expect("downgrade");
+
+    let store = Store::open(&path).expect("migrate");
+    assert_eq!(watermark(&path), (4_000, 4_000, 4_000));
+    let left: i64 = raw(&path)
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'frames_by_connection%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("schema");
+    assert_eq!(left, 0, "the table and its trigger are dropped");
     check_reads(&store, s, &conns, &want, 300);
 }
