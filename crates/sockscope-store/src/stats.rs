@@ -115,8 +115,9 @@ fn u(v: i64) -> u64 {
 /// Statistics in two plain scans without sorting: the time span (`MIN`/`MAX` inside SQLite,
 /// which fixes the bucket width), then every frame's `(ts_us, dir, opcode, len)` folded in
 /// Rust into totals, size classes and time buckets. Both scans read one snapshot, and use
-/// `frames_by_session_seq` or, for one connection, `frames_by_connection_seq`. (Grouping in
-/// SQL instead sorted the whole session twice: 1.3 s for 1M frames in release.)
+/// `frames_by_session_seq` or, for one connection, the per-connection index
+/// (`connection_index::Parts`). (Grouping in SQL instead sorted the whole session twice:
+/// 1.3 s for 1M frames in release.)
 pub(crate) fn stats(
     c: &Connection,
     session: SessionId,
