@@ -68,7 +68,9 @@ const COLUMNS: [&str; 15] = [
 /// connection `connection` (an SQL parameter such as `?1`, or an integer literal), for
 /// queries that go by seq: conditions on `seq` and `ORDER BY seq … LIMIT` use the table's
 /// key, and the frames not yet in it come from `frames` past the watermark. Alias it
-/// (`AS frames`) to keep the queries' column names.
+/// (`AS frames`) to keep the queries' column names. The join checks the frame's connection
+/// too: an entry whose frame was deleted and whose id went to a new frame is not this
+/// connection's (a purge step deletes a session's packs with its frames; this holds anyway).
 pub(crate) fn frames_of(connection: &str) -> String {
     let indexed: Vec<String> = COLUMNS
         .iter()
@@ -179,7 +181,7 @@ fn catch_up_to(c: &Connection, limit: i64) -> Result<bool, StoreError> {
     let to = max.min(upto.saturating_add(STEP_MAX));
     // Read back by rowid (the pages are still in the cache), grouped by connection. A
     // connection's frames come in id order; sorted by seq for the pack (the same order within
-    // a session, see `Parts::in_order`).
+    // a session, see `Parts::in_order`). A damaged file may repeat a seq: one entry is kept.
     let mut by_connection: HashMap<i64, Vec<(i64, i64)>> = HashMap::default();
     {
         let mut stmt = c.prepare_cached(

@@ -291,70 +291,57 @@ fn a_deleted_session_leaves_no_packs_and_reused_ids_are_indexed() {
     check_reads(&store, s, &conns, &want, 200);
 }
 
-#[test]
-fn a_schema_11_file_gets_packs_from_its_index() {
+/// A file that `downgrade` turned into an older schema's gets its packs at open: every frame
+/// packed, nothing named like `gone` left in the schema, every read right.
+fn converted(name: &str, downgrade: &str, gone: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("old.db");
+    let path = dir.path().join(name);
     let store = Store::open(&path).expect("open");
     let (s, conns) = rt().block_on(session_with_conns(&store, "idx", 3));
     let want = record(&store, s, &conns, 4_000, 300);
     drop(store);
-    // As version 11 left it.
-    raw(&path)
-        .execute_batch(
-            "DROP TABLE connection_packs; DROP TABLE connection_index_progress; \
-             CREATE INDEX frames_by_connection_seq ON frames(connection_id, seq); \
-             PRAGMA user_version = 11;",
-        )
-        .expect("downgrade");
-
-    let store = Store::open(&path).expect("migrate");
-    assert_eq!(watermark(&path), (4_000, 4_000, 4_000));
-    let old_index: i64 = raw(&path)
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'frames_by_connection_seq'",
-            [],
-            |r| r.get(0),
-        )
-        .expect("schema");
-    assert_eq!(old_index, 0, "the old index is dropped");
-    check_reads(&store, s, &conns, &want, 300);
-}
-
-#[test]
-fn a_schema_12_file_gets_packs_from_its_frames() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("twelve.db");
-    let store = Store::open(&path).expect("open");
-    let (s, conns) = rt().block_on(session_with_conns(&store, "idx", 3));
-    let want = record(&store, s, &conns, 4_000, 300);
-    drop(store);
-    // As version 12 left it: one row per frame, the first 3,000 of them in it.
-    raw(&path)
-        .execute_batch(
-            "DROP TABLE connection_packs; \
-             CREATE TABLE frames_by_connection (conn_id INTEGER NOT NULL, \
-               frame_seq INTEGER NOT NULL, frame_id INTEGER NOT NULL, \
-               PRIMARY KEY (conn_id, frame_seq)) WITHOUT ROWID; \
-             INSERT INTO frames_by_connection SELECT connection_id, seq, id FROM frames \
-               WHERE id <= 3000; \
-             UPDATE connection_index_progress SET indexed_upto = 3000; \
-             CREATE TRIGGER frames_by_connection_delete AFTER DELETE ON frames BEGIN \
-               DELETE FROM frames_by_connection WHERE conn_id = old.connection_id \
-               AND frame_seq = old.seq AND frame_id = old.id; END; \
-             PRAGMA user_version = 12;",
-        )
-        .expect("downgrade");
+    raw(&path).execute_batch(downgrade).expect("downgrade");
 
     let store = Store::open(&path).expect("migrate");
     assert_eq!(watermark(&path), (4_000, 4_000, 4_000));
     let left: i64 = raw(&path)
         .query_row(
-            "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'frames_by_connection%'",
-            [],
+            "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE ?1",
+            [gone],
             |r| r.get(0),
         )
         .expect("schema");
-    assert_eq!(left, 0, "the table and its trigger are dropped");
+    assert_eq!(left, 0, "{gone} is dropped");
     check_reads(&store, s, &conns, &want, 300);
+}
+
+#[test]
+fn a_schema_11_file_gets_packs_from_its_index() {
+    converted(
+        "eleven.db",
+        "DROP TABLE connection_packs; DROP TABLE connection_index_progress; \
+         CREATE INDEX frames_by_connection_seq ON frames(connection_id, seq); \
+         PRAGMA user_version = 11;",
+        "frames_by_connection_seq",
+    );
+}
+
+#[test]
+fn a_schema_12_file_gets_packs_from_its_frames() {
+    // One row per frame, the first 3,000 of them in the table.
+    converted(
+        "twelve.db",
+        "DROP TABLE connection_packs; \
+         CREATE TABLE frames_by_connection (conn_id INTEGER NOT NULL, \
+           frame_seq INTEGER NOT NULL, frame_id INTEGER NOT NULL, \
+           PRIMARY KEY (conn_id, frame_seq)) WITHOUT ROWID; \
+         INSERT INTO frames_by_connection SELECT connection_id, seq, id FROM frames \
+           WHERE id <= 3000; \
+         UPDATE connection_index_progress SET indexed_upto = 3000; \
+         CREATE TRIGGER frames_by_connection_delete AFTER DELETE ON frames BEGIN \
+           DELETE FROM frames_by_connection WHERE conn_id = old.connection_id \
+           AND frame_seq = old.seq AND frame_id = old.id; END; \
+         PRAGMA user_version = 12;",
+        "frames_by_connection%",
+    );
 }
