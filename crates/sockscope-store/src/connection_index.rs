@@ -66,23 +66,23 @@ const COLUMNS: [&str; 15] = [
 
 /// A table expression (for `FROM`) with the columns of `frames` holding the frames of the
 /// connection `connection` (an SQL parameter such as `?1`, or an integer literal), for
-/// queries that go by seq: conditions on `seq` and `ORDER BY seq … LIMIT` use the table's
-/// key, and the frames not yet in it come from `frames` past the watermark. Alias it
-/// (`AS frames`) to keep the queries' column names. The join checks the frame's connection
-/// too: an entry whose frame was deleted and whose id went to a new frame is not this
-/// connection's (a purge step deletes a session's packs with its frames; this holds anyway).
+/// queries that go by seq: conditions on `seq` and `ORDER BY seq … LIMIT` go to the packs'
+/// table (which seeks and keeps the order), and the frames not yet in a pack come from
+/// `frames` past the watermark. Alias it (`AS frames`) to keep the queries' column names.
+/// The join checks the frame's connection too: an entry whose frame was deleted and whose id
+/// went to a new frame is not this connection's (a purge step deletes a session's packs with
+/// its frames; this holds anyway).
 pub(crate) fn frames_of(connection: &str) -> String {
     let indexed: Vec<String> = COLUMNS
         .iter()
         .map(|c| match *c {
             "seq" => "c.frame_seq AS seq".to_owned(),
-            "connection_id" => "c.conn_id AS connection_id".to_owned(),
             other => format!("f.{other} AS {other}"),
         })
         .collect();
     format!(
         "(SELECT {indexed} FROM sockscope_connection_frames AS c CROSS JOIN frames AS f \
-         ON f.id = c.frame_id AND f.connection_id = c.conn_id WHERE c.conn_id = {connection} \
+         ON f.id = c.frame_id AND f.connection_id = {connection} WHERE c.conn_id = {connection} \
          UNION ALL SELECT {all} FROM frames NOT INDEXED \
          WHERE id > (SELECT indexed_upto FROM connection_index_progress WHERE id = 1) \
          AND connection_id = {connection})",
@@ -115,7 +115,7 @@ impl Parts {
         Parts {
             indexed: format!(
                 "sockscope_connection_frames CROSS JOIN frames ON frames.id = frame_id \
-                 AND frames.connection_id = conn_id WHERE conn_id = {connection}{}",
+                 AND frames.connection_id = {connection} WHERE conn_id = {connection}{}",
                 range("frame_seq")
             ),
             recent: format!(

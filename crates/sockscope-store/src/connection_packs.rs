@@ -328,7 +328,13 @@ struct FramesCursor<'vtab> {
     eof: bool,
 }
 
-const PACK_COLUMNS: &str = "first_seq, last_seq, first_id, n, data FROM connection_packs";
+/// The pack that starts at or before a seq, the first after one, the last before one.
+const AT_OR_BEFORE: &str = "SELECT first_seq, last_seq, first_id, n, data FROM connection_packs \
+     WHERE conn_id = ?1 AND first_seq <= ?2 ORDER BY first_seq DESC LIMIT 1";
+const AFTER: &str = "SELECT first_seq, last_seq, first_id, n, data FROM connection_packs \
+     WHERE conn_id = ?1 AND first_seq > ?2 ORDER BY first_seq LIMIT 1";
+const BEFORE: &str = "SELECT first_seq, last_seq, first_id, n, data FROM connection_packs \
+     WHERE conn_id = ?1 AND first_seq < ?2 ORDER BY first_seq DESC LIMIT 1";
 
 impl<'vtab> FramesCursor<'vtab> {
     fn fetch(
@@ -351,27 +357,21 @@ impl<'vtab> FramesCursor<'vtab> {
     }
 
     fn at_or_before(&mut self, seq: i64) -> rusqlite::Result<Option<PackRow>> {
-        let sql = format!(
-            "SELECT {PACK_COLUMNS} WHERE conn_id = ?1 AND first_seq <= ?2 \
-             ORDER BY first_seq DESC LIMIT 1"
-        );
-        Self::fetch(self.db, &mut self.at_or_before, &sql, self.conn, seq)
+        Self::fetch(
+            self.db,
+            &mut self.at_or_before,
+            AT_OR_BEFORE,
+            self.conn,
+            seq,
+        )
     }
 
     fn after(&mut self, seq: i64) -> rusqlite::Result<Option<PackRow>> {
-        let sql = format!(
-            "SELECT {PACK_COLUMNS} WHERE conn_id = ?1 AND first_seq > ?2 \
-             ORDER BY first_seq LIMIT 1"
-        );
-        Self::fetch(self.db, &mut self.after, &sql, self.conn, seq)
+        Self::fetch(self.db, &mut self.after, AFTER, self.conn, seq)
     }
 
     fn before(&mut self, seq: i64) -> rusqlite::Result<Option<PackRow>> {
-        let sql = format!(
-            "SELECT {PACK_COLUMNS} WHERE conn_id = ?1 AND first_seq < ?2 \
-             ORDER BY first_seq DESC LIMIT 1"
-        );
-        Self::fetch(self.db, &mut self.before, &sql, self.conn, seq)
+        Self::fetch(self.db, &mut self.before, BEFORE, self.conn, seq)
     }
 
     /// The next pack in the cursor's order that may hold a wanted seq, decoded into `pack`

@@ -153,7 +153,9 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 11 -> 12: the per-connection index becomes a table the writer fills in chunks
     // (`connection_index.rs`): frames with `id > indexed_upto` are not in it yet. The index
-    // it replaces cost capture a leaf write per row with many connections.
+    // it replaces cost capture a leaf write per row with many connections. (The table is left
+    // empty, watermark 0: the next migration replaces it with packs built from `frames`.
+    // Until the thirteenth pass this filled it from the old index, for nothing.)
     r#"
     CREATE TABLE IF NOT EXISTS frames_by_connection (
         conn_id   INTEGER NOT NULL,
@@ -161,14 +163,11 @@ const MIGRATIONS: &[&str] = &[
         frame_id  INTEGER NOT NULL,
         PRIMARY KEY (conn_id, frame_seq)
     ) WITHOUT ROWID;
-    INSERT OR REPLACE INTO frames_by_connection (conn_id, frame_seq, frame_id)
-        SELECT connection_id, seq, id FROM frames ORDER BY connection_id, seq;
     CREATE TABLE IF NOT EXISTS connection_index_progress (
         id           INTEGER PRIMARY KEY CHECK (id = 1),
         indexed_upto INTEGER NOT NULL
     );
-    INSERT OR REPLACE INTO connection_index_progress (id, indexed_upto)
-        SELECT 1, COALESCE(MAX(id), 0) FROM frames;
+    INSERT OR REPLACE INTO connection_index_progress (id, indexed_upto) VALUES (1, 0);
     CREATE TRIGGER IF NOT EXISTS frames_by_connection_delete AFTER DELETE ON frames BEGIN
         DELETE FROM frames_by_connection
             WHERE conn_id = old.connection_id AND frame_seq = old.seq AND frame_id = old.id;
