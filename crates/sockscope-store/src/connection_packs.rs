@@ -344,11 +344,9 @@ impl<'vtab> FramesCursor<'vtab> {
         conn: i64,
         seq: i64,
     ) -> rusqlite::Result<Option<PackRow>> {
-        if slot.is_none() {
-            *slot = Some(db.prepare(sql)?);
-        }
-        let Some(stmt) = slot.as_mut() else {
-            return Ok(None);
+        let stmt = match slot {
+            Some(stmt) => stmt,
+            None => slot.insert(db.prepare(sql)?),
         };
         stmt.query_row(params![conn, seq], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))

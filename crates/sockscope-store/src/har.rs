@@ -132,7 +132,7 @@ fn entry(
     let last_ts: Option<i64> = c
         .prepare_cached(&format!(
             "SELECT ts_us FROM {} AS frames WHERE connection_id = ?1 AND seq <= ?2 \
-                 ORDER BY seq DESC LIMIT 1",
+             ORDER BY seq DESC LIMIT 1",
             crate::connection_index::frames_of("?1")
         ))?
         .query_row(params![conn.id.0, upto], |r| r.get(0))

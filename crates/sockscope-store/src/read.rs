@@ -340,6 +340,90 @@ pub fn connection_messages(
         data: Vec<u8>,
         truncated: bool,
     }
+    /// One frame row (the columns of `MESSAGE_COLUMNS`) folded into the messages so far,
+    /// the message being reassembled per direction and the last frame seen per direction.
+    fn fold(
+        r: &rusqlite::Row<'_>,
+        out: &mut Vec<Message>,
+        partial: &mut [Option<Partial>; 2],
+        last: &mut [(i64, i64); 2],
+    ) -> Result<(), StoreError> {
+        let seq: i64 = r.get(0)?;
+        let ts_us: i64 = r.get(1)?;
+        let dir = dir_from_i64(r.get(2)?);
+        let opcode = opcode_from(r.get(3)?)?;
+        let flags: i64 = r.get(4)?;
+        let payload: Vec<u8> = r.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default();
+        let inflated: Option<Vec<u8>> = r.get(6)?;
+        // Intercepted messages that never reached the other side are not part of the exchange.
+        if flags & (FLAG_DROPPED | FLAG_REPLACED) != 0 {
+            return Ok(());
+        }
+        let slot = usize::from(dir == Direction::Server);
+        last[slot] = (seq, ts_us);
+        let fin = flags & FLAG_FIN != 0;
+        let cut = flags & FLAG_TRUNCATED != 0;
+        let finish = |p: Partial, inflated: Option<Vec<u8>>, seq: i64, ts_us: i64| {
+            let (payload, truncated) = match (p.compressed, inflated) {
+                (_, Some(whole)) => (whole, p.truncated),
+                // Compressed, but the recorder could not inflate it: only the wire bytes.
+                (true, None) => (p.data, true),
+                (false, None) => (p.data, p.truncated),
+            };
+            Message {
+                dir,
+                seq,
+                ts_us,
+                opcode: p.opcode,
+                payload: payload.into(),
+                truncated,
+            }
+        };
+        match opcode {
+            Opcode::Text | Opcode::Binary => {
+                if let Some(p) = partial[slot].take() {
+                    // A new message before the previous one finished (illegal): keep its part.
+                    let mut m = finish(p, None, seq, ts_us);
+                    m.truncated = true;
+                    out.push(m);
+                }
+                let p = Partial {
+                    opcode,
+                    compressed: flags & FLAG_RSV1 != 0,
+                    data: payload,
+                    truncated: cut,
+                };
+                if fin {
+                    out.push(finish(p, inflated, seq, ts_us));
+                } else {
+                    partial[slot] = Some(p);
+                }
+            }
+            Opcode::Continuation => {
+                // A continuation with no message started is illegal and carries no type: skipped.
+                if let Some(mut p) = partial[slot].take() {
+                    p.data.extend_from_slice(&payload);
+                    p.truncated |= cut;
+                    if fin {
+                        out.push(finish(p, inflated, seq, ts_us));
+                    } else {
+                        partial[slot] = Some(p);
+                    }
+                }
+            }
+            _ => out.push(Message {
+                dir,
+                seq,
+                ts_us,
+                opcode,
+                payload: payload.into(),
+                truncated: cut,
+            }),
+        }
+        Ok(())
+    }
+    const MESSAGE_COLUMNS: &str = "seq, ts_us, dir, opcode, flags, \
+        sockscope_payload(session_id, payload, poff, plen), inflated";
     let mut out = Vec::new();
     let mut partial: [Option<Partial>; 2] = [None, None];
     let mut last = [(0i64, 0i64); 2];
@@ -347,84 +431,10 @@ pub fn connection_messages(
     // transaction (`connection_index.rs`).
     in_one_transaction(c, |c| {
         for part in crate::connection_index::Parts::new("?1", false).in_order("") {
-            let mut stmt = c.prepare_cached(&format!(
-        "SELECT seq, ts_us, dir, opcode, flags, sockscope_payload(session_id, payload, poff, plen), \
-         inflated FROM {part}"
-    ))?;
+            let mut stmt = c.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM {part}"))?;
             let mut rows = stmt.query(params![conn.0])?;
             while let Some(r) = rows.next()? {
-                let seq: i64 = r.get(0)?;
-                let ts_us: i64 = r.get(1)?;
-                let dir = dir_from_i64(r.get(2)?);
-                let opcode = opcode_from(r.get(3)?)?;
-                let flags: i64 = r.get(4)?;
-                let payload: Vec<u8> = r.get::<_, Option<Vec<u8>>>(5)?.unwrap_or_default();
-                let inflated: Option<Vec<u8>> = r.get(6)?;
-                // Intercepted messages that never reached the other side are not part of the exchange.
-                if flags & (FLAG_DROPPED | FLAG_REPLACED) != 0 {
-                    continue;
-                }
-                let slot = usize::from(dir == Direction::Server);
-                last[slot] = (seq, ts_us);
-                let fin = flags & FLAG_FIN != 0;
-                let cut = flags & FLAG_TRUNCATED != 0;
-                let finish = |p: Partial, inflated: Option<Vec<u8>>, seq: i64, ts_us: i64| {
-                    let (payload, truncated) = match (p.compressed, inflated) {
-                        (_, Some(whole)) => (whole, p.truncated),
-                        // Compressed, but the recorder could not inflate it: only the wire bytes.
-                        (true, None) => (p.data, true),
-                        (false, None) => (p.data, p.truncated),
-                    };
-                    Message {
-                        dir,
-                        seq,
-                        ts_us,
-                        opcode: p.opcode,
-                        payload: payload.into(),
-                        truncated,
-                    }
-                };
-                match opcode {
-                    Opcode::Text | Opcode::Binary => {
-                        if let Some(p) = partial[slot].take() {
-                            // A new message before the previous one finished (illegal): keep its part.
-                            let mut m = finish(p, None, seq, ts_us);
-                            m.truncated = true;
-                            out.push(m);
-                        }
-                        let p = Partial {
-                            opcode,
-                            compressed: flags & FLAG_RSV1 != 0,
-                            data: payload,
-                            truncated: cut,
-                        };
-                        if fin {
-                            out.push(finish(p, inflated, seq, ts_us));
-                        } else {
-                            partial[slot] = Some(p);
-                        }
-                    }
-                    Opcode::Continuation => {
-                        // A continuation with no message started is illegal and carries no type: skipped.
-                        if let Some(mut p) = partial[slot].take() {
-                            p.data.extend_from_slice(&payload);
-                            p.truncated |= cut;
-                            if fin {
-                                out.push(finish(p, inflated, seq, ts_us));
-                            } else {
-                                partial[slot] = Some(p);
-                            }
-                        }
-                    }
-                    _ => out.push(Message {
-                        dir,
-                        seq,
-                        ts_us,
-                        opcode,
-                        payload: payload.into(),
-                        truncated: cut,
-                    }),
-                }
+                fold(r, &mut out, &mut partial, &mut last)?;
             }
         }
         Ok(())

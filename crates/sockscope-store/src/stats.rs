@@ -21,6 +21,14 @@ pub struct DirCounts {
     pub bytes: u64,
 }
 
+impl DirCounts {
+    /// Counts one frame of `len` payload bytes.
+    fn add(&mut self, len: u64) {
+        self.frames += 1;
+        self.bytes = self.bytes.saturating_add(len);
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TimeBucket {
     /// Start of the bucket, unix µs.
@@ -196,13 +204,11 @@ pub(crate) fn stats(
             let opcode: i64 = r.get(2)?;
             let len = u(r.get(3)?);
             let client = dir == 0;
-            let d = if client {
-                &mut totals.client
+            if client {
+                totals.client.add(len);
             } else {
-                &mut totals.server
-            };
-            d.frames += 1;
-            d.bytes = d.bytes.saturating_add(len);
+                totals.server.add(len);
+            }
             match opcode {
                 0 => totals.continuation += 1,
                 1 => totals.text += 1,
@@ -224,13 +230,11 @@ pub(crate) fn stats(
                     "frame time {ts} outside the span"
                 )));
             };
-            let d = if client {
-                &mut tb.client
+            if client {
+                tb.client.add(len);
             } else {
-                &mut tb.server
-            };
-            d.frames += 1;
-            d.bytes = d.bytes.saturating_add(len);
+                tb.server.add(len);
+            }
         }
     }
     tx.finish()?;

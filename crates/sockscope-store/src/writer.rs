@@ -304,8 +304,9 @@ fn capture_only(batch: &[WriteOp]) -> bool {
 /// `INSERT OR FAIL`, see [`insert_frames_sql`]) no statement of a capture batch can abort
 /// half-way, and no journal is kept. What the checks guarded, the writer guarantees itself:
 /// a frame's session is looked up before it gets a seq (`next_seq`: it exists and is not
-/// being deleted), and its connection id was handed out by a committed `CreateConnection`. Deletes are purge steps,
-/// which do the cascades themselves. Measured in `docs/benchmarks.md` (eleventh pass).
+/// being deleted), and its connection id was handed out by a committed `CreateConnection`.
+/// Deletes are purge steps, which do the cascades themselves. Measured in
+/// `docs/benchmarks.md` (eleventh pass).
 pub(crate) fn foreign_keys(conn: &Connection, on: bool) -> Result<(), StoreError> {
     let now: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
     if now != on {
