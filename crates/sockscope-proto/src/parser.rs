@@ -63,7 +63,19 @@ enum State {
 pub struct FrameParser {
     state: State,
     cap: usize,
+    /// What is left of the block small payloads are cut from (see [`SMALL_PAYLOAD`]).
+    block: BytesMut,
 }
+
+/// A payload of at most this many kept bytes is cut from a shared block of [`BLOCK`] bytes
+/// instead of having an allocation of its own. A capture relay's frames are freed on the
+/// store's drop thread, so every per-frame allocation was a `malloc` on the relay and a
+/// cross-thread `free` there: on `pipelined` (1 KiB frames) about 7 % of the machine's CPU
+/// (issue 7, fourteenth pass in docs/benchmarks.md). A block is freed when the last payload cut
+/// from it is; a payload kept long keeps at most its block alive.
+pub const SMALL_PAYLOAD: usize = 4 << 10;
+/// Bytes of one block small payloads are cut from.
+const BLOCK: usize = 16 << 10;
 
 /// How many payload bytes a parser keeps per frame by default (16 MiB).
 pub const DEFAULT_PAYLOAD_CAP: usize = 16 << 20;
@@ -73,7 +85,27 @@ impl FrameParser {
         FrameParser {
             state: State::Header(HeaderBytes::default()),
             cap,
+            block: BytesMut::new(),
         }
+    }
+
+    /// An empty buffer with room for `cap` payload bytes: cut from the block when `cap` is
+    /// small (a new block when what is left is too short), else one of its own that grows as
+    /// bytes arrive (a declared length is peer input: it reserves at most 64 KiB up front).
+    fn payload_buffer(&mut self, cap: usize) -> BytesMut {
+        if cap == 0 {
+            return BytesMut::new();
+        }
+        if cap > SMALL_PAYLOAD {
+            return BytesMut::with_capacity(cap.min(64 << 10));
+        }
+        if self.block.capacity() < cap {
+            self.block = BytesMut::with_capacity(BLOCK);
+        }
+        // The block holds no bytes itself (len 0): its first `cap` bytes of room become the
+        // payload's, the rest stays the block.
+        let rest = self.block.split_off(cap);
+        std::mem::replace(&mut self.block, rest)
     }
 
     /// True when the stream is between frames.
@@ -117,11 +149,12 @@ impl FrameParser {
                         let cap = usize::try_from(header.len)
                             .unwrap_or(usize::MAX)
                             .min(self.cap);
+                        let buf = self.payload_buffer(cap);
                         self.state = State::Payload {
                             header,
                             remaining: header.len,
                             seen: 0,
-                            buf: BytesMut::with_capacity(cap.min(64 << 10)),
+                            buf,
                         };
                     }
                 }
@@ -298,6 +331,69 @@ mod tests {
             assert_eq!(got.len(), 1, "step {step}");
             assert_eq!(&got[0].payload[..], &payload[..], "step {step}");
         }
+    }
+
+    /// Small payloads share blocks: each is exactly its own bytes (a later payload written into
+    /// the same block never shows through), neighbours in a block sit side by side in memory,
+    /// a payload that does not fit what is left of a block starts a new one, and payloads
+    /// above the limit have their own allocation.
+    #[test]
+    fn small_payloads_are_cut_from_shared_blocks() {
+        let sizes = [
+            1000usize, 1, 0, 3000, 4096, 4097, 700, 2048, 5000, 125, 126, 65_536, 9,
+        ];
+        let mut wire = Vec::new();
+        let mut payloads = Vec::new();
+        for (i, &n) in sizes.iter().enumerate() {
+            let payload: Vec<u8> = (0..n).map(|j| ((i * 31 + j * 7) % 251) as u8).collect();
+            let mask = (i % 2 == 0).then_some([1, 2, 3, (i % 256) as u8]);
+            wire.extend_from_slice(&encode_frame(true, false, Opcode::Binary, mask, &payload));
+            payloads.push(payload);
+        }
+        for step in [1, 7, 1000, 1 << 20] {
+            let got = parse_all(&wire, DEFAULT_PAYLOAD_CAP, step);
+            assert_eq!(got.len(), sizes.len(), "step {step}");
+            for (f, want) in got.iter().zip(&payloads) {
+                assert_eq!(
+                    &f.payload[..],
+                    &want[..],
+                    "step {step}, {} bytes",
+                    want.len()
+                );
+            }
+            // 1000 and 1 share the first block; 3000 and 4096 follow in it (8097 of 16384).
+            let adjacent = |a: &ParsedFrame, b: &ParsedFrame| {
+                a.payload.as_ptr().wrapping_add(a.payload.len()) == b.payload.as_ptr()
+            };
+            assert!(adjacent(&got[0], &got[1]), "step {step}");
+            assert!(adjacent(&got[1], &got[3]), "step {step}");
+            assert!(adjacent(&got[3], &got[4]), "step {step}");
+            // 4097 is above the limit: an allocation of its own, the block goes on after it.
+            assert!(!adjacent(&got[4], &got[5]), "step {step}");
+            assert!(adjacent(&got[4], &got[6]), "step {step}");
+            assert!(adjacent(&got[6], &got[7]), "step {step}");
+            // 5000 is over too; 125 and 126 fit what is left (16384 - 10845 = 5539)…
+            assert!(adjacent(&got[7], &got[9]), "step {step}");
+            assert!(adjacent(&got[9], &got[10]), "step {step}");
+            // …and 9 too, after the 64 KiB payload (its own allocation).
+            assert!(adjacent(&got[10], &got[12]), "step {step}");
+        }
+        // Once the block is used up, the next small payload starts a fresh one.
+        let big: Vec<u8> = vec![7; 4000];
+        let mut wire = Vec::new();
+        for _ in 0..5 {
+            wire.extend_from_slice(&encode_frame(true, false, Opcode::Binary, None, &big));
+        }
+        let got = parse_all(&wire, DEFAULT_PAYLOAD_CAP, 1 << 20);
+        let ends_at = |a: &ParsedFrame, b: &ParsedFrame| {
+            a.payload.as_ptr().wrapping_add(a.payload.len()) == b.payload.as_ptr()
+        };
+        assert!(ends_at(&got[0], &got[1]) && ends_at(&got[2], &got[3]));
+        assert!(
+            !ends_at(&got[3], &got[4]),
+            "16000 of 16384 used: 4000 more is a new block"
+        );
+        assert!(got.iter().all(|f| f.payload[..] == big[..]));
     }
 
     fn parse_all(bytes: &[u8], cap: usize, step: usize) -> Vec<ParsedFrame> {
