@@ -11,10 +11,12 @@
 //!
 //! Why not one row per frame in a table filled in chunks (schema 12): the inserts still went
 //! into the middle of the table, 100 places at once on `fanout`, and cost 0.6 µs of the
-//! writer per frame, a fifth of the proxy's throughput (thirteenth pass). Now the writer reads
-//! back the frames committed since the last time, every [`CHUNK`] frames and whenever it is
-//! idle (like the full-text index, `search.rs`), groups them by connection and writes one
-//! pack per connection: about 100 rows per chunk on `fanout`, 8 on a single connection.
+//! writer per frame, a fifth of the proxy's throughput (thirteenth pass). Now, every
+//! [`CHUNK`] frames and whenever it is idle (like the full-text index, `search.rs`), the
+//! writer takes the frames committed since the last time, groups them by connection and
+//! writes one pack per connection: about 100 rows per chunk on `fanout`, 8 on a single
+//! connection. It takes them from what it kept of the rows it inserted ([`Recent`]), or reads
+//! them back from `frames` when it cannot be sure that is all of them.
 //! Frames with `id` above `connection_index_progress.indexed_upto` are in no pack yet;
 //! [`frames_of`] and [`Parts`] read them from `frames` itself (at most about [`CHUNK`] rows
 //! past the last catch-up). A purge step deletes the packs of the session it deletes and keeps
@@ -159,13 +161,50 @@ pub(crate) fn count_upto(c: &Connection, connection: i64, max_seq: i64) -> Resul
 }
 
 /// Packs up to [`STEP_MAX`] of the frames in no pack yet and moves the watermark past them;
-/// returns whether more remain. Runs inside the caller's transaction.
-pub(crate) fn catch_up(c: &Connection) -> Result<bool, StoreError> {
-    catch_up_to(c, i64::MAX)
+/// returns whether more remain. Runs inside the caller's transaction (the writer's): when
+/// `recent` holds the entries of every frame past the watermark, they are packed from there,
+/// else read back from `frames`.
+pub(crate) fn catch_up(c: &Connection, recent: &mut Recent) -> Result<bool, StoreError> {
+    let (upto, max) = bounds(c, i64::MAX)?;
+    if max <= upto {
+        // Nothing to pack (below the watermark only after a purge step, see `purge.rs`).
+        if max == upto {
+            recent.rebase(c, max)?;
+        } else {
+            recent.forget();
+        }
+        return Ok(false);
+    }
+    if let Some(mut entries) = recent.take_if_exact(c, upto, max)? {
+        let mut by_connection: HashMap<i64, Vec<(i64, i64)>> = HashMap::default();
+        for (connection, seq, id) in entries.drain(..) {
+            by_connection.entry(connection).or_default().push((seq, id));
+        }
+        recent.give_back(entries);
+        #[cfg(test)]
+        {
+            recent.from_memory += 1;
+        }
+        write_packs(c, by_connection, max)?;
+        return Ok(false);
+    }
+    let more = read_back(c, upto, max)?;
+    if more {
+        recent.forget();
+    } else {
+        recent.rebase(c, max)?;
+    }
+    Ok(more)
 }
 
-/// [`catch_up`] of the frames up to id `limit` only.
+/// [`catch_up`] of the frames up to id `limit` only, read back.
 fn catch_up_to(c: &Connection, limit: i64) -> Result<bool, StoreError> {
+    let (upto, max) = bounds(c, limit)?;
+    read_back(c, upto, max)
+}
+
+/// The watermark, and the largest frame id (at most `limit`).
+fn bounds(c: &Connection, limit: i64) -> Result<(i64, i64), StoreError> {
     let upto: i64 = c
         .prepare_cached("SELECT indexed_upto FROM connection_index_progress WHERE id = 1")?
         .query_row([], |r| r.get(0))
@@ -175,13 +214,17 @@ fn catch_up_to(c: &Connection, limit: i64) -> Result<bool, StoreError> {
         .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM frames")?
         .query_row([], |r| r.get::<_, i64>(0))?
         .min(limit);
+    Ok((upto, max))
+}
+
+/// Packs up to [`STEP_MAX`] of the frames with ids in `(upto, max]`, read back from `frames`;
+/// returns whether more remain.
+fn read_back(c: &Connection, upto: i64, max: i64) -> Result<bool, StoreError> {
     if max <= upto {
         return Ok(false);
     }
     let to = max.min(upto.saturating_add(STEP_MAX));
-    // Read back by rowid (the pages are still in the cache), grouped by connection. A
-    // connection's frames come in id order; sorted by seq for the pack (the same order within
-    // a session, see `Parts::in_order`). A damaged file may repeat a seq: one entry is kept.
+    // Read back by rowid (the pages are still in the cache), grouped by connection.
     let mut by_connection: HashMap<i64, Vec<(i64, i64)>> = HashMap::default();
     {
         let mut stmt = c.prepare_cached(
@@ -195,6 +238,19 @@ fn catch_up_to(c: &Connection, limit: i64) -> Result<bool, StoreError> {
                 .push((r.get(1)?, r.get(2)?));
         }
     }
+    write_packs(c, by_connection, to)?;
+    Ok(to < max)
+}
+
+/// Writes one pack per connection of its `(seq, id)` entries and moves the watermark to `to`.
+/// A connection's entries come in id order; they are sorted by seq for the pack (the same
+/// order within a session, see `Parts::in_order`). A damaged file may repeat a seq: one entry
+/// is kept.
+fn write_packs(
+    c: &Connection,
+    by_connection: HashMap<i64, Vec<(i64, i64)>>,
+    to: i64,
+) -> Result<(), StoreError> {
     let mut buf = Vec::new();
     for (connection, mut entries) in by_connection {
         entries.sort_unstable();
@@ -205,7 +261,146 @@ fn catch_up_to(c: &Connection, limit: i64) -> Result<bool, StoreError> {
         "INSERT OR REPLACE INTO connection_index_progress (id, indexed_upto) VALUES (1, ?1)",
     )?
     .execute(params![to])?;
-    Ok(to < max)
+    Ok(())
+}
+
+/// An entry `(connection, seq, id)` of a frame the writer committed.
+type Entry = (i64, i64, i64);
+
+/// What the writer knows of the frames past the watermark: the entries of every frame it
+/// committed since the last catch-up, so that the next one packs them without reading them
+/// back (the read-back was a tenth of the writer thread's time on `pipelined`, and 9 % of
+/// the proxy's CPU per round trip; fourteenth pass in docs/benchmarks.md).
+///
+/// It holds them only while it is sure they are all of them, and forgets them otherwise; the
+/// catch-up then reads back as before. It is sure when:
+/// - the watermark is where the last catch-up left it and the largest frame id is the last it
+///   saw committed;
+/// - every statement that inserted frames gave them the ids that follow on (SQLite gives a
+///   new row the largest id plus one; `last_insert_rowid` after each statement checks it);
+/// - nothing else changed the database (`PRAGMA data_version`: another connection or process
+///   committed), and the writer itself neither imported frames nor ran a purge step since.
+#[derive(Default)]
+pub(crate) struct Recent {
+    known: Option<Known>,
+    /// Entries of the batch being written, in id order.
+    batch: Vec<Entry>,
+    /// The id of the batch's last frame so far; `None` once the batch's ids are not known.
+    batch_last: Option<i64>,
+    /// An emptied list, kept for its capacity.
+    spare: Vec<Entry>,
+    /// Catch-ups that packed from here.
+    #[cfg(test)]
+    from_memory: u64,
+}
+
+struct Known {
+    /// The watermark the entries start after.
+    from: i64,
+    /// The id of the last frame committed.
+    to: i64,
+    /// `PRAGMA data_version` when the entries were started.
+    version: i64,
+    entries: Vec<Entry>,
+}
+
+fn data_version(c: &Connection) -> Result<i64, StoreError> {
+    Ok(c.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+}
+
+impl Recent {
+    /// A batch begins (or is tried again): its entries start empty.
+    pub(crate) fn begin_batch(&mut self) {
+        self.batch.clear();
+        self.batch_last = self.known.as_ref().map(|k| k.to);
+    }
+
+    /// A statement inserted `inserted` (connection, seq) pairs, in order; `last` is
+    /// `last_insert_rowid` after it.
+    pub(crate) fn inserted(
+        &mut self,
+        last: i64,
+        inserted: impl ExactSizeIterator<Item = (i64, i64)>,
+    ) {
+        let Some(before) = self.batch_last else {
+            return;
+        };
+        let n = inserted.len() as i64;
+        if before.checked_add(n) != Some(last) {
+            self.batch_last = None;
+            return;
+        }
+        self.batch.extend(
+            inserted
+                .zip(before + 1..)
+                .map(|((connection, seq), id)| (connection, seq, id)),
+        );
+        self.batch_last = Some(last);
+    }
+
+    /// The batch wrote frames some other way (an import): its ids are not known.
+    pub(crate) fn unknown_batch(&mut self) {
+        self.batch_last = None;
+    }
+
+    /// The batch committed: its entries are kept, if they are known.
+    pub(crate) fn committed(&mut self) {
+        match (self.known.as_mut(), self.batch_last) {
+            (Some(k), Some(last)) => {
+                k.entries.append(&mut self.batch);
+                k.to = last;
+            }
+            _ => self.known = None,
+        }
+        self.batch.clear();
+    }
+
+    /// Frames were deleted, or the watermark moved (a purge step): what is held is forgotten.
+    pub(crate) fn forget(&mut self) {
+        self.known = None;
+    }
+
+    /// Every frame up to `max` is in a pack: entries start again from there.
+    fn rebase(&mut self, c: &Connection, max: i64) -> Result<(), StoreError> {
+        let mut entries = std::mem::take(&mut self.spare);
+        entries.clear();
+        self.known = Some(Known {
+            from: max,
+            to: max,
+            version: data_version(c)?,
+            entries,
+        });
+        Ok(())
+    }
+
+    /// The entries of the frames in `(upto, max]`, if they are exactly what is held; entries
+    /// then start again from `max`. Otherwise `None`, and nothing is held any more.
+    fn take_if_exact(
+        &mut self,
+        c: &Connection,
+        upto: i64,
+        max: i64,
+    ) -> Result<Option<Vec<Entry>>, StoreError> {
+        let Some(k) = self.known.take() else {
+            return Ok(None);
+        };
+        let version = data_version(c)?;
+        if k.from != upto || k.to != max || k.version != version {
+            return Ok(None);
+        }
+        self.known = Some(Known {
+            from: max,
+            to: max,
+            version,
+            entries: std::mem::take(&mut self.spare),
+        });
+        Ok(Some(k.entries))
+    }
+
+    /// An emptied list of entries, kept for reuse.
+    fn give_back(&mut self, entries: Vec<Entry>) {
+        self.spare = entries;
+    }
 }
 
 /// Packs every frame up to id `limit` in no pack yet (a file converted from schema 12, or a
@@ -213,4 +408,186 @@ fn catch_up_to(c: &Connection, limit: i64) -> Result<bool, StoreError> {
 pub(crate) fn catch_up_all(c: &Connection, limit: i64) -> Result<(), StoreError> {
     while catch_up_to(c, limit)? {}
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic on failure
+    use super::*;
+    use rusqlite::params_from_iter;
+
+    fn open(path: &std::path::Path) -> Connection {
+        let mut c = crate::open_connection(path).unwrap();
+        crate::migrations::apply(&mut c, path).unwrap();
+        c.execute_batch("PRAGMA foreign_keys=OFF").unwrap();
+        c
+    }
+
+    /// What the writer does with a batch of frames `(connection, seq)`: statements of up to
+    /// three rows, `recent` told of each; committed or rolled back.
+    fn batch(c: &mut Connection, recent: &mut Recent, rows: &[(i64, i64)], commit: bool) {
+        recent.begin_batch();
+        let tx = c.transaction().unwrap();
+        for group in rows.chunks(3) {
+            let values = vec!["(1, ?, ?, 0, 0, 1, 0, 0, x'')"; group.len()].join(", ");
+            tx.execute(
+                &format!(
+                    "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, \
+                     flags, len, payload) VALUES {values}"
+                ),
+                params_from_iter(group.iter().flat_map(|&(conn, seq)| [seq, conn])),
+            )
+            .unwrap();
+            recent.inserted(tx.last_insert_rowid(), group.iter().copied());
+        }
+        if commit {
+            tx.commit().unwrap();
+            recent.committed();
+        }
+    }
+
+    /// `n` frames from seq `*next` on, over connections 1 to 3.
+    fn frames(next: &mut i64, n: i64) -> Vec<(i64, i64)> {
+        let rows = (*next..*next + n).map(|seq| (1 + seq % 3, seq)).collect();
+        *next += n;
+        rows
+    }
+
+    /// Catches up fully, as the writer does; returns whether it packed from `recent`.
+    fn catch_up_all_of(c: &mut Connection, recent: &mut Recent) -> bool {
+        let before = recent.from_memory;
+        let tx = c.transaction().unwrap();
+        while catch_up(&tx, recent).unwrap() {}
+        tx.commit().unwrap();
+        recent.from_memory > before
+    }
+
+    /// Every connection's packed entries are its frames, and the packs count them right.
+    fn check(c: &Connection, when: &str) {
+        let (upto, max): (i64, i64) = c
+            .query_row(
+                "SELECT indexed_upto, (SELECT MAX(id) FROM frames) FROM connection_index_progress",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(upto, max, "{when}: watermark");
+        for conn in 1..=3 {
+            let list = |sql: &str| -> Vec<(i64, i64)> {
+                let mut s = c.prepare(sql).unwrap();
+                s.query_map([conn], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+            };
+            assert_eq!(
+                list("SELECT frame_seq, frame_id FROM sockscope_connection_frames(?1)"),
+                list("SELECT seq, id FROM frames WHERE connection_id = ?1 ORDER BY seq"),
+                "{when}: connection {conn}"
+            );
+        }
+        let (packed, frames): (i64, i64) = c
+            .query_row(
+                "SELECT (SELECT SUM(n) FROM connection_packs), (SELECT COUNT(*) FROM frames)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(packed, frames, "{when}: packed entries");
+    }
+
+    /// The writer packs the frames it committed from what it kept of them, and reads them
+    /// back whenever it cannot be sure it kept them all: at first, after another connection
+    /// inserted or deleted frames, after an import.
+    #[test]
+    fn catch_ups_pack_from_memory_only_what_is_sure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("recent.db");
+        let mut c = open(&path);
+        let other = open(&path);
+        let mut recent = Recent::default();
+        let mut next = 1;
+
+        batch(&mut c, &mut recent, &frames(&mut next, 10), true);
+        assert!(
+            !catch_up_all_of(&mut c, &mut recent),
+            "nothing known at first"
+        );
+        check(&c, "first");
+
+        batch(&mut c, &mut recent, &frames(&mut next, 10), true);
+        batch(&mut c, &mut recent, &frames(&mut next, 7), true);
+        assert!(catch_up_all_of(&mut c, &mut recent), "two batches");
+        check(&c, "two batches");
+
+        // Another connection inserts a frame between two batches.
+        batch(&mut c, &mut recent, &frames(&mut next, 5), true);
+        let [(conn, seq)] = frames(&mut next, 1)[..] else {
+            unreachable!()
+        };
+        other
+            .execute(
+                "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, \
+                 len, payload) VALUES (1, ?1, ?2, 0, 0, 1, 0, 0, x'')",
+                [seq, conn],
+            )
+            .unwrap();
+        batch(&mut c, &mut recent, &frames(&mut next, 5), true);
+        assert!(
+            !catch_up_all_of(&mut c, &mut recent),
+            "after an insert elsewhere"
+        );
+        check(&c, "insert elsewhere");
+
+        // Another connection deletes a frame the writer kept (not the last one).
+        batch(&mut c, &mut recent, &frames(&mut next, 8), true);
+        assert!(catch_up_all_of(&mut c, &mut recent));
+        batch(&mut c, &mut recent, &frames(&mut next, 8), true);
+        other
+            .execute(
+                "DELETE FROM frames WHERE id = (SELECT MAX(id) - 3 FROM frames)",
+                [],
+            )
+            .unwrap();
+        assert!(
+            !catch_up_all_of(&mut c, &mut recent),
+            "after a delete elsewhere"
+        );
+        check(&c, "delete elsewhere");
+
+        // A batch that rolled back, then one that committed.
+        batch(&mut c, &mut recent, &frames(&mut next, 4), true);
+        assert!(catch_up_all_of(&mut c, &mut recent));
+        batch(&mut c, &mut recent, &frames(&mut next, 6), false);
+        batch(&mut c, &mut recent, &frames(&mut next, 9), true);
+        assert!(catch_up_all_of(&mut c, &mut recent), "after a rollback");
+        check(&c, "rollback");
+
+        // A batch that wrote frames some other way (an import).
+        recent.begin_batch();
+        recent.unknown_batch();
+        {
+            let tx = c.transaction().unwrap();
+            tx.execute(
+                "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, \
+                 len, payload) VALUES (1, ?1, 2, 0, 0, 1, 0, 0, x'')",
+                [next],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+            recent.committed();
+            next += 1;
+        }
+        assert!(!catch_up_all_of(&mut c, &mut recent), "after an import");
+        check(&c, "import");
+
+        // Nothing new: nothing to do, and the next batches are known again.
+        assert!(!catch_up_all_of(&mut c, &mut recent));
+        batch(&mut c, &mut recent, &frames(&mut next, 3), true);
+        assert!(
+            catch_up_all_of(&mut c, &mut recent),
+            "after an idle catch-up"
+        );
+        check(&c, "idle");
+    }
 }

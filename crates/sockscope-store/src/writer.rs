@@ -1,6 +1,7 @@
 //! The single writer thread: batches operations into transactions, assigns frame `seq`s,
 //! and broadcasts what it committed.
 
+use crate::connection_index::Recent;
 use crate::model::*;
 use crate::payloads::PayloadWriter;
 use crate::purge::not_purging;
@@ -319,11 +320,11 @@ pub(crate) fn foreign_keys(conn: &Connection, on: bool) -> Result<(), StoreError
 /// more remain. A failure (e.g. a full disk) stops idle indexing until new frames arrive.
 /// The per-connection index (`connection_index.rs`) catches up first: a step of it, or a
 /// slice of the full-text index, per call.
-fn index_idle(conn: &mut Connection) -> bool {
+fn index_idle(conn: &mut Connection, recent: &mut Recent) -> bool {
     let deadline = Instant::now() + IDLE_INDEX_TIME;
-    let run = |conn: &mut Connection| -> Result<bool, StoreError> {
+    let mut run = |conn: &mut Connection| -> Result<bool, StoreError> {
         let tx = conn.transaction()?;
-        if crate::connection_index::catch_up(&tx)? {
+        if crate::connection_index::catch_up(&tx, recent)? {
             tx.commit()?;
             return Ok(true);
         }
@@ -338,10 +339,10 @@ fn index_idle(conn: &mut Connection) -> bool {
 /// own transaction, once [`crate::connection_index::CHUNK`] of them have accumulated. A
 /// failure (e.g. a full disk) leaves them to the next chunk or to idle time: until then,
 /// per-connection reads find them in `frames` itself.
-fn index_connections(conn: &mut Connection) {
-    let run = |conn: &mut Connection| -> Result<(), StoreError> {
+fn index_connections(conn: &mut Connection, recent: &mut Recent) {
+    let mut run = |conn: &mut Connection| -> Result<(), StoreError> {
         let tx = conn.transaction()?;
-        crate::connection_index::catch_up(&tx)?;
+        crate::connection_index::catch_up(&tx, recent)?;
         Ok(tx.commit()?)
     };
     let _ = run(conn);
@@ -390,6 +391,8 @@ pub(crate) fn run(
     let mut idle = false;
     // Frames committed since the per-connection index last caught up (about).
     let mut unindexed = 0usize;
+    // The entries of the frames committed since then, while the writer is sure of them.
+    let mut recent = Recent::default();
     let dropper = Dropper::spawn();
     while !stopping {
         let first = if index_pending || purge.busy() {
@@ -411,9 +414,10 @@ pub(crate) fn run(
                     idle = true;
                     if purge.busy() {
                         purge.step(&mut conn, false, &mut payloads);
+                        recent.forget();
                         wal.keep_bounded(&conn, &config);
                     } else {
-                        index_pending = index_idle(&mut conn);
+                        index_pending = index_idle(&mut conn, &mut recent);
                     }
                     continue;
                 }
@@ -485,15 +489,23 @@ pub(crate) fn run(
             let result = foreign_keys(&conn, !capture_only(&batch))
                 .and_then(|()| conn.transaction().map_err(StoreError::from))
                 .and_then(|tx| {
-                    apply_batch(&tx, &mut batch, &mut seqs, &mut payloads, &mut outcome)
-                        .and_then(|()| within_limit(&tx, pages, payloads.total()))
-                        // The payloads a row points at are written before the row commits.
-                        .and_then(|()| payloads.flush())
-                        .and_then(|()| Ok(tx.commit()?))
+                    apply_batch(
+                        &tx,
+                        &mut batch,
+                        &mut seqs,
+                        &mut payloads,
+                        &mut outcome,
+                        &mut recent,
+                    )
+                    .and_then(|()| within_limit(&tx, pages, payloads.total()))
+                    // The payloads a row points at are written before the row commits.
+                    .and_then(|()| payloads.flush())
+                    .and_then(|()| Ok(tx.commit()?))
                 });
             match result {
                 Ok(()) => {
                     payloads.committed();
+                    recent.committed();
                     if paused_since.is_some() {
                         config.status.resume();
                         events.status(StoreEvent::WriteResumed);
@@ -575,13 +587,14 @@ pub(crate) fn run(
         // its payloads, on another thread.
         dropper.release(batch);
         if unindexed >= crate::connection_index::CHUNK && !stopping {
-            index_connections(&mut conn);
+            index_connections(&mut conn, &mut recent);
             unindexed = 0;
         }
         wal.keep_bounded(&conn, &config);
         if purge.busy() && !stopping {
             // A slice of a session being deleted, between two capture batches.
             purge.step(&mut conn, true, &mut payloads);
+            recent.forget();
             wal.keep_bounded(&conn, &config);
         }
     }
@@ -855,11 +868,12 @@ fn apply_batch(
     seqs: &mut HashMap<SessionId, i64>,
     payloads: &mut PayloadWriter,
     out: &mut Outcome,
+    recent: &mut Recent,
 ) -> Result<(), StoreError> {
     // Per session: frames added, and the sum of their lengths.
     let mut counts: HashMap<SessionId, (i64, i64)> = HashMap::default();
     // Frames wait here and go in `ROWS_PER_INSERT` rows per statement (see `PendingRows`).
-    let mut rows = PendingRows::new(tx)?;
+    let mut rows = PendingRows::new(tx, recent)?;
     for i in 0..batch.len() {
         let frames = match &batch[i] {
             WriteOp::Frame { frame, .. } => Some(std::slice::from_ref(frame)),
@@ -957,6 +971,7 @@ fn apply_batch(
             }
             WriteOp::Flush(reply) => push_reply(out, reply.clone(), ()),
             WriteOp::Import { import, reply } => {
+                rows.recent.unknown_batch();
                 let Some(parsed) = import.take() else {
                     // Its first attempt failed with the batch (disk full…): not kept twice.
                     let _ = reply.send(Err(StoreError::Invalid(
@@ -1024,7 +1039,7 @@ fn apply_batch(
 #[allow(clippy::too_many_arguments)]
 fn add_frame(
     tx: &Transaction<'_>,
-    rows: &mut PendingRows<'_>,
+    rows: &mut PendingRows<'_, '_>,
     batch: &[WriteOp],
     at: (usize, usize),
     f: &FrameRecord,
@@ -1091,21 +1106,30 @@ struct PendingRow {
 }
 
 /// The frame rows of a batch, written [`ROWS_PER_INSERT`] at a time, in the order they came.
-struct PendingRows<'t> {
+struct PendingRows<'t, 'r> {
+    tx: &'t Transaction<'t>,
     /// One statement per size of [`INSERT_SIZES`].
     inserts: Vec<rusqlite::CachedStatement<'t>>,
     rows: Vec<PendingRow>,
+    /// Told the (connection, seq) and ids of the rows of each statement.
+    recent: &'r mut Recent,
+    /// The (connection, seq) of the rows of one statement.
+    keys: Vec<(i64, i64)>,
 }
 
-impl<'t> PendingRows<'t> {
-    fn new(tx: &'t Transaction<'_>) -> Result<Self, StoreError> {
+impl<'t, 'r> PendingRows<'t, 'r> {
+    fn new(tx: &'t Transaction<'t>, recent: &'r mut Recent) -> Result<Self, StoreError> {
         let mut inserts = Vec::with_capacity(INSERT_SIZES.len());
         for sql in INSERT_SQL.iter() {
             inserts.push(tx.prepare_cached(sql)?);
         }
+        recent.begin_batch();
         Ok(Self {
+            tx,
             inserts,
             rows: Vec::with_capacity(ROWS_PER_INSERT),
+            recent,
+            keys: Vec::with_capacity(ROWS_PER_INSERT),
         })
     }
 
@@ -1123,10 +1147,15 @@ impl<'t> PendingRows<'t> {
         for (size, stmt) in INSERT_SIZES.iter().zip(self.inserts.iter_mut()) {
             while rows.len() >= *size {
                 let (group, rest) = rows.split_at(*size);
+                self.keys.clear();
                 for (k, row) in group.iter().enumerate() {
-                    bind_row(stmt, k * FRAME_COLUMNS, frame_at(batch, row)?, row)?;
+                    let frame = frame_at(batch, row)?;
+                    bind_row(stmt, k * FRAME_COLUMNS, frame, row)?;
+                    self.keys.push((frame.connection.0, row.seq));
                 }
                 stmt.raw_execute()?;
+                self.recent
+                    .inserted(self.tx.last_insert_rowid(), self.keys.iter().copied());
                 rows = rest;
             }
         }
@@ -1236,7 +1265,7 @@ fn next_seq(
 #[allow(clippy::too_many_arguments)]
 fn insert_frame(
     tx: &Transaction<'_>,
-    rows: &mut PendingRows<'_>,
+    rows: &mut PendingRows<'_, '_>,
     batch: &[WriteOp],
     (op, frame): (usize, usize),
     f: &FrameRecord,
