@@ -238,7 +238,18 @@ impl Relay {
         f: ObservedFrame,
         marks: InterceptMarks,
     ) -> FrameRecord {
-        observed_record(self.session, self.connection, dir, f, marks)
+        self.record_at(dir, f, marks, now_us())
+    }
+
+    /// [`Relay::record_marked`] of a frame observed at `ts_us`.
+    fn record_at(
+        &self,
+        dir: Direction,
+        f: ObservedFrame,
+        marks: InterceptMarks,
+        ts_us: i64,
+    ) -> FrameRecord {
+        observed_record(self.session, self.connection, dir, f, marks, ts_us)
     }
 }
 
@@ -249,12 +260,13 @@ fn observed_record(
     dir: Direction,
     f: ObservedFrame,
     marks: InterceptMarks,
+    ts_us: i64,
 ) -> FrameRecord {
     let h = f.frame.header;
     FrameRecord {
         session,
         connection,
-        ts_us: now_us(),
+        ts_us,
         dir,
         opcode: h.opcode,
         fin: h.fin,
@@ -838,6 +850,9 @@ impl Relay {
         // The read's frames as one queued operation (in wire order: `frames` is reversed).
         // They stay in `frames` until it is queued, so a pump stopped half-way still leaves
         // them for `Lane::drop`. Fails only when the store has shut down; forwarding goes on.
+        // They arrived in one read: one clock reading serves them all (per frame, the clock
+        // was about 0.7 % of the machine's CPU on `pipelined`).
+        let ts_us = now_us();
         let records: Vec<FrameRecord> = frames
             .iter()
             .rev()
@@ -849,9 +864,9 @@ impl Relay {
                         dropped: true,
                         ..Default::default()
                     };
-                    self.record_marked(dir, f.clone(), marks)
+                    self.record_at(dir, f.clone(), marks, ts_us)
                 } else {
-                    self.record_of(dir, f.clone())
+                    self.record_at(dir, f.clone(), InterceptMarks::default(), ts_us)
                 }
             })
             .collect();
@@ -1239,6 +1254,7 @@ impl Drop for Lane {
                 self.dir,
                 f,
                 InterceptMarks::default(),
+                now_us(),
             );
             let _ = self.store.record_frame_blocking(rec);
         }
@@ -1258,6 +1274,7 @@ impl Drop for Lane {
                         dropped: true,
                         ..Default::default()
                     },
+                    now_us(),
                 );
                 let _ = self.store.record_frame_blocking(rec);
             }

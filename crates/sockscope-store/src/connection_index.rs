@@ -446,6 +446,16 @@ mod tests {
         }
     }
 
+    /// One frame, not through [`batch`].
+    fn insert_one(c: &Connection, conn: i64, seq: i64) {
+        c.execute(
+            "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, \
+             payload) VALUES (1, ?1, ?2, 0, 0, 1, 0, 0, x'')",
+            [seq, conn],
+        )
+        .unwrap();
+    }
+
     /// `n` frames from seq `*next` on, over connections 1 to 3.
     fn frames(next: &mut i64, n: i64) -> Vec<(i64, i64)> {
         let rows = (*next..*next + n).map(|seq| (1 + seq % 3, seq)).collect();
@@ -525,13 +535,7 @@ mod tests {
         let [(conn, seq)] = frames(&mut next, 1)[..] else {
             unreachable!()
         };
-        other
-            .execute(
-                "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, \
-                 len, payload) VALUES (1, ?1, ?2, 0, 0, 1, 0, 0, x'')",
-                [seq, conn],
-            )
-            .unwrap();
+        insert_one(&other, conn, seq);
         batch(&mut c, &mut recent, &frames(&mut next, 5), true);
         assert!(
             !catch_up_all_of(&mut c, &mut recent),
@@ -568,12 +572,7 @@ mod tests {
         recent.unknown_batch();
         {
             let tx = c.transaction().unwrap();
-            tx.execute(
-                "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, \
-                 len, payload) VALUES (1, ?1, 2, 0, 0, 1, 0, 0, x'')",
-                [next],
-            )
-            .unwrap();
+            insert_one(&tx, 2, next);
             tx.commit().unwrap();
             recent.committed();
             next += 1;
