@@ -268,10 +268,55 @@ impl Drop for Flusher {
     }
 }
 
+/// Once this many bytes were written to a payload file since the last time, the payload
+/// thread asks the kernel to start writing them to the disk (`posix_fadvise(DONTNEED)` on
+/// that range, which starts writeback without waiting for it; pages still dirty stay cached).
+/// Every checkpoint syncs the payload files it covers (`Unsynced::sync`): left to the kernel,
+/// a few hundred MB were dirty by then at `pipelined`'s 600 MB/s, the sync took 50–100 ms,
+/// and the writer and then the relays waited for it. Started early, the disk writes as the
+/// payloads come and the sync finds little left (fourteenth pass, docs/benchmarks.md).
+#[cfg(target_os = "linux")]
+const WRITEBACK_AFTER: u64 = 4 << 20;
+
+/// Where each payload file's early writeback has reached (see [`WRITEBACK_AFTER`]).
+#[derive(Default)]
+struct Writeback {
+    #[cfg(target_os = "linux")]
+    started: HashMap<i64, u64>,
+}
+
+impl Writeback {
+    /// `file` (session `session`'s) was just appended to.
+    #[cfg(target_os = "linux")]
+    fn written(&mut self, session: i64, mut file: &File) {
+        use std::io::Seek;
+        // Appends leave the file position at the file's end.
+        let Ok(end) = file.stream_position() else {
+            return;
+        };
+        let from = self.started.entry(session).or_insert(0);
+        // A file cut back (a failed batch) or removed and made again starts over.
+        *from = (*from).min(end);
+        if let Some(len) = std::num::NonZeroU64::new(end - *from) {
+            if len.get() >= WRITEBACK_AFTER {
+                let _ = rustix::fs::fadvise(file, *from, Some(len), rustix::fs::Advice::DontNeed);
+                *from = end;
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn written(&mut self, _session: i64, _file: &File) {}
+}
+
 /// The payload thread: writes each job, gives its buffer back, counts it done.
 fn write_jobs(queue: &flume::Receiver<Job>, give_back: &flume::Sender<Vec<u8>>, done: &DoneCell) {
+    let mut writeback = Writeback::default();
     for job in queue.iter() {
         let result = (&*job.file).write_all(job.chunk.bytes());
+        if result.is_ok() {
+            writeback.written(job.session, &job.file);
+        }
         if let Chunk::Buffer(mut b) = job.chunk {
             b.clear();
             let _ = give_back.try_send(b);
@@ -807,6 +852,41 @@ mod tests {
         let got = std::fs::read(dir_for(&db).join("1.bin")).expect("read");
         assert_eq!(got.len(), want.len());
         assert!(got == want, "the file differs from what was appended");
+    }
+
+    /// The payload thread starts a file's writeback once [`WRITEBACK_AFTER`] bytes were
+    /// appended since the last time, from where the last one ended; a file cut back starts
+    /// over from its new end.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn writeback_starts_every_few_megabytes_from_where_it_stopped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.bin");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open");
+        let mut wb = Writeback::default();
+        let chunk = vec![5u8; 1 << 20];
+        let mut marks = Vec::new();
+        for _ in 0..10 {
+            (&file).write_all(&chunk).expect("write");
+            wb.written(3, &file);
+            marks.push(wb.started.get(&3).copied().unwrap_or(0) >> 20);
+        }
+        assert_eq!(marks, [0, 0, 0, 4, 4, 4, 4, 8, 8, 8]);
+        // Cut back to 2 MiB (a failed batch): counted from the end the next append leaves.
+        file.set_len(2 << 20).expect("cut");
+        (&file).write_all(&chunk[..1]).expect("write");
+        wb.written(3, &file);
+        assert_eq!(wb.started.get(&3), Some(&((2 << 20) + 1)));
+        for _ in 0..4 {
+            (&file).write_all(&chunk).expect("write");
+            wb.written(3, &file);
+        }
+        assert_eq!(wb.started.get(&3), Some(&((6 << 20) + 1)));
+        assert_eq!(std::fs::metadata(&path).expect("len").len(), (6 << 20) + 1);
     }
 
     /// Many sessions at once, over several batches: each file holds its own payloads in
