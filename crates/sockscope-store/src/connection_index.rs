@@ -175,17 +175,8 @@ pub(crate) fn catch_up(c: &Connection, recent: &mut Recent) -> Result<bool, Stor
         }
         return Ok(false);
     }
-    if let Some(mut entries) = recent.take_if_exact(c, upto, max)? {
-        let mut by_connection: HashMap<i64, Vec<(i64, i64)>> = HashMap::default();
-        for (connection, seq, id) in entries.drain(..) {
-            by_connection.entry(connection).or_default().push((seq, id));
-        }
-        recent.give_back(entries);
-        #[cfg(test)]
-        {
-            recent.from_memory += 1;
-        }
-        write_packs(c, by_connection, max)?;
+    if let Some(entries) = recent.drain_if_exact(c, upto, max)? {
+        write_packs(c, entries, max)?;
         return Ok(false);
     }
     let more = read_back(c, upto, max)?;
@@ -224,33 +215,30 @@ fn read_back(c: &Connection, upto: i64, max: i64) -> Result<bool, StoreError> {
         return Ok(false);
     }
     let to = max.min(upto.saturating_add(STEP_MAX));
-    // Read back by rowid (the pages are still in the cache), grouped by connection.
-    let mut by_connection: HashMap<i64, Vec<(i64, i64)>> = HashMap::default();
-    {
-        let mut stmt = c.prepare_cached(
+    // Read back by rowid (the pages are still in the cache).
+    let entries: Vec<Entry> = c
+        .prepare_cached(
             "SELECT connection_id, seq, id FROM frames NOT INDEXED WHERE id > ?1 AND id <= ?2",
-        )?;
-        let mut rows = stmt.query(params![upto, to])?;
-        while let Some(r) = rows.next()? {
-            by_connection
-                .entry(r.get(0)?)
-                .or_default()
-                .push((r.get(1)?, r.get(2)?));
-        }
-    }
-    write_packs(c, by_connection, to)?;
+        )?
+        .query_map(params![upto, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    write_packs(c, entries, to)?;
     Ok(to < max)
 }
 
-/// Writes one pack per connection of its `(seq, id)` entries and moves the watermark to `to`.
-/// A connection's entries come in id order; they are sorted by seq for the pack (the same
-/// order within a session, see `Parts::in_order`). A damaged file may repeat a seq: one entry
-/// is kept.
+/// Groups `entries` by connection, writes one pack per connection and moves the watermark to
+/// `to`. A connection's entries come in id order; they are sorted by seq for the pack (the
+/// same order within a session, see `Parts::in_order`). A damaged file may repeat a seq: one
+/// entry is kept.
 fn write_packs(
     c: &Connection,
-    by_connection: HashMap<i64, Vec<(i64, i64)>>,
+    entries: impl IntoIterator<Item = Entry>,
     to: i64,
 ) -> Result<(), StoreError> {
+    let mut by_connection: HashMap<i64, Vec<(i64, i64)>> = HashMap::default();
+    for (connection, seq, id) in entries {
+        by_connection.entry(connection).or_default().push((seq, id));
+    }
     let mut buf = Vec::new();
     for (connection, mut entries) in by_connection {
         entries.sort_unstable();
@@ -287,8 +275,6 @@ pub(crate) struct Recent {
     batch: Vec<Entry>,
     /// The id of the batch's last frame so far; `None` once the batch's ids are not known.
     batch_last: Option<i64>,
-    /// An emptied list, kept for its capacity.
-    spare: Vec<Entry>,
     /// Catch-ups that packed from here.
     #[cfg(test)]
     from_memory: u64,
@@ -360,9 +346,10 @@ impl Recent {
         self.known = None;
     }
 
-    /// Every frame up to `max` is in a pack: entries start again from there.
+    /// Every frame up to `max` is in a pack: entries start again from there (in the list
+    /// held before, kept for its capacity).
     fn rebase(&mut self, c: &Connection, max: i64) -> Result<(), StoreError> {
-        let mut entries = std::mem::take(&mut self.spare);
+        let mut entries = self.known.take().map(|k| k.entries).unwrap_or_default();
         entries.clear();
         self.known = Some(Known {
             from: max,
@@ -373,33 +360,31 @@ impl Recent {
         Ok(())
     }
 
-    /// The entries of the frames in `(upto, max]`, if they are exactly what is held; entries
-    /// then start again from `max`. Otherwise `None`, and nothing is held any more.
-    fn take_if_exact(
+    /// The entries of the frames in `(upto, max]`, drained, if they are exactly what is held;
+    /// entries then start again from `max`. Otherwise `None`, and nothing is held any more.
+    fn drain_if_exact(
         &mut self,
         c: &Connection,
         upto: i64,
         max: i64,
-    ) -> Result<Option<Vec<Entry>>, StoreError> {
-        let Some(k) = self.known.take() else {
-            return Ok(None);
+    ) -> Result<Option<std::vec::Drain<'_, Entry>>, StoreError> {
+        let exact = match &self.known {
+            Some(k) => k.from == upto && k.to == max && k.version == data_version(c)?,
+            None => return Ok(None),
         };
-        let version = data_version(c)?;
-        if k.from != upto || k.to != max || k.version != version {
+        if !exact {
+            self.known = None;
             return Ok(None);
         }
-        self.known = Some(Known {
-            from: max,
-            to: max,
-            version,
-            entries: std::mem::take(&mut self.spare),
-        });
-        Ok(Some(k.entries))
-    }
-
-    /// An emptied list of entries, kept for reuse.
-    fn give_back(&mut self, entries: Vec<Entry>) {
-        self.spare = entries;
+        #[cfg(test)]
+        {
+            self.from_memory += 1;
+        }
+        let Some(k) = self.known.as_mut() else {
+            return Ok(None);
+        };
+        k.from = max;
+        Ok(Some(k.entries.drain(..)))
     }
 }
 
@@ -463,25 +448,34 @@ mod tests {
         rows
     }
 
-    /// Catches up fully, as the writer does; returns whether it packed from `recent`.
-    fn catch_up_all_of(c: &mut Connection, recent: &mut Recent) -> bool {
+    /// Catches up fully, as the writer does, and checks that it packed from `recent` or read
+    /// back as `from_memory` says, and that every pack is right afterwards.
+    fn caught_up(c: &mut Connection, recent: &mut Recent, from_memory: bool, when: &str) {
         let before = recent.from_memory;
         let tx = c.transaction().unwrap();
         while catch_up(&tx, recent).unwrap() {}
         tx.commit().unwrap();
-        recent.from_memory > before
+        assert_eq!(
+            recent.from_memory > before,
+            from_memory,
+            "{when}: packed from memory"
+        );
+        check(c, when);
     }
 
     /// Every connection's packed entries are its frames, and the packs count them right.
     fn check(c: &Connection, when: &str) {
-        let (upto, max): (i64, i64) = c
+        let (upto, max, packed, frames): (i64, i64, i64, i64) = c
             .query_row(
-                "SELECT indexed_upto, (SELECT MAX(id) FROM frames) FROM connection_index_progress",
+                "SELECT indexed_upto, (SELECT MAX(id) FROM frames), \
+                 (SELECT SUM(n) FROM connection_packs), (SELECT COUNT(*) FROM frames) \
+                 FROM connection_index_progress",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .unwrap();
         assert_eq!(upto, max, "{when}: watermark");
+        assert_eq!(packed, frames, "{when}: packed entries");
         for conn in 1..=3 {
             let list = |sql: &str| -> Vec<(i64, i64)> {
                 let mut s = c.prepare(sql).unwrap();
@@ -496,14 +490,6 @@ mod tests {
                 "{when}: connection {conn}"
             );
         }
-        let (packed, frames): (i64, i64) = c
-            .query_row(
-                "SELECT (SELECT SUM(n) FROM connection_packs), (SELECT COUNT(*) FROM frames)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!(packed, frames, "{when}: packed entries");
     }
 
     /// The writer packs the frames it committed from what it kept of them, and reads them
@@ -519,16 +505,11 @@ mod tests {
         let mut next = 1;
 
         batch(&mut c, &mut recent, &frames(&mut next, 10), true);
-        assert!(
-            !catch_up_all_of(&mut c, &mut recent),
-            "nothing known at first"
-        );
-        check(&c, "first");
+        caught_up(&mut c, &mut recent, false, "nothing known at first");
 
         batch(&mut c, &mut recent, &frames(&mut next, 10), true);
         batch(&mut c, &mut recent, &frames(&mut next, 7), true);
-        assert!(catch_up_all_of(&mut c, &mut recent), "two batches");
-        check(&c, "two batches");
+        caught_up(&mut c, &mut recent, true, "two batches");
 
         // Another connection inserts a frame between two batches.
         batch(&mut c, &mut recent, &frames(&mut next, 5), true);
@@ -537,15 +518,11 @@ mod tests {
         };
         insert_one(&other, conn, seq);
         batch(&mut c, &mut recent, &frames(&mut next, 5), true);
-        assert!(
-            !catch_up_all_of(&mut c, &mut recent),
-            "after an insert elsewhere"
-        );
-        check(&c, "insert elsewhere");
+        caught_up(&mut c, &mut recent, false, "after an insert elsewhere");
 
         // Another connection deletes a frame the writer kept (not the last one).
         batch(&mut c, &mut recent, &frames(&mut next, 8), true);
-        assert!(catch_up_all_of(&mut c, &mut recent));
+        caught_up(&mut c, &mut recent, true, "before the delete");
         batch(&mut c, &mut recent, &frames(&mut next, 8), true);
         other
             .execute(
@@ -553,19 +530,14 @@ mod tests {
                 [],
             )
             .unwrap();
-        assert!(
-            !catch_up_all_of(&mut c, &mut recent),
-            "after a delete elsewhere"
-        );
-        check(&c, "delete elsewhere");
+        caught_up(&mut c, &mut recent, false, "after a delete elsewhere");
 
         // A batch that rolled back, then one that committed.
         batch(&mut c, &mut recent, &frames(&mut next, 4), true);
-        assert!(catch_up_all_of(&mut c, &mut recent));
+        caught_up(&mut c, &mut recent, true, "before the rollback");
         batch(&mut c, &mut recent, &frames(&mut next, 6), false);
         batch(&mut c, &mut recent, &frames(&mut next, 9), true);
-        assert!(catch_up_all_of(&mut c, &mut recent), "after a rollback");
-        check(&c, "rollback");
+        caught_up(&mut c, &mut recent, true, "after a rollback");
 
         // A batch that wrote frames some other way (an import).
         recent.begin_batch();
@@ -577,16 +549,11 @@ mod tests {
             recent.committed();
             next += 1;
         }
-        assert!(!catch_up_all_of(&mut c, &mut recent), "after an import");
-        check(&c, "import");
+        caught_up(&mut c, &mut recent, false, "after an import");
 
         // Nothing new: nothing to do, and the next batches are known again.
-        assert!(!catch_up_all_of(&mut c, &mut recent));
+        caught_up(&mut c, &mut recent, false, "nothing new");
         batch(&mut c, &mut recent, &frames(&mut next, 3), true);
-        assert!(
-            catch_up_all_of(&mut c, &mut recent),
-            "after an idle catch-up"
-        );
-        check(&c, "idle");
+        caught_up(&mut c, &mut recent, true, "after an idle catch-up");
     }
 }
