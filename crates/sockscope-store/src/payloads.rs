@@ -272,9 +272,9 @@ impl Drop for Flusher {
 /// thread asks the kernel to start writing them to the disk (`posix_fadvise(DONTNEED)` on
 /// that range, which starts writeback without waiting for it; pages still dirty stay cached).
 /// Every checkpoint syncs the payload files it covers (`Unsynced::sync`): left to the kernel,
-/// a few hundred MB were dirty by then at `pipelined`'s 600 MB/s, the sync took 50–100 ms,
-/// and the writer and then the relays waited for it. Started early, the disk writes as the
-/// payloads come and the sync finds little left (fourteenth pass, docs/benchmarks.md).
+/// up to 190 MB were dirty by then at `pipelined`'s 600 MB/s, and the writer waited 20–94 ms
+/// at a time for the checkpointer (`perf`'s off-CPU samples). Started early, the disk writes
+/// as the payloads come and the sync finds little left (fourteenth pass, docs/benchmarks.md).
 #[cfg(target_os = "linux")]
 const WRITEBACK_AFTER: u64 = 4 << 20;
 
