@@ -213,9 +213,7 @@ impl Observer {
                     // A message in one frame is examined where it is: no copy of its own
                     // (a `malloc` and a copy per frame, and a cross-thread `free`, on a
                     // capture relay).
-                    let payload = &frame.payload[..];
-                    let overflow = payload.len() > self.message_cap;
-                    let examined = &payload[..payload.len().min(self.message_cap)];
+                    let (examined, overflow) = capped(&frame.payload, self.message_cap);
                     inflated = self.finish(op, compressed, examined, overflow, &mut issues);
                 } else {
                     let mut m = Message {
@@ -321,12 +319,14 @@ impl Observer {
 }
 
 fn append_capped(m: &mut Message, payload: &[u8], cap: usize) {
-    let room = cap.saturating_sub(m.data.len());
-    if payload.len() > room {
-        m.overflow = true;
-    }
-    m.data
-        .extend_from_slice(&payload[..payload.len().min(room)]);
+    let (kept, overflow) = capped(payload, cap.saturating_sub(m.data.len()));
+    m.overflow |= overflow;
+    m.data.extend_from_slice(kept);
+}
+
+/// The start of `payload` that fits in `room` bytes, and whether there was more.
+fn capped(payload: &[u8], room: usize) -> (&[u8], bool) {
+    (&payload[..payload.len().min(room)], payload.len() > room)
 }
 
 /// Close codes a peer may send (RFC 6455 §7.4).
