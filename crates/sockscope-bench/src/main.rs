@@ -258,6 +258,10 @@ fn load_alone(spec: load::LoadSpec) -> Result<ExitCode, String> {
     })
 }
 
+/// Bytes the disk probe writes: long enough to get past the disk's own cache on this machine
+/// (about half a second at its 900 MB/s).
+const DISK_PROBE_BYTES: usize = 512 << 20;
+
 struct RunArgs {
     duration: Duration,
     mitm_duration: Duration,
@@ -340,10 +344,26 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
         eprintln!("bench: capture store micro-bench…");
         storebench::run(&storebench::StoreBenchOptions::default())
     };
+    // After the relays (it would slow what runs beside it), where their databases were.
+    eprintln!("bench: disk probe…");
+    let disk = tempfile::tempdir()
+        .ok()
+        .and_then(|d| procstat::disk_write_probe(d.path(), DISK_PROBE_BYTES));
+    let disk_line = disk.map_or_else(
+        || "disk probe failed".to_owned(),
+        |(mb_s, how)| {
+            format!(
+                "{mb_s:.0} MB/s of sequential writes ({how}, {} MiB in 1 MiB writes, then fdatasync, in {})",
+                DISK_PROBE_BYTES >> 20,
+                std::env::temp_dir().display()
+            )
+        },
+    );
     let load_after = procstat::loadavg();
     let headline = storebench::headline(&store_rows);
     let targets = suite::targets(&all, headline);
     println!("\nMachine: {}", procstat::machine());
+    println!("Disk: {disk_line}");
     if let (Some(b), Some(e)) = (load_before, load_after) {
         println!(
             "Load average before: {:.2} {:.2} {:.2}; after: {:.2} {:.2} {:.2}; wall {:.0} s",
@@ -378,6 +398,8 @@ fn run_suite(a: RunArgs) -> Result<ExitCode, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let json = serde_json::json!({
             "machine": procstat::machine(),
+            "disk": disk_line,
+            "disk_write_mb_per_sec": disk.map(|d| d.0),
             "loadavg_before": load_before,
             "loadavg_after": load_after,
             "duration_s": a.duration.as_secs_f64(),

@@ -56,6 +56,83 @@ pub fn rss(pid: u32) -> Option<(u64, u64)> {
     Some((kb("VmRSS:")?, kb("VmHWM:")?))
 }
 
+/// Bytes the process caused to be written to storage so far (`write_bytes` of
+/// `/proc/PID/io`: counted when it dirties a page of a file or writes it directly, whichever
+/// of its threads does it).
+pub fn write_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// What the disk under `dir` takes: MB/s of sequential writes of incompressible bytes,
+/// `total` bytes in writes of 1 MiB, then `fdatasync`; direct (`O_DIRECT`, bypassing the page
+/// cache) where the file system allows it, else through the page cache. Returns the figure
+/// and how it was written. The file is removed.
+pub fn disk_write_probe(dir: &std::path::Path, total: usize) -> Option<(f64, &'static str)> {
+    const CHUNK: usize = 1 << 20;
+    const ALIGN: usize = 4096;
+    let path = dir.join("disk-probe.bin");
+    let (file, how) = match open_direct(&path) {
+        Some(f) => (f, "direct"),
+        None => (
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)
+                .ok()?,
+            "through the page cache",
+        ),
+    };
+    // 1 MiB at a 4 KiB-aligned address (direct I/O wants it), filled with xorshift output.
+    let mut raw = vec![0u8; CHUNK + ALIGN];
+    let lead = (ALIGN - raw.as_ptr() as usize % ALIGN) % ALIGN;
+    let buf = &mut raw[lead..lead + CHUNK];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in buf.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+    }
+    let started = std::time::Instant::now();
+    let mut written = 0usize;
+    let result = (|| -> std::io::Result<()> {
+        while written < total {
+            // Each chunk differs a little from the last, so that nothing can be deduplicated.
+            buf[..8].copy_from_slice(&(written as u64).to_le_bytes());
+            std::os::unix::fs::FileExt::write_all_at(&file, buf, written as u64)?;
+            written += CHUNK;
+        }
+        file.sync_data()
+    })();
+    let secs = started.elapsed().as_secs_f64();
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    result.ok()?;
+    Some((written as f64 / secs.max(1e-9) / 1e6, how))
+}
+
+#[cfg(target_os = "linux")]
+fn open_direct(path: &std::path::Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flag = i32::try_from(rustix::fs::OFlags::DIRECT.bits()).ok()?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .custom_flags(flag)
+        .open(path)
+        .ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct(_path: &std::path::Path) -> Option<std::fs::File> {
+    None
+}
+
 /// The 1-minute load average.
 pub fn loadavg() -> Option<(f64, f64, f64)> {
     let s = std::fs::read_to_string("/proc/loadavg").ok()?;
@@ -102,6 +179,27 @@ mod tests {
         let (now, peak) = rss(pid).unwrap();
         assert!(now > 0 && peak >= now);
         assert!(loadavg().is_some());
+        // This process has written nothing to storage yet, or little: the figure is there.
+        assert!(write_bytes(pid).is_some());
         assert!(machine().contains("cores"));
+    }
+
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+
+    /// The probe writes what it says and cleans up after itself; what it measured shows
+    /// up as this process's writes.
+    #[test]
+    fn the_disk_probe_writes_and_removes_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid = std::process::id();
+        let before = write_bytes(pid).unwrap();
+        let (mb_s, how) = disk_write_probe(dir.path(), 8 << 20).unwrap();
+        assert!(mb_s > 0.0, "{mb_s}");
+        assert!(how == "direct" || how == "through the page cache");
+        assert!(!dir.path().join("disk-probe.bin").exists());
+        // A file system in memory (tmpfs) writes nothing to storage, and counts nothing.
+        let in_memory = rustix::fs::statfs(dir.path()).unwrap().f_type == TMPFS_MAGIC;
+        let after = write_bytes(pid).unwrap();
+        assert!(in_memory || after - before >= 8 << 20, "{before} -> {after}");
     }
 }

@@ -82,6 +82,10 @@ pub struct Measurement {
     pub rss_end_mib: Option<f64>,
     /// CPU time of the relay process per round trip, µs.
     pub cpu_us_per_msg: Option<f64>,
+    /// What the relay process wrote to storage during the load, MB/s (`/proc/PID/io`:
+    /// Sockscope's payload files, WAL and checkpoints; nothing for a relay that records
+    /// nothing).
+    pub disk_mb_per_sec: Option<f64>,
     /// Sockscope: the recording check.
     pub verification: Option<Verification>,
     /// Sockscope: from SIGTERM to exit (committing what was still queued).
@@ -111,6 +115,7 @@ impl Measurement {
             rss_peak_mib: None,
             rss_end_mib: None,
             cpu_us_per_msg: None,
+            disk_mb_per_sec: None,
             verification: None,
             stop_secs: None,
             rounds: Vec::new(),
@@ -152,6 +157,7 @@ pub fn measure(
         .map_or_else(|| format!("ws://{echo}/"), |r| r.url.clone());
     let pid = running.as_ref().map(|r| r.proc.pid());
     let cpu_before = pid.and_then(procstat::cpu_time);
+    let written_before = pid.and_then(procstat::write_bytes);
     let spec = LoadSpec {
         url,
         conns: w.conns,
@@ -164,6 +170,7 @@ pub fn measure(
     };
     let result = rt.block_on(load::run(spec));
     let cpu_after = pid.and_then(procstat::cpu_time);
+    let written_after = pid.and_then(procstat::write_bytes);
     if let Some((now, peak)) = pid.and_then(procstat::rss) {
         m.rss_end_mib = Some(now as f64 / 1048576.0);
         m.rss_peak_mib = Some(peak as f64 / 1048576.0);
@@ -192,6 +199,11 @@ pub fn measure(
                 .iter()
                 .map(|&q| (q, r.latency_us(q)))
                 .collect();
+            if let (Some(a), Some(b)) = (written_before, written_after) {
+                if m.secs > 0.0 {
+                    m.disk_mb_per_sec = Some(b.saturating_sub(a) as f64 / m.secs / 1e6);
+                }
+            }
             if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
                 if r.messages > 0 {
                     m.cpu_us_per_msg =
@@ -453,9 +465,9 @@ fn thousands(v: f64) -> String {
 pub fn table(ms: &[Measurement]) -> String {
     let mut out = String::new();
     out.push_str(
-        "| workload | relay | msgs/s | MB/s | p50 µs | p99 µs | max µs | relay RSS peak MiB | relay CPU µs/msg | recording |\n",
+        "| workload | relay | msgs/s | MB/s | p50 µs | p99 µs | max µs | relay RSS peak MiB | relay CPU µs/msg | relay disk writes MB/s | recording |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for m in ms {
         let rec = match (&m.verification, m.relay) {
             (Some(v), _) if v.ok() => format!("{} frames ✓", thousands(v.data_frames as f64)),
@@ -469,7 +481,7 @@ pub fn table(ms: &[Measurement]) -> String {
         };
         if let Some(why) = &m.skipped {
             out.push_str(&format!(
-                "| {} | {} | skipped: {why} | | | | | | | |\n",
+                "| {} | {} | skipped: {why} | | | | | | | | |\n",
                 m.workload,
                 m.relay.name()
             ));
@@ -481,7 +493,7 @@ pub fn table(ms: &[Measurement]) -> String {
             .map(|e| format!(" ERROR: {e}"))
             .unwrap_or_default();
         out.push_str(&format!(
-            "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {} | {} | {rec}{err} |\n",
+            "| {} | {} | {} | {:.1} | {:.0} | {:.0} | {:.0} | {} | {} | {} | {rec}{err} |\n",
             m.workload,
             m.relay.name(),
             thousands(m.msgs_per_sec),
@@ -493,6 +505,8 @@ pub fn table(ms: &[Measurement]) -> String {
                 .map_or_else(|| "–".into(), |v| format!("{v:.1}")),
             m.cpu_us_per_msg
                 .map_or_else(|| "–".into(), |v| format!("{v:.1}")),
+            m.disk_mb_per_sec
+                .map_or_else(|| "–".into(), |v| format!("{v:.0}")),
         ));
     }
     out
