@@ -246,7 +246,14 @@ impl Observer {
         issues: &mut Vec<String>,
     ) -> Option<Bytes> {
         let inflated = if compressed {
-            Some(self.inflate(data, issues)?)
+            let out = self.inflate(data, !overflow, issues);
+            if overflow && !self.no_context_takeover() {
+                // Only the message's start went through the inflater: the next messages of
+                // this direction refer back into the rest, and inflating them would show
+                // wrong text (a back-reference into missing bytes is no error to deflate).
+                self.inflate_broken = true;
+            }
+            Some(out?)
         } else {
             None
         };
@@ -262,10 +269,12 @@ impl Observer {
         inflated
     }
 
-    fn inflate(&mut self, input: &[u8], issues: &mut Vec<String>) -> Option<Bytes> {
+    /// Inflates a message's compressed bytes (`whole`: all of them; otherwise its start, and
+    /// the inflater is not told the message ended there).
+    fn inflate(&mut self, input: &[u8], whole: bool, issues: &mut Vec<String>) -> Option<Bytes> {
         if self.inflate_broken {
             issues.push(
-                "cannot inflate: an earlier message of this direction could not be inflated"
+                "cannot inflate: an earlier message of this direction could not be inflated whole"
                     .to_owned(),
             );
             return None;
@@ -275,7 +284,9 @@ impl Observer {
         let inflater = self.inflater.as_mut()?;
         let mut data = Vec::with_capacity(input.len() + 4);
         data.extend_from_slice(input);
-        data.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        if whole {
+            data.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        }
         let mut out: Vec<u8> = Vec::with_capacity((input.len() * 4).min(cap).max(64));
         let mut consumed = 0usize;
         let result = loop {
@@ -480,6 +491,62 @@ mod tests {
         assert!(texts
             .iter()
             .all(|t| t.as_ref() == b"{\"price\": 101.5, \"symbol\": \"ABC\"}"));
+    }
+
+    /// A compressed message longer than the message cap is inflated from its start (bytes
+    /// deflate cannot shrink: the start inflates to less than the cap, so the inflated size
+    /// does not stop it first). With context takeover the next messages refer back into the
+    /// part that was not inflated: they are said to be uninflatable rather than shown wrong;
+    /// without it they inflate.
+    #[test]
+    fn a_compressed_message_past_the_cap_stops_inflation_only_with_context_takeover() {
+        let mut x: u32 = 12345;
+        let text: Vec<u8> = (0..300)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        for takeover in [true, false] {
+            let mut c = Compress::new(Compression::default(), false);
+            let a = compress(&mut c, &text);
+            assert!(a.len() > 64, "{}", a.len());
+            if !takeover {
+                c.reset();
+            }
+            // The text's start again: with the window, a back-reference of a few bytes.
+            let b = compress(&mut c, &text[..40]);
+            let mut wire = encode_frame(true, true, Opcode::Binary, None, &a);
+            wire.extend(encode_frame(true, true, Opcode::Binary, None, &b));
+            let deflate = Deflate {
+                server_no_context_takeover: !takeover,
+                client_no_context_takeover: false,
+            };
+            let mut o = Observer::new(Direction::Server, Some(deflate), 1 << 20, 64);
+            let mut out = Vec::new();
+            o.feed(&wire, &mut out);
+            assert_eq!(out.len(), 2);
+            assert!(
+                out[0].issues.iter().any(|i| i.contains("examined")),
+                "{:?}",
+                out[0].issues
+            );
+            // Its start inflated, with no error and under the cap: what stops inflation after
+            // it is the compressed size alone.
+            assert_eq!(out[0].issues.len(), 1, "{:?}", out[0].issues);
+            let preview = out[0].inflated.clone().unwrap_or_default();
+            assert!(!preview.is_empty() && text.starts_with(&preview));
+            if takeover {
+                assert_eq!(out[1].inflated, None);
+                assert_eq!(
+                    out[1].issues,
+                    ["cannot inflate: an earlier message of this direction could not be inflated whole"]
+                );
+            } else {
+                assert_eq!(out[1].inflated.as_deref(), Some(&text[..40]));
+                assert!(out[1].issues.is_empty(), "{:?}", out[1].issues);
+            }
+        }
     }
 
     #[test]
