@@ -200,6 +200,9 @@ mod tests {
         // A file system in memory (tmpfs) writes nothing to storage, and counts nothing.
         let in_memory = rustix::fs::statfs(dir.path()).unwrap().f_type == TMPFS_MAGIC;
         let after = write_bytes(pid).unwrap();
-        assert!(in_memory || after - before >= 8 << 20, "{before} -> {after}");
+        assert!(
+            in_memory || after - before >= 8 << 20,
+            "{before} -> {after}"
+        );
     }
 }
