@@ -11,6 +11,7 @@
 //!   savepoint: a new session with every connection and frame, or nothing at all.
 
 use crate::model::*;
+use crate::payloads::PayloadWriter;
 use crate::writer::WriteOp;
 use crate::{Store, StoreError};
 use base64::Engine as _;
@@ -190,14 +191,27 @@ pub(crate) fn mib(bytes: u64) -> String {
 // ---------------------------------------------------------------------------------------
 
 /// Writes a parsed import inside a savepoint; returns the new session and its last `seq`.
+/// Payloads of [`PayloadWriter::min`] bytes and more go to the new session's payload file,
+/// as captured ones do; an import that fails takes back what it appended there.
 pub(crate) fn apply_isolated(
     tx: &Connection,
     import: ParsedImport,
+    payloads: &mut PayloadWriter,
 ) -> Result<Result<(SessionId, i64), StoreError>, StoreError> {
-    crate::organize::isolated(tx, || apply(tx, import))
+    let mut session = None;
+    let result = crate::organize::isolated(tx, || apply(tx, import, payloads, &mut session));
+    if let (Ok(Err(_)), Some(session)) = (&result, session) {
+        payloads.discard(session.0);
+    }
+    result
 }
 
-fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreError> {
+fn apply(
+    tx: &Connection,
+    p: ParsedImport,
+    payloads: &mut PayloadWriter,
+    session_out: &mut Option<SessionId>,
+) -> Result<(SessionId, i64), StoreError> {
     let frame_count = i64::try_from(p.frames.len()).unwrap_or(i64::MAX);
     let bytes = p.frames.iter().fold(0i64, |acc, f| {
         acc.saturating_add(i64::try_from(f.len).unwrap_or(i64::MAX))
@@ -221,6 +235,7 @@ fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreErro
         bytes
     ])?;
     let session = SessionId(tx.last_insert_rowid());
+    *session_out = Some(session);
 
     let mut ids = Vec::with_capacity(p.connections.len());
     {
@@ -258,10 +273,11 @@ fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreErro
 
     let mut stmt = tx.prepare_cached(
         "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, flags, len, \
-         payload, note, inflated, mask_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         payload, note, inflated, mask_key, poff, plen) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     let mut seq = 0i64;
-    for f in &p.frames {
+    for mut f in p.frames {
         seq += 1;
         let conn = ids
             .get(f.conn)
@@ -278,6 +294,16 @@ fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreErro
             marks: f.marks,
         }
         .pack();
+        // Where the payload goes: the session's payload file, or the row.
+        let payload = bytes::Bytes::from(std::mem::take(&mut f.payload));
+        let (in_row, file): (&[u8], Option<(i64, i64)>) = if payload.len() >= payloads.min() {
+            let at = payloads.append(session.0, &payload)?;
+            let at = i64::try_from(at).unwrap_or(i64::MAX);
+            let n = i64::try_from(payload.len()).unwrap_or(i64::MAX);
+            (&[], Some((at, n)))
+        } else {
+            (&payload, None)
+        };
         stmt.execute(params![
             session.0,
             seq,
@@ -287,10 +313,12 @@ fn apply(tx: &Connection, p: ParsedImport) -> Result<(SessionId, i64), StoreErro
             i64::from(f.opcode.to_u8()),
             flags,
             i64::try_from(f.len).unwrap_or(i64::MAX),
-            &f.payload[..],
+            in_row,
             f.note,
             f.inflated.as_deref(),
             f.mask_key.map(|k| i64::from(u32::from_be_bytes(k))),
+            file.map(|f| f.0),
+            file.map(|f| f.1),
         ])?;
     }
     // Indexed for search by the writer afterwards, like captured frames.

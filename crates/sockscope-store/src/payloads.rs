@@ -8,7 +8,8 @@
 //!   `<session id>.bin`.
 //! - A frame whose stored payload has at least [`SIDE_MIN`] bytes gets `payload = x''`,
 //!   `poff` (offset in its session's file) and `plen` (bytes there); smaller payloads and
-//!   every frame written before v11 stay in the row (`poff IS NULL`).
+//!   every frame written before v11 stay in the row (`poff IS NULL`). Imports put payloads
+//!   where capture does (`import.rs`).
 //! - The writer appends a batch's payloads, writes them out before the batch commits, and on a
 //!   failed batch cuts each file back to where the batch began: a row never points past what
 //!   was written, and a batch that is retried (disk full) writes its payloads again.
@@ -528,6 +529,24 @@ impl PayloadWriter {
         self.removals.fetch_add(1, Ordering::Release);
     }
 
+    /// Takes back what the current batch appended to the session's file, while the rest of
+    /// the batch goes on (an import that failed in its savepoint): the file is cut back to
+    /// where the batch began and closed.
+    pub(crate) fn discard(&mut self, session: i64) {
+        // Nothing of it may be written after the cut; failures of other files stay reported.
+        if let Some(failed) = self.flusher.wait() {
+            self.flusher.failed = Some(failed);
+        }
+        if let Some(a) = self.open.remove(&session) {
+            // What is still in its buffer was never written.
+            self.flusher.recycle(a.buf);
+            self.total = self.total.saturating_sub(a.len - a.batch_start);
+            let _ = a.file.set_len(a.batch_start);
+            // Readers may have read ahead into what is taken back.
+            self.removals.fetch_add(1, Ordering::Release);
+        }
+    }
+
     /// The session is gone: its file is closed and removed.
     pub(crate) fn remove(&mut self, session: i64) {
         // Between batches the payload thread is idle; should it not be, the file is removed
@@ -985,6 +1004,50 @@ mod tests {
         }
         let one = std::fs::read(dir_for(&db).join("1.bin")).expect("file 1");
         assert_eq!(one, [[2u8; 600]; 3].concat(), "rolled-back bytes stayed");
+    }
+
+    /// A session's appends of the current batch are taken back (written or still buffered)
+    /// while the other sessions' stay; the session appends again from where the batch began.
+    #[test]
+    fn a_discarded_session_loses_only_its_appends_of_the_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("d.db");
+        let removals = Removals::default();
+        let unsynced = Unsynced::new(&db);
+        let mut w = PayloadWriter::new(&db, SIDE_MIN, removals.clone(), unsynced.clone());
+        assert_eq!(w.append(2, &Bytes::from(vec![1u8; 500])).ok(), Some(0));
+        assert!(w.flush().is_ok());
+        w.committed();
+        unsynced.sync();
+        // Session 2 gets more than a buffer (written by the payload thread) and a tail
+        // (still buffered); session 1 some of its own.
+        assert_eq!(w.append(1, &Bytes::from(vec![7u8; 900])).ok(), Some(0));
+        for i in 0..(BUFFER / 1000 + 3) {
+            assert_eq!(
+                w.append(2, &Bytes::from(vec![2u8; 1000])).ok(),
+                Some(500 + 1000 * i as u64)
+            );
+        }
+        let seen = removals.load(Ordering::Acquire);
+        w.discard(2);
+        assert_ne!(
+            removals.load(Ordering::Acquire),
+            seen,
+            "readers were not told"
+        );
+        assert!(w.flush().is_ok());
+        w.committed();
+        let file = |s: i64| std::fs::read(dir_for(&db).join(format!("{s}.bin"))).expect("read");
+        assert_eq!(file(1), vec![7u8; 900]);
+        assert_eq!(file(2), vec![1u8; 500]);
+        assert_eq!(w.total(), 1400);
+        assert_eq!(pending(&unsynced), [1]);
+        // Appends go on from where the batch began.
+        assert_eq!(w.append(2, &Bytes::from(vec![3u8; 600])).ok(), Some(500));
+        assert!(w.flush().is_ok());
+        w.committed();
+        assert_eq!(file(2), [vec![1u8; 500], vec![3u8; 600]].concat());
+        assert_eq!(w.total(), 2000);
     }
 
     #[test]

@@ -981,7 +981,7 @@ fn apply_batch(
                     )));
                     continue;
                 };
-                match crate::import::apply_isolated(tx, *parsed)? {
+                match crate::import::apply_isolated(tx, *parsed, payloads)? {
                     Ok((id, last_seq)) => {
                         seqs.insert(id, last_seq);
                         out.sessions.push(id);

@@ -479,3 +479,67 @@ fn the_masking_key_round_trips_and_is_checked() {
         );
     }
 }
+
+/// Imported payloads of `PAYLOAD_FILE_MIN` bytes and more go to the session's payload file,
+/// as captured ones do (the row keeps an empty payload and where the bytes are); smaller ones
+/// stay in the row. Read back, exported and searched, both kinds are the bytes imported.
+#[test]
+fn imported_payloads_go_where_captured_ones_do() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("p.db");
+    let store = Store::open(&path).expect("open");
+    let min = sockscope_store::PAYLOAD_FILE_MIN;
+    let long_text: String = (0..3 * min)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let long_text = format!("{long_text} quokka");
+    let binary: Vec<u8> = (0..2 * min).map(|i| (i * 7) as u8).collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&binary);
+    let mut lines = valid_lines();
+    lines.truncate(2);
+    lines.push(format!(
+        r#"{{"type":"frame","connection":1,"seq":1,"ts_us":7,"dir":"client","opcode":"text","fin":true,"rsv1":false,"len":{},"text":"{long_text}"}}"#,
+        long_text.len()
+    ));
+    lines.push(r#"{"type":"frame","connection":1,"seq":2,"ts_us":8,"dir":"server","opcode":"text","fin":true,"rsv1":false,"len":2,"text":"hi"}"#.to_owned());
+    lines.push(format!(
+        r#"{{"type":"frame","connection":1,"seq":3,"ts_us":9,"dir":"server","opcode":"binary","fin":true,"rsv1":false,"len":{},"base64":"{b64}"}}"#,
+        binary.len()
+    ));
+    let id = import_text(&store, &join(&lines)).expect("import");
+    store.flush_blocking().expect("flush");
+
+    let c = rusqlite::Connection::open(&path).expect("open");
+    let rows: Vec<(i64, i64, Option<i64>, Option<i64>)> = c
+        .prepare("SELECT seq, length(payload), poff, plen FROM frames WHERE session_id = ?1 ORDER BY seq")
+        .expect("prepare")
+        .query_map([id.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let (lt, lb) = (long_text.len() as i64, binary.len() as i64);
+    assert_eq!(
+        rows,
+        [
+            (1, 0, Some(0), Some(lt)),
+            (2, 2, None, None),
+            (3, 0, Some(lt), Some(lb))
+        ]
+    );
+    let file = std::fs::read(sockscope_store::payload_dir(&path).join(format!("{}.bin", id.0)))
+        .expect("payload file");
+    assert!(file == [long_text.as_bytes(), &binary].concat());
+
+    let payloads: Vec<Vec<u8>> = (1..=3)
+        .map(|seq| store.frame(id, seq).expect("frame").payload)
+        .collect();
+    assert_eq!(
+        payloads,
+        [long_text.as_bytes().to_vec(), b"hi".to_vec(), binary]
+    );
+    let exported = export_jsonl(&store, id);
+    assert!(exported.contains(&long_text) && exported.contains(&b64));
+    let hits = store.search("quokka", 10).expect("search");
+    assert!(hits.iter().any(|h| h.session == id), "{hits:?}");
+}
