@@ -6,11 +6,16 @@
 //! then works through it between capture batches, and back to back when idle, one bounded
 //! transaction at a time:
 //! 1. up to [`PURGE_FRAMES`] of its frames (and their full-text entries);
-//! 2. once none is left, its connections, the session row and the `purge` row, then its payload
-//!    file (`payloads.rs`) — whoever waits for the delete is answered then;
+//! 2. once none is left, its connections, the session row and the `purge` row — whoever waits
+//!    for the delete is answered then;
 //! 3. on a file with incremental auto-vacuum, free pages are given back to the file system,
 //!    [`VACUUM_PAGES`] per step when idle and [`VACUUM_PAGES_BUSY`] between capture batches,
 //!    taking turns with step 1 while other sessions wait, until none is free.
+//!
+//! The session's payload file (`payloads.rs`), most of its bytes when its frames are large, is
+//! removed at its first step: a user who deletes a session to make room gets the room at once,
+//! not after the last of its rows (a minute for ten million frames). Nothing reads it by then:
+//! the session is hidden, and new frames of it are refused.
 //!
 //! Free pages are reused by new frames at once, so a capture running meanwhile does not grow
 //! the file. A purge left unfinished by a crash or a quit goes on at the next start.
@@ -56,6 +61,8 @@ pub(crate) struct Purge {
     waiters: HashMap<SessionId, Vec<Reply>>,
     /// The last step was a purge step (with both to do, they take turns).
     purged_last: bool,
+    /// Sessions being purged whose payload file is removed already.
+    files_removed: std::collections::HashSet<SessionId>,
 }
 
 impl Purge {
@@ -90,10 +97,18 @@ impl Purge {
         if self.pending && !vacuum_turn {
             self.purged_last = true;
             match purge_step(conn) {
-                Ok(Some(Purged::Frames)) => return,
+                Ok(Some(Purged::Frames(session))) => {
+                    if self.files_removed.insert(session) {
+                        payloads.remove(session.0);
+                    }
+                    return;
+                }
                 Ok(Some(Purged::Session(session))) => {
-                    // Its payload file goes before whoever waits is told it is gone.
-                    payloads.remove(session.0);
+                    // Its payload file (if it had no frame step) goes before whoever waits is
+                    // told it is gone.
+                    if !self.files_removed.remove(&session) {
+                        payloads.remove(session.0);
+                    }
                     for reply in self.waiters.remove(&session).unwrap_or_default() {
                         let _ = reply.send(Ok(()));
                     }
@@ -101,6 +116,7 @@ impl Purge {
                 }
                 Ok(None) => {
                     self.pending = false;
+                    self.files_removed.clear();
                     // Waiters for sessions no longer in `purge` (deleted twice) are done too.
                     self.answer_all(|| Ok(()));
                 }
@@ -140,8 +156,8 @@ impl Purge {
 
 /// What a purge step removed.
 enum Purged {
-    /// Some frames of the first session waiting.
-    Frames,
+    /// Some frames of the first session waiting (this one).
+    Frames(SessionId),
     /// That session itself: it had no frames left.
     Session(SessionId),
 }
@@ -229,7 +245,7 @@ fn purge_step(conn: &mut Connection) -> Result<Option<Purged>, StoreError> {
         .execute([])?;
     }
     tx.commit()?;
-    Ok(Some(Purged::Frames))
+    Ok(Some(Purged::Frames(SessionId(session))))
 }
 
 /// Gives up to `pages` free pages back (incremental auto-vacuum only); `false` when there
@@ -249,4 +265,83 @@ fn vacuum_step(conn: &mut Connection, pages: u32) -> Result<bool, StoreError> {
     }
     tx.commit()?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payloads::{dir_for, Removals, Unsynced, SIDE_MIN};
+
+    /// A session of frames with their payloads in its file, being deleted over several steps:
+    /// the file goes at the first step while rows remain, the rows step by step, the session
+    /// at the end; another session's file stays.
+    #[test]
+    fn a_purged_sessions_payload_file_goes_at_its_first_step() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.db");
+        let mut conn = crate::open_connection(&path).expect("open");
+        crate::migrations::apply(&mut conn, &path).expect("schema");
+        let mut payloads =
+            PayloadWriter::new(&path, SIDE_MIN, Removals::default(), Unsynced::new(&path));
+        let frames = 2 * PURGE_FRAMES + 10;
+        for s in [1i64, 2] {
+            conn.execute(
+                "INSERT INTO sessions (id, name, kind, created_at_us) VALUES (?1, 's', 'proxy', 0)",
+                [s],
+            )
+            .expect("session");
+            conn.execute(
+                "INSERT INTO connections (id, session_id, url, state, created_at_us) \
+                 VALUES (?1, ?1, 'ws://x/', 'open', 0)",
+                [s],
+            )
+            .expect("connection");
+            let tx = conn.transaction().expect("tx");
+            for seq in 1..=frames as i64 {
+                let at = payloads
+                    .append(s, &bytes::Bytes::from_static(&[7u8; 200]))
+                    .expect("append");
+                tx.execute(
+                    "INSERT INTO frames (session_id, seq, connection_id, ts_us, dir, opcode, \
+                     flags, len, payload, poff, plen) VALUES (?1, ?2, ?1, 0, 0, 1, 1, 200, x'', ?3, 200)",
+                    params![s, seq, at as i64],
+                )
+                .expect("frame");
+            }
+            payloads.flush().expect("flush");
+            tx.commit().expect("commit");
+            payloads.committed();
+        }
+        let file = |s: i64| dir_for(&path).join(format!("{s}.bin"));
+        let rows = |conn: &Connection, s: i64| -> i64 {
+            conn.query_row(
+                "SELECT COUNT(*) FROM frames WHERE session_id = ?1",
+                [s],
+                |r| r.get(0),
+            )
+            .expect("count")
+        };
+        assert!(file(1).exists() && file(2).exists());
+        conn.execute("INSERT INTO purge (session_id) VALUES (1)", [])
+            .expect("purge row");
+        let mut purge = Purge::resume(&conn);
+        // Purge and vacuum steps take turns: the first is a purge step.
+        purge.step(&mut conn, false, &mut payloads);
+        assert_eq!(rows(&conn, 1), (frames - PURGE_FRAMES) as i64);
+        assert!(!file(1).exists(), "the payload file is still there");
+        while purge.busy() {
+            purge.step(&mut conn, false, &mut payloads);
+        }
+        assert_eq!(rows(&conn, 1), 0);
+        let sessions: i64 = conn
+            .query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))
+            .expect("sessions");
+        assert_eq!(sessions, 1);
+        assert_eq!(rows(&conn, 2), frames as i64);
+        assert_eq!(
+            std::fs::metadata(file(2)).expect("file 2").len(),
+            200 * frames as u64
+        );
+        assert!(purge.files_removed.is_empty());
+    }
 }
