@@ -14,8 +14,8 @@
 //!
 //! The session's payload file (`payloads.rs`), most of its bytes when its frames are large, is
 //! removed at its first step: a user who deletes a session to make room gets the room at once,
-//! not after the last of its rows (a minute for ten million frames). Nothing reads it by then:
-//! the session is hidden, and new frames of it are refused.
+//! not after the last of its rows (one step per [`PURGE_FRAMES`] frames, each between capture
+//! batches). Nothing reads it by then: the session is hidden, and new frames of it are refused.
 //!
 //! Free pages are reused by new frames at once, so a capture running meanwhile does not grow
 //! the file. A purge left unfinished by a crash or a quit goes on at the next start.
