@@ -247,7 +247,7 @@ impl Observer {
     ) -> Option<Bytes> {
         let inflated = if compressed {
             let out = self.inflate(data, !overflow, issues);
-            if overflow && !self.no_context_takeover() {
+            if overflow && self.inflater.is_some() && !self.no_context_takeover() {
                 // Only the message's start went through the inflater: the next messages of
                 // this direction refer back into the rest, and inflating them would show
                 // wrong text (a back-reference into missing bytes is no error to deflate).
