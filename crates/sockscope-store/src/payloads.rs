@@ -520,13 +520,28 @@ impl PayloadWriter {
         // What the payload thread still holds is written first, so that nothing lands after
         // the cut; its failures belong to the batch that failed.
         let _ = self.flusher.wait();
-        for (_, a) in self.open.drain() {
-            self.total = self.total.saturating_sub(a.len - a.batch_start);
-            let _ = a.file.set_len(a.batch_start);
+        for (_, a) in std::mem::take(&mut self.open) {
+            self.cut_back(a);
         }
         // Readers may have read ahead past what committed: they forget it before the bytes
         // are written again.
         self.removals.fetch_add(1, Ordering::Release);
+    }
+
+    /// Cuts `a`'s file back to where the batch began; what is still in its buffer was never
+    /// written. The payload thread must hold nothing of it.
+    fn cut_back(&mut self, a: Appender) {
+        self.flusher.recycle(a.buf);
+        self.total = self.total.saturating_sub(a.len - a.batch_start);
+        let _ = a.file.set_len(a.batch_start);
+    }
+
+    /// Waits until the payload thread has written all it was handed (between batches it is
+    /// idle); a failure stays for the next [`PayloadWriter::flush`] to report.
+    fn settle(&mut self) {
+        if let Some(failed) = self.flusher.wait() {
+            self.flusher.failed = Some(failed);
+        }
     }
 
     /// Takes back what the current batch appended to the session's file, while the rest of
@@ -534,14 +549,9 @@ impl PayloadWriter {
     /// where the batch began and closed.
     pub(crate) fn discard(&mut self, session: i64) {
         // Nothing of it may be written after the cut; failures of other files stay reported.
-        if let Some(failed) = self.flusher.wait() {
-            self.flusher.failed = Some(failed);
-        }
+        self.settle();
         if let Some(a) = self.open.remove(&session) {
-            // What is still in its buffer was never written.
-            self.flusher.recycle(a.buf);
-            self.total = self.total.saturating_sub(a.len - a.batch_start);
-            let _ = a.file.set_len(a.batch_start);
+            self.cut_back(a);
             // Readers may have read ahead into what is taken back.
             self.removals.fetch_add(1, Ordering::Release);
         }
@@ -549,11 +559,8 @@ impl PayloadWriter {
 
     /// The session is gone: its file is closed and removed.
     pub(crate) fn remove(&mut self, session: i64) {
-        // Between batches the payload thread is idle; should it not be, the file is removed
-        // only once it is.
-        if let Some(failed) = self.flusher.wait() {
-            self.flusher.failed = Some(failed);
-        }
+        // The file is removed only once nothing of it is left to write.
+        self.settle();
         self.open.remove(&session);
         let path = file_for(&self.dir, session);
         if let Ok(m) = std::fs::metadata(&path) {
