@@ -380,6 +380,8 @@ impl Recent {
         {
             self.from_memory += 1;
         }
+        // Held (checked above): borrowed again here, since a borrow returned from one branch
+        // would keep `self.known` borrowed in the branch that clears it.
         let Some(k) = self.known.as_mut() else {
             return Ok(None);
         };
