@@ -86,16 +86,13 @@ pub fn disk_write_probe(dir: &std::path::Path, total: usize) -> Option<(f64, &'s
             "through the page cache",
         ),
     };
-    // 1 MiB at a 4 KiB-aligned address (direct I/O wants it), filled with xorshift output.
+    // 1 MiB at a 4 KiB-aligned address (direct I/O wants it), of pseudo-random bytes.
     let mut raw = vec![0u8; CHUNK + ALIGN];
     let lead = (ALIGN - raw.as_ptr() as usize % ALIGN) % ALIGN;
     let buf = &mut raw[lead..lead + CHUNK];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = crate::codec::Rng::new(0x9e37_79b9_7f4a_7c15);
     for b in buf.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+        b.copy_from_slice(&rng.next_u64().to_le_bytes()[..b.len()]);
     }
     let started = std::time::Instant::now();
     let mut written = 0usize;
