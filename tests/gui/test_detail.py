@@ -373,10 +373,11 @@ def test_real_socketio_binary_event_and_ack_are_stitched(app, version):
         select(app, attachment)
         wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
             f"Socket.IO attachment 1 of 1 of event #{event}"))
-        # The server's binary ack.
+        # The server's binary ack, once its attachment is stitched in: the tree shown before
+        # that is replaced then, with its expansion (an "Expand all" clicked on it is lost).
         select(app, rows_containing(app, "461-0[")[0][0])
-        wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
-            "Socket.IO BINARY_ACK (ack 0) + 1 binary attachment"))
+        wait(app).until(lambda d: text_of(d, "detail-decoded-summary")
+                        == "Socket.IO BINARY_ACK (ack 0) + 1 binary attachment (1 of 1 stitched)")
         app.find_element(*by_testid("json-expand-all")).click()
         reply = wait(app).until(lambda d: d.find_element(
             "css selector", '[data-testid="json-row"][data-path="$.socketio.args[0].hex"]'))
