@@ -109,6 +109,32 @@ describe('decoders across frames', () => {
     expect(problems).toEqual([]);
   });
 
+  it('Socket.IO: an expanded tree stays expanded when a live attachment is stitched in', async () => {
+    const { page, problems } = await open();
+    await session3(page);
+    await addConn(page, V4);
+    const [ev] = await pushAll(page, [['server', 'text', '451-["frame",{"_placeholder":true,"num":0},{"deep":{"er":[1,2]}}]']]);
+    await select(page, ev);
+    await expect.poll(() => tid(page, 'decoded-attachments-missing').textContent()).toContain('not recorded (yet)');
+    await tid(page, 'json-expand-all').click();
+    const deep = page.locator('[data-testid="json-row"][data-path="$.socketio.args[1].deep.er[1]"]');
+    await expect.poll(() => deep.count()).toBe(1);
+    // The attachment arrives; the view reads it on its own a moment later and stitches it in.
+    await pushAll(page, [['server', 'binary', [0xab, 0xcd]]]);
+    await expect.poll(() => summary(page), { timeout: 10_000 }).toBe('Socket.IO BINARY_EVENT "frame" + 1 binary attachment (1 of 1 stitched)');
+    expect(await deep.count()).toBe(1);
+    const hex = page.locator('[data-testid="json-row"][data-path="$.socketio.args[0].hex"]');
+    expect(await hex.count()).toBe(1);
+    expect(await hex.textContent()).toContain('"ab cd"');
+    // Another frame, then back: the default expansion again.
+    const [other] = await pushAll(page, [['client', 'text', '42["ping",{"a":{"b":1}}]']]);
+    await select(page, other);
+    await select(page, ev);
+    await expect.poll(() => summary(page)).toContain('(1 of 1 stitched)');
+    expect(await deep.count()).toBe(0);
+    expect(problems).toEqual([]);
+  });
+
   it('Engine.IO v3: binary frames with their type byte, base64 packets, client pings', async () => {
     const { page, problems } = await open();
     await session3(page);
