@@ -70,7 +70,7 @@ fn file_for(dir: &Path, session: i64) -> PathBuf {
 }
 
 struct Appender {
-    file: Arc<File>,
+    file: Arc<OpenFile>,
     /// Appended bytes not yet handed to the payload thread (capacity 0 between batches).
     buf: Vec<u8>,
     /// Bytes in the file, buffered ones and those the payload thread has yet to write included.
@@ -140,7 +140,7 @@ impl Chunk {
 
 struct Job {
     session: i64,
-    file: Arc<File>,
+    file: Arc<OpenFile>,
     chunk: Chunk,
 }
 
@@ -217,7 +217,7 @@ impl Flusher {
 
     /// Hands `chunk` to the payload thread (waiting while [`IN_FLIGHT`] are queued), or
     /// writes it here when there is no thread.
-    fn send(&mut self, session: i64, file: &Arc<File>, chunk: Chunk) {
+    fn send(&mut self, session: i64, file: &Arc<OpenFile>, chunk: Chunk) {
         let job = Job {
             session,
             file: file.clone(),
@@ -233,7 +233,7 @@ impl Flusher {
             },
             None => job,
         };
-        self.write_here(job.session, &job.file, job.chunk.bytes());
+        self.write_here(job.session, &job.file.file, job.chunk.bytes());
     }
 
     /// Writes `bytes` from the writer's thread (the payload thread must have nothing queued).
@@ -279,44 +279,62 @@ impl Drop for Flusher {
 #[cfg(target_os = "linux")]
 const WRITEBACK_AFTER: u64 = 4 << 20;
 
-/// Where each payload file's early writeback has reached (see [`WRITEBACK_AFTER`]).
-#[derive(Default)]
-struct Writeback {
+/// A payload file the writer holds open, shared with the payload thread's jobs for it. It goes
+/// when the writer closes it (past [`OPEN_FILES`], or the session's file removed) and the
+/// payload thread has written its last job, and what the thread kept of it with it.
+struct OpenFile {
+    file: File,
+    /// Where the payload thread's early writeback has reached (see [`WRITEBACK_AFTER`]); only
+    /// that thread uses it. Until the fifteenth pass a map by session id kept it, which never
+    /// shrank: one entry for every session written to since the store opened.
     #[cfg(target_os = "linux")]
-    started: HashMap<i64, u64>,
+    writeback_from: AtomicU64,
 }
 
-impl Writeback {
-    /// `file` (session `session`'s) was just appended to.
-    #[cfg(target_os = "linux")]
-    fn written(&mut self, session: i64, mut file: &File) {
-        use std::io::Seek;
-        // Appends leave the file position at the file's end.
-        let Ok(end) = file.stream_position() else {
-            return;
-        };
-        let from = self.started.entry(session).or_insert(0);
-        // A file cut back (a failed batch) or removed and made again starts over.
-        *from = (*from).min(end);
-        if let Some(len) = std::num::NonZeroU64::new(end - *from) {
-            if len.get() >= WRITEBACK_AFTER {
-                let _ = rustix::fs::fadvise(file, *from, Some(len), rustix::fs::Advice::DontNeed);
-                *from = end;
-            }
+impl OpenFile {
+    /// `file` was just opened for appending; `len` bytes are in it.
+    fn new(file: File, len: u64) -> OpenFile {
+        #[cfg(not(target_os = "linux"))]
+        let _ = len;
+        OpenFile {
+            file,
+            // Bytes written before it was opened are left to the checkpoint's sync.
+            #[cfg(target_os = "linux")]
+            writeback_from: AtomicU64::new(len),
         }
     }
 
+    /// The payload thread has just appended to the file.
+    #[cfg(target_os = "linux")]
+    fn written(&self) {
+        use std::io::Seek;
+        // Appends leave the file position at the file's end.
+        let Ok(end) = (&self.file).stream_position() else {
+            return;
+        };
+        // A file cut back (a failed batch) starts over from its new end.
+        let from = self.writeback_from.load(Ordering::Relaxed).min(end);
+        if let Some(len) = std::num::NonZeroU64::new(end - from) {
+            if len.get() >= WRITEBACK_AFTER {
+                let _ =
+                    rustix::fs::fadvise(&self.file, from, Some(len), rustix::fs::Advice::DontNeed);
+                self.writeback_from.store(end, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.writeback_from.store(from, Ordering::Relaxed);
+    }
+
     #[cfg(not(target_os = "linux"))]
-    fn written(&mut self, _session: i64, _file: &File) {}
+    fn written(&self) {}
 }
 
 /// The payload thread: writes each job, gives its buffer back, counts it done.
 fn write_jobs(queue: &flume::Receiver<Job>, give_back: &flume::Sender<Vec<u8>>, done: &DoneCell) {
-    let mut writeback = Writeback::default();
     for job in queue.iter() {
-        let result = (&*job.file).write_all(job.chunk.bytes());
+        let result = (&job.file.file).write_all(job.chunk.bytes());
         if result.is_ok() {
-            writeback.written(job.session, &job.file);
+            job.file.written();
         }
         if let Chunk::Buffer(mut b) = job.chunk {
             b.clear();
@@ -432,7 +450,7 @@ impl PayloadWriter {
                     Err(source) => return Err(self.err(session, source)),
                 };
                 e.insert(Appender {
-                    file: Arc::new(file),
+                    file: Arc::new(OpenFile::new(file, len)),
                     buf: Vec::new(),
                     len,
                     batch_start: len,
@@ -476,7 +494,7 @@ impl PayloadWriter {
         if failed.is_none() {
             for (session, a) in &mut self.open {
                 if !a.buf.is_empty() {
-                    self.flusher.write_here(*session, &a.file, &a.buf);
+                    self.flusher.write_here(*session, &a.file.file, &a.buf);
                     a.buf.clear();
                 }
             }
@@ -533,7 +551,7 @@ impl PayloadWriter {
     fn cut_back(&mut self, a: Appender) {
         self.flusher.recycle(a.buf);
         self.total = self.total.saturating_sub(a.len - a.batch_start);
-        let _ = a.file.set_len(a.batch_start);
+        let _ = a.file.file.set_len(a.batch_start);
     }
 
     /// Waits until the payload thread has written all it was handed (between batches it is
@@ -882,7 +900,7 @@ mod tests {
 
     /// The payload thread starts a file's writeback once [`WRITEBACK_AFTER`] bytes were
     /// appended since the last time, from where the last one ended; a file cut back starts
-    /// over from its new end.
+    /// over from its new end, a file opened again from where it was opened.
     #[cfg(target_os = "linux")]
     #[test]
     fn writeback_starts_every_few_megabytes_from_where_it_stopped() {
@@ -893,26 +911,42 @@ mod tests {
             .append(true)
             .open(&path)
             .expect("open");
-        let mut wb = Writeback::default();
+        let file = OpenFile::new(file, 0);
+        let at = || file.writeback_from.load(Ordering::Relaxed);
         let chunk = vec![5u8; 1 << 20];
         let mut marks = Vec::new();
         for _ in 0..10 {
-            (&file).write_all(&chunk).expect("write");
-            wb.written(3, &file);
-            marks.push(wb.started.get(&3).copied().unwrap_or(0) >> 20);
+            (&file.file).write_all(&chunk).expect("write");
+            file.written();
+            marks.push(at() >> 20);
         }
         assert_eq!(marks, [0, 0, 0, 4, 4, 4, 4, 8, 8, 8]);
         // Cut back to 2 MiB (a failed batch): counted from the end the next append leaves.
-        file.set_len(2 << 20).expect("cut");
-        (&file).write_all(&chunk[..1]).expect("write");
-        wb.written(3, &file);
-        assert_eq!(wb.started.get(&3), Some(&((2 << 20) + 1)));
+        file.file.set_len(2 << 20).expect("cut");
+        (&file.file).write_all(&chunk[..1]).expect("write");
+        file.written();
+        assert_eq!(at(), (2 << 20) + 1);
         for _ in 0..4 {
-            (&file).write_all(&chunk).expect("write");
-            wb.written(3, &file);
+            (&file.file).write_all(&chunk).expect("write");
+            file.written();
         }
-        assert_eq!(wb.started.get(&3), Some(&((6 << 20) + 1)));
+        assert_eq!(at(), (6 << 20) + 1);
         assert_eq!(std::fs::metadata(&path).expect("len").len(), (6 << 20) + 1);
+        // A file opened again counts from where it was opened.
+        let again = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open");
+        let len = again.metadata().expect("len").len();
+        let again = OpenFile::new(again, len);
+        (&again.file).write_all(&chunk).expect("write");
+        again.written();
+        assert_eq!(again.writeback_from.load(Ordering::Relaxed), len);
+        for _ in 0..3 {
+            (&again.file).write_all(&chunk).expect("write");
+            again.written();
+        }
+        assert_eq!(again.writeback_from.load(Ordering::Relaxed), len + (4 << 20));
     }
 
     /// Many sessions at once, over several batches: each file holds its own payloads in
