@@ -279,13 +279,14 @@ impl Drop for Flusher {
 #[cfg(target_os = "linux")]
 const WRITEBACK_AFTER: u64 = 4 << 20;
 
-/// A payload file the writer holds open, shared with the payload thread's jobs for it. It goes
-/// when the writer closes it (past [`OPEN_FILES`], or the session's file removed) and the
-/// payload thread has written its last job, and what the thread kept of it with it.
+/// A payload file the writer holds open, shared with the payload thread's jobs for it. It is
+/// closed once the writer lets it go (past [`OPEN_FILES`], or its session's file removed) and
+/// the payload thread has written its last job for it; what that thread notes of the file goes
+/// with it.
 struct OpenFile {
     file: File,
     /// Where the payload thread's early writeback has reached (see [`WRITEBACK_AFTER`]); only
-    /// that thread uses it. Until the fifteenth pass a map by session id kept it, which never
+    /// that thread uses it. Through the fifteenth pass a map by session id kept it, which never
     /// shrank: one entry for every session written to since the store opened.
     #[cfg(target_os = "linux")]
     writeback_from: AtomicU64,
@@ -946,7 +947,10 @@ mod tests {
             (&again.file).write_all(&chunk).expect("write");
             again.written();
         }
-        assert_eq!(again.writeback_from.load(Ordering::Relaxed), len + (4 << 20));
+        assert_eq!(
+            again.writeback_from.load(Ordering::Relaxed),
+            len + (4 << 20)
+        );
     }
 
     /// Many sessions at once, over several batches: each file holds its own payloads in
