@@ -191,8 +191,8 @@ pub(crate) fn mib(bytes: u64) -> String {
 // ---------------------------------------------------------------------------------------
 
 /// Writes a parsed import inside a savepoint; returns the new session and its last `seq`.
-/// Payloads of [`PayloadWriter::min`] bytes and more go to the new session's payload file,
-/// as captured ones do; an import that fails takes back what it appended there.
+/// Payloads go where captured ones do ([`PayloadWriter::place`]: the larger ones to the new
+/// session's payload file); an import that fails takes back what it appended there.
 pub(crate) fn apply_isolated(
     tx: &Connection,
     import: ParsedImport,
@@ -296,14 +296,8 @@ fn apply(
         .pack();
         // Where the payload goes: the session's payload file, or the row.
         let payload = bytes::Bytes::from(std::mem::take(&mut f.payload));
-        let (in_row, file): (&[u8], Option<(i64, i64)>) = if payload.len() >= payloads.min() {
-            let at = payloads.append(session.0, &payload)?;
-            let at = i64::try_from(at).unwrap_or(i64::MAX);
-            let n = i64::try_from(payload.len()).unwrap_or(i64::MAX);
-            (&[], Some((at, n)))
-        } else {
-            (&payload, None)
-        };
+        let file = payloads.place(session.0, &payload)?;
+        let in_row: &[u8] = if file.is_some() { &[] } else { &payload };
         stmt.execute(params![
             session.0,
             seq,

@@ -410,11 +410,6 @@ impl PayloadWriter {
         }
     }
 
-    /// Payloads of at least this many bytes go to a payload file.
-    pub(crate) fn min(&self) -> usize {
-        self.min
-    }
-
     /// Bytes in all payload files.
     pub(crate) fn total(&self) -> u64 {
         self.total
@@ -429,6 +424,25 @@ impl PayloadWriter {
             ));
         }
         StoreError::PayloadFile { path, source }
+    }
+
+    /// Where a frame's stored payload goes: appended to the session's file when it has
+    /// `min` bytes or more ([`SIDE_MIN`] unless the store was opened otherwise), and then the `(poff, plen)` its row holds (with
+    /// `payload = x''`); `None` when it stays in the row. Capture and imports both place
+    /// payloads so.
+    pub(crate) fn place(
+        &mut self,
+        session: i64,
+        payload: &Bytes,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        if payload.len() < self.min {
+            return Ok(None);
+        }
+        let at = self.append(session, payload)?;
+        Ok(Some((
+            i64::try_from(at).unwrap_or(i64::MAX),
+            i64::try_from(payload.len()).unwrap_or(i64::MAX),
+        )))
     }
 
     /// Appends `bytes` to the session's file; returns their offset. They reach the file at the

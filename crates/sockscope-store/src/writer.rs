@@ -1278,15 +1278,7 @@ fn insert_frame(
         return Ok(None);
     };
     // Larger payloads go to the session's payload file, the row says where (`payloads.rs`).
-    let file = if f.payload.len() >= payloads.min() {
-        let at = payloads.append(f.session.0, &f.payload)?;
-        Some((
-            i64::try_from(at).unwrap_or(i64::MAX),
-            i64::try_from(f.payload.len()).unwrap_or(i64::MAX),
-        ))
-    } else {
-        None
-    };
+    let file = payloads.place(f.session.0, &f.payload)?;
     rows.push(
         batch,
         PendingRow {
