@@ -373,8 +373,8 @@ def test_real_socketio_binary_event_and_ack_are_stitched(app, version):
         select(app, attachment)
         wait(app).until(lambda d: (text_of(d, "detail-decoded-summary") or "").startswith(
             f"Socket.IO attachment 1 of 1 of event #{event}"))
-        # The server's binary ack, once its attachment is stitched in: the tree shown before
-        # that is replaced then, with its expansion (an "Expand all" clicked on it is lost).
+        # The server's binary ack, once its attachment is stitched in (the hex row below is
+        # the attachment's).
         select(app, rows_containing(app, "461-0[")[0][0])
         wait(app).until(lambda d: text_of(d, "detail-decoded-summary")
                         == "Socket.IO BINARY_ACK (ack 0) + 1 binary attachment (1 of 1 stitched)")
